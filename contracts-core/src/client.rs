@@ -1,0 +1,370 @@
+//! The RPC client: one reply queue per client, many calls in flight on it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::context::outgoing_headers;
+use crate::contract::{CompiledMethod, CompiledService};
+use crate::error::{CallError, DeclaredError, Never, RemoteError};
+use crate::topology;
+use crate::transport::{Message, Properties, SharedTransport, TransportError};
+use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
+use crate::wire::{
+    CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, ReplyEnvelope, RequestEnvelope,
+    VALIDATION_ERROR,
+};
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
+
+/// A connection for making RPC calls, shared by every typed client built on it.
+///
+/// Like a Nameko `ServiceRpcProxy`, it owns one reply queue (`rpc.reply-<caller>-<uuid>`, bound
+/// to `nameko-rpc` by the uuid); any number of calls can be in flight on it. Cloning is cheap
+/// and clones share the reply queue; `with_*` methods return a clone with other settings.
+///
+/// Inside a handler, calls carry the handler's context (`call_id_stack` and `nameko.*`
+/// headers) automatically.
+#[derive(Clone)]
+pub struct RpcClient {
+    shared: Arc<Shared>,
+    timeout: Option<Duration>,
+    validation: ValidationMode,
+    context: Arc<Map<String, Value>>,
+}
+
+struct Shared {
+    transport: SharedTransport,
+    caller: String,
+    exchange: String,
+    reply_to: String,
+    pending: Pending,
+    listener: tokio::task::AbortHandle,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl std::fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("caller", &self.shared.caller)
+            .field("reply_to", &self.shared.reply_to)
+            .field("timeout", &self.timeout)
+            .field("validation", &self.validation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcClient {
+    /// Declare a reply queue for `caller` (a service name, or any name for a standalone
+    /// client) and start listening on it.
+    pub async fn connect(
+        transport: SharedTransport,
+        caller: &str,
+    ) -> Result<Self, TransportError> {
+        let exchange = topology::rpc_exchange();
+        transport.declare_exchange(&exchange).await?;
+        let id = Uuid::new_v4().to_string();
+        let queue = topology::reply_queue(caller, &id);
+        transport.declare_queue(&queue).await?;
+        transport.bind(&queue.name, &exchange.name, &id).await?;
+        let mut consumer = transport.consume(&queue.name, 0).await?;
+        let pending: Pending = Arc::default();
+        let listener = {
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                while let Some(delivery) = consumer.next().await {
+                    let waiter = delivery
+                        .message
+                        .properties
+                        .correlation_id
+                        .as_deref()
+                        .and_then(|id| pending.lock().expect("pending lock").remove(id));
+                    match waiter {
+                        // The caller may have timed out and gone; nothing to do then.
+                        Some(waiter) => drop(waiter.send(delivery.message.body)),
+                        None => tracing::debug!(
+                            correlation_id = ?delivery.message.properties.correlation_id,
+                            "dropping a reply nobody waits for"
+                        ),
+                    }
+                    if let Err(e) = delivery.acker.ack().await {
+                        tracing::warn!(error = %e, "could not ack a reply");
+                    }
+                }
+            })
+            .abort_handle()
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                transport,
+                caller: caller.to_owned(),
+                exchange: exchange.name,
+                reply_to: id,
+                pending,
+                listener,
+            }),
+            timeout: None,
+            validation: ValidationMode::default(),
+            context: Arc::default(),
+        })
+    }
+
+    /// A client that gives up on calls after `timeout`.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..self.clone()
+        }
+    }
+
+    /// A client that validates as `mode` says.
+    pub fn with_validation(&self, mode: ValidationMode) -> Self {
+        Self {
+            validation: mode,
+            ..self.clone()
+        }
+    }
+
+    /// A client that sends `key` as `nameko.<key>` context data on calls made outside a
+    /// handler (Nameko's `context_data`).
+    pub fn with_context(&self, key: &str, value: impl Into<Value>) -> Self {
+        let mut context = (*self.context).clone();
+        context.insert(key.to_owned(), value.into());
+        Self {
+            context: Arc::new(context),
+            ..self.clone()
+        }
+    }
+
+    /// The routing key replies come back on.
+    pub fn reply_to(&self) -> &str {
+        &self.shared.reply_to
+    }
+
+    /// The validation mode in force.
+    pub fn validation(&self) -> ValidationMode {
+        self.validation
+    }
+
+    /// Call any method without a contract: arguments and result are raw JSON. Use the typed
+    /// client generated by `#[service]` where a contract exists.
+    pub async fn call(
+        &self,
+        service: &str,
+        method: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, CallError> {
+        let reply = self.round_trip(service, method, &args, &kwargs).await?;
+        match reply.error {
+            Some(error) => Err(CallError::Remote(RemoteError::from_dict(
+                service, method, error,
+            ))),
+            None => Ok(reply.result),
+        }
+    }
+
+    /// Typed call used by generated clients: validate the request, send it as kwargs, then
+    /// decode and validate the reply.
+    #[doc(hidden)]
+    pub async fn call_method<Req, T, E>(
+        &self,
+        service: &'static CompiledService,
+        index: usize,
+        request: &Req,
+    ) -> Result<T, CallError<E>>
+    where
+        Req: Serialize,
+        T: DeserializeOwned,
+        E: DeclaredError,
+    {
+        let method = service.method(index);
+        let invalid = |direction, failures| ValidationError {
+            service: service.name().to_owned(),
+            method: method.name.clone(),
+            direction,
+            failures,
+        };
+        let kwargs = match serde_json::to_value(request) {
+            Ok(Value::Object(kwargs)) => kwargs,
+            Ok(_) => unreachable!("generated request structs serialize to objects"),
+            Err(e) => {
+                return Err(CallError::Validation(invalid(
+                    Direction::Request,
+                    vec![serde_failure(&e)],
+                )));
+            }
+        };
+        if self.validation.checks_outbound() {
+            let kwargs = Value::Object(kwargs);
+            method
+                .request
+                .check(&kwargs)
+                .map_err(|f| CallError::Validation(invalid(Direction::Request, f)))?;
+            let Value::Object(kwargs) = kwargs else {
+                unreachable!()
+            };
+            return self.finish_call(service, method, &kwargs).await;
+        }
+        self.finish_call(service, method, &kwargs).await
+    }
+
+    async fn finish_call<T, E>(
+        &self,
+        service: &CompiledService,
+        method: &CompiledMethod,
+        kwargs: &Map<String, Value>,
+    ) -> Result<T, CallError<E>>
+    where
+        T: DeserializeOwned,
+        E: DeclaredError,
+    {
+        let reply = self
+            .round_trip(service.name(), &method.name, &[], kwargs)
+            .await
+            .map_err(|e| e.map_service(|never| match never {}))?;
+        let invalid = |direction, failures| {
+            CallError::Validation(ValidationError {
+                service: service.name().to_owned(),
+                method: method.name.clone(),
+                direction,
+                failures,
+            })
+        };
+        if let Some(error) = reply.error {
+            return Err(self.decode_error(service, method, error));
+        }
+        if self.validation.checks_inbound() {
+            method
+                .reply
+                .check(&reply.result)
+                .map_err(|f| invalid(Direction::Reply, f))?;
+        }
+        T::deserialize(reply.result)
+            .map_err(|e| invalid(Direction::Reply, vec![serde_failure(&e)]))
+    }
+
+    fn decode_error<E: DeclaredError>(
+        &self,
+        service: &CompiledService,
+        method: &CompiledMethod,
+        mut error: ErrorDict,
+    ) -> CallError<E> {
+        let invalid = |direction, failures| {
+            CallError::Validation(ValidationError {
+                service: service.name().to_owned(),
+                method: method.name.clone(),
+                direction,
+                failures,
+            })
+        };
+        if let Some((validator, exc_path)) = &method.error
+            && error.exc_path.as_deref() == Some(exc_path.as_str())
+            && let Some(payload) = error.extra.remove("payload")
+        {
+            if self.validation.checks_inbound()
+                && let Err(failures) = validator.check(&payload)
+            {
+                return invalid(Direction::Error, failures);
+            }
+            return match E::deserialize(payload) {
+                Ok(declared) => CallError::Service(declared),
+                Err(e) => invalid(Direction::Error, vec![serde_failure(&e)]),
+            };
+        }
+        if error.exc_path.as_deref() == Some(VALIDATION_ERROR)
+            && let Some(Ok(rejected)) = error
+                .extra
+                .get("validation")
+                .map(|v| serde_json::from_value::<ValidationError>(v.clone()))
+        {
+            return CallError::Validation(rejected);
+        }
+        CallError::Remote(RemoteError::from_dict(service.name(), &method.name, error))
+    }
+
+    async fn round_trip(
+        &self,
+        service: &str,
+        method: &str,
+        args: &[Value],
+        kwargs: &Map<String, Value>,
+    ) -> Result<ReplyEnvelope, CallError<Never>> {
+        let shared = &self.shared;
+        let body = serde_json::to_vec(&RequestEnvelope { args, kwargs })
+            .expect("JSON values always encode");
+        let correlation_id = Uuid::new_v4().to_string();
+        let message = Message {
+            properties: Properties {
+                content_type: Some(CONTENT_TYPE_JSON.to_owned()),
+                content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
+                correlation_id: Some(correlation_id.clone()),
+                reply_to: Some(shared.reply_to.clone()),
+                delivery_mode: 2,
+                priority: 0,
+                headers: outgoing_headers(&shared.caller, "call", &self.context),
+            },
+            body,
+        };
+        let (tx, rx) = oneshot::channel();
+        shared
+            .pending
+            .lock()
+            .expect("pending lock")
+            .insert(correlation_id.clone(), tx);
+        let forget = || {
+            shared
+                .pending
+                .lock()
+                .expect("pending lock")
+                .remove(&correlation_id);
+        };
+        let routing_key = format!("{service}.{method}");
+        if let Err(e) = shared
+            .transport
+            .publish(&shared.exchange, &routing_key, message, true)
+            .await
+        {
+            forget();
+            return Err(match e {
+                TransportError::Unroutable { .. } => CallError::UnknownService(service.to_owned()),
+                other => CallError::Transport(other),
+            });
+        }
+        let body = match self.timeout {
+            None => rx.await,
+            Some(after) => match tokio::time::timeout(after, rx).await {
+                Ok(body) => body,
+                Err(_) => {
+                    forget();
+                    return Err(CallError::Timeout {
+                        service: service.to_owned(),
+                        method: method.to_owned(),
+                        after,
+                    });
+                }
+            },
+        }
+        .map_err(|_| {
+            CallError::Transport(TransportError::Closed(
+                "the reply listener stopped".to_owned(),
+            ))
+        })?;
+        serde_json::from_slice(&body).map_err(|e| CallError::Protocol {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            detail: format!("reply body is not a Nameko reply: {e}"),
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! Per-call context: Nameko's context data and `call_id_stack`.
+//!
+//! Inbound, every AMQP header becomes context data with `nameko.` stripped. Outbound, every
+//! key is re-sent with the prefix on each RPC request and event made while handling the call.
+//! Handlers run inside [`scope`], so generated clients and publishers pick the context up
+//! without the handler passing it along.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::transport::Headers;
+use crate::wire::HEADER_PREFIX;
+
+/// The context key holding the call id stack.
+pub const CALL_ID_STACK: &str = "call_id_stack";
+/// How many parent call ids a worker keeps (Nameko's `parent_calls_tracked`).
+pub const PARENT_CALLS_TRACKED: usize = 10;
+
+/// Context data of one call: `call_id_stack`, `language`, `user_id`, `auth_token`,
+/// `user_agent`, `traceparent`, and whatever else the caller sent.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallContext {
+    data: Map<String, Value>,
+}
+
+impl CallContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Context data from inbound headers (`nameko.` stripped where present).
+    pub fn from_headers(headers: &Headers) -> Self {
+        let data = headers
+            .iter()
+            .map(|(k, v)| {
+                let key = k.strip_prefix(HEADER_PREFIX).unwrap_or(k);
+                (key.to_owned(), v.clone())
+            })
+            .collect();
+        Self { data }
+    }
+
+    /// The context of a worker handling `service.method`: the inbound context with the
+    /// last [`PARENT_CALLS_TRACKED`] call ids kept and this worker's own id appended.
+    pub fn for_worker(inbound: &Headers, service: &str, method: &str) -> Self {
+        let mut ctx = Self::from_headers(inbound);
+        let mut stack: Vec<Value> = match ctx.data.remove(CALL_ID_STACK) {
+            Some(Value::Array(stack)) => stack,
+            // A lone string is one id, not a sequence of characters.
+            Some(Value::String(id)) => vec![Value::String(id)],
+            _ => Vec::new(),
+        };
+        let keep_from = stack.len().saturating_sub(PARENT_CALLS_TRACKED);
+        stack.drain(..keep_from);
+        stack.push(Value::String(new_call_id(service, method)));
+        ctx.data.insert(CALL_ID_STACK.to_owned(), Value::Array(stack));
+        ctx
+    }
+
+    /// Headers to send with an outgoing request or event: every key with the `nameko.` prefix,
+    /// except null values.
+    pub fn to_headers(&self) -> Headers {
+        self.data
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (format!("{HEADER_PREFIX}{k}"), v.clone()))
+            .collect()
+    }
+
+    /// A context value.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    /// Set a context value (sent as `nameko.<key>` on outgoing calls and events).
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        self.data.insert(key.into(), value.into());
+    }
+
+    /// The call id stack, oldest first.
+    pub fn call_id_stack(&self) -> Vec<&str> {
+        match self.data.get(CALL_ID_STACK) {
+            Some(Value::Array(stack)) => stack.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// This call's own id (the last entry of the stack).
+    pub fn call_id(&self) -> Option<&str> {
+        self.call_id_stack().last().copied()
+    }
+
+    /// The id of the call that started the chain (the first entry of the stack).
+    pub fn origin_call_id(&self) -> Option<&str> {
+        self.call_id_stack().first().copied()
+    }
+
+    /// Every key and value.
+    pub fn data(&self) -> &Map<String, Value> {
+        &self.data
+    }
+}
+
+/// `service.method.<uuid4>`, Nameko's call id format.
+pub fn new_call_id(service: &str, method: &str) -> String {
+    format!("{service}.{method}.{}", Uuid::new_v4())
+}
+
+tokio::task_local! {
+    static CURRENT: CallContext;
+}
+
+/// Run `fut` with `ctx` as the current call context.
+pub async fn scope<F: Future>(ctx: CallContext, fut: F) -> F::Output {
+    CURRENT.scope(ctx, fut).await
+}
+
+/// The context of the call being handled by this task, if any.
+///
+/// Tasks spawned from a handler do not inherit it: wrap them in [`scope`] with
+/// `current().unwrap_or_default()` to keep the chain.
+pub fn current() -> Option<CallContext> {
+    CURRENT.try_with(CallContext::clone).ok()
+}
+
+/// Headers for an outgoing message from `caller`: the current context's if inside a handler,
+/// otherwise a fresh stack with one `caller.<what>.<uuid4>` id plus `extra` context data.
+pub(crate) fn outgoing_headers(caller: &str, what: &str, extra: &Map<String, Value>) -> Headers {
+    match CURRENT.try_with(CallContext::to_headers) {
+        Ok(headers) => headers,
+        Err(_) => {
+            let mut ctx = CallContext {
+                data: extra.clone(),
+            };
+            ctx.data.insert(
+                CALL_ID_STACK.to_owned(),
+                Value::Array(vec![Value::String(new_call_id(caller, what))]),
+            );
+            ctx.to_headers()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn headers(v: Value) -> Headers {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn strips_and_restores_prefix() {
+        let inbound = headers(json!({
+            "nameko.language": "en", "nameko.user_id": 7, "traceparent": "00-abc", "nameko.gone": null
+        }));
+        let ctx = CallContext::from_headers(&inbound);
+        assert_eq!(ctx.get("language"), Some(&json!("en")));
+        assert_eq!(ctx.get("traceparent"), Some(&json!("00-abc")));
+        let out = ctx.to_headers();
+        assert_eq!(out.get("nameko.user_id"), Some(&json!(7)));
+        assert_eq!(out.get("nameko.traceparent"), Some(&json!("00-abc")));
+        assert!(!out.contains_key("nameko.gone"));
+    }
+
+    #[test]
+    fn worker_stack_keeps_ten_parents_and_appends_own_id() {
+        let parents: Vec<String> = (0..12).map(|i| format!("p.m.{i}")).collect();
+        let inbound = headers(json!({ "nameko.call_id_stack": parents }));
+        let ctx = CallContext::for_worker(&inbound, "svc", "meth");
+        let stack = ctx.call_id_stack();
+        assert_eq!(stack.len(), 11);
+        assert_eq!(stack[0], "p.m.2");
+        assert_eq!(stack[9], "p.m.11");
+        let own = stack[10];
+        assert!(own.starts_with("svc.meth."));
+        assert!(Uuid::parse_str(&own["svc.meth.".len()..]).is_ok());
+        assert_eq!(ctx.call_id(), Some(own));
+        assert_eq!(ctx.origin_call_id(), Some("p.m.2"));
+    }
+
+    #[test]
+    fn a_string_stack_is_one_id() {
+        let inbound = headers(json!({ "nameko.call_id_stack": "x.y.z" }));
+        let ctx = CallContext::for_worker(&inbound, "s", "m");
+        assert_eq!(ctx.call_id_stack()[0], "x.y.z");
+        assert_eq!(ctx.call_id_stack().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn outgoing_headers_follow_the_current_context() {
+        let standalone = outgoing_headers("caller", "call", &Map::new());
+        let stack = standalone["nameko.call_id_stack"].as_array().unwrap();
+        assert_eq!(stack.len(), 1);
+        assert!(stack[0].as_str().unwrap().starts_with("caller.call."));
+
+        let ctx = CallContext::for_worker(&Headers::new(), "svc", "m");
+        let inside = scope(ctx.clone(), async { outgoing_headers("caller", "call", &Map::new()) })
+            .await;
+        assert_eq!(inside, ctx.to_headers());
+    }
+}

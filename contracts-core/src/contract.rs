@@ -1,0 +1,312 @@
+//! The service model: what a `#[service]` trait declares, with every message's JSON Schema.
+//!
+//! A [`ServiceContract`] is plain data (it serializes to the service manifest under
+//! `schemas/`); a [`CompiledService`] adds the validators built from it, once per process.
+
+use std::collections::HashMap;
+
+use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::validate::MessageValidator;
+
+/// A service's contract: its name, RPC methods and events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceContract {
+    /// The Nameko service name (`rpc-<name>` queue, `<name>.events` exchange).
+    pub name: String,
+    /// The trait's doc comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// RPC methods, in declaration order.
+    pub methods: Vec<MethodContract>,
+    /// Events the service publishes, in declaration order.
+    pub events: Vec<EventContract>,
+}
+
+/// One RPC method.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodContract {
+    /// Method name (the second word of the routing key).
+    pub name: String,
+    /// The method's doc comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// Parameter names in order: positional `args` bind to these.
+    pub params: Vec<String>,
+    /// The arguments, bound by name into one object.
+    pub request: MessageSchema,
+    /// The `result` of a successful reply.
+    pub reply: MessageSchema,
+    /// The declared error type, if the method returns `Result<T, E>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<DeclaredErrorSchema>,
+}
+
+/// An event the service publishes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventContract {
+    /// Event type (the routing key on `<service>.events`).
+    pub name: String,
+    /// The event's doc comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// The payload, sent as the raw message body.
+    pub payload: MessageSchema,
+}
+
+/// A message type and its JSON Schema (Draft 2020-12).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageSchema {
+    /// The Rust type's name.
+    pub type_name: String,
+    /// The schema.
+    pub schema: Value,
+}
+
+/// A declared error type and the `exc_path` it travels under.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeclaredErrorSchema {
+    /// `<service>.<TypeName>`: what the error dict's `exc_path` says.
+    pub exc_path: String,
+    /// The error value, carried in the error dict's `payload` key.
+    #[serde(flatten)]
+    pub message: MessageSchema,
+}
+
+/// The JSON Schema of `T`, as every contract generates it: Draft 2020-12, deserialize side.
+pub fn schema_of<T: JsonSchema>() -> MessageSchema {
+    let schema = SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<T>();
+    MessageSchema {
+        type_name: short_type_name::<T>(),
+        schema: schema.to_value(),
+    }
+}
+
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    // `a::b::Outer<c::Inner>` → `Outer<Inner>`: drop module paths, keep generics readable.
+    let mut out = String::with_capacity(full.len());
+    let mut segment = String::new();
+    for ch in full.chars() {
+        match ch {
+            ':' => segment.clear(),
+            '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | ';' | '&' => {
+                out.push_str(&segment);
+                segment.clear();
+                out.push(ch);
+            }
+            _ => segment.push(ch),
+        }
+    }
+    out.push_str(&segment);
+    out
+}
+
+impl ServiceContract {
+    /// Start a contract. Generated code calls this; users read contracts through
+    /// `<Trait>Contract::contract()`.
+    pub fn new(name: &str, doc: Option<&str>) -> Self {
+        Self {
+            name: name.to_owned(),
+            doc: doc.map(str::to_owned),
+            methods: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Add a method that cannot fail with a declared error.
+    pub fn with_method<Req: JsonSchema, Rep: JsonSchema>(
+        mut self,
+        name: &str,
+        doc: Option<&str>,
+        params: &[&str],
+    ) -> Self {
+        self.methods.push(MethodContract {
+            name: name.to_owned(),
+            doc: doc.map(str::to_owned),
+            params: params.iter().map(|p| (*p).to_owned()).collect(),
+            request: schema_of::<Req>(),
+            reply: schema_of::<Rep>(),
+            error: None,
+        });
+        self
+    }
+
+    /// Add a method returning `Result<Rep, Err>`.
+    pub fn with_fallible_method<Req: JsonSchema, Rep: JsonSchema, Err: JsonSchema>(
+        self,
+        name: &str,
+        doc: Option<&str>,
+        params: &[&str],
+    ) -> Self {
+        let mut this = self.with_method::<Req, Rep>(name, doc, params);
+        let message = schema_of::<Err>();
+        let exc_path = format!("{}.{}", this.name, message.type_name);
+        this.methods
+            .last_mut()
+            .expect("just pushed")
+            .error = Some(DeclaredErrorSchema { exc_path, message });
+        this
+    }
+
+    /// Add an event with payload `P`.
+    pub fn with_event<P: JsonSchema>(mut self, name: &str, doc: Option<&str>) -> Self {
+        self.events.push(EventContract {
+            name: name.to_owned(),
+            doc: doc.map(str::to_owned),
+            payload: schema_of::<P>(),
+        });
+        self
+    }
+
+    /// Find a method by name.
+    pub fn method(&self, name: &str) -> Option<&MethodContract> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// Find an event by name.
+    pub fn event(&self, name: &str) -> Option<&EventContract> {
+        self.events.iter().find(|e| e.name == name)
+    }
+}
+
+/// A contract with its validators compiled: built once per process, shared by every client,
+/// server, publisher and subscriber of the service.
+#[derive(Debug)]
+pub struct CompiledService {
+    contract: ServiceContract,
+    methods: Vec<CompiledMethod>,
+    events: Vec<CompiledEvent>,
+    index: HashMap<String, usize>,
+}
+
+/// A method's validators and binding information.
+#[derive(Debug)]
+pub struct CompiledMethod {
+    pub(crate) name: String,
+    pub(crate) params: Vec<String>,
+    pub(crate) required: Vec<bool>,
+    pub(crate) request: MessageValidator,
+    pub(crate) reply: MessageValidator,
+    pub(crate) error: Option<(MessageValidator, String)>,
+}
+
+/// An event's validator.
+#[derive(Debug)]
+pub struct CompiledEvent {
+    pub(crate) name: String,
+    pub(crate) payload: MessageValidator,
+}
+
+fn compile(service: &str, what: &str, schema: &MessageSchema) -> MessageValidator {
+    MessageValidator::new(&schema.schema).unwrap_or_else(|e| {
+        // A schema that does not compile is a bug in the contract's types (for example a
+        // `regex` constraint that is not a valid pattern); no message can be checked against it.
+        panic!(
+            "contract `{service}`: the schema of {what} (`{}`) is invalid: {e}",
+            schema.type_name
+        )
+    })
+}
+
+impl CompiledService {
+    /// Compile every message schema of `contract`.
+    ///
+    /// # Panics
+    /// If a schema is not valid JSON Schema, naming the service and message.
+    pub fn compile(contract: ServiceContract) -> Self {
+        let service = contract.name.as_str();
+        let methods: Vec<CompiledMethod> = contract
+            .methods
+            .iter()
+            .map(|m| {
+                let required_names: Vec<&str> = m
+                    .request
+                    .schema
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                CompiledMethod {
+                    name: m.name.clone(),
+                    params: m.params.clone(),
+                    required: m
+                        .params
+                        .iter()
+                        .map(|p| required_names.contains(&p.as_str()))
+                        .collect(),
+                    request: compile(service, &format!("{}'s request", m.name), &m.request),
+                    reply: compile(service, &format!("{}'s reply", m.name), &m.reply),
+                    error: m.error.as_ref().map(|e| {
+                        (
+                            compile(service, &format!("{}'s error", m.name), &e.message),
+                            e.exc_path.clone(),
+                        )
+                    }),
+                }
+            })
+            .collect();
+        let events = contract
+            .events
+            .iter()
+            .map(|e| CompiledEvent {
+                name: e.name.clone(),
+                payload: compile(service, &format!("event {}", e.name), &e.payload),
+            })
+            .collect();
+        let index = methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        Self {
+            contract,
+            methods,
+            events,
+            index,
+        }
+    }
+
+    /// The contract this was compiled from.
+    pub fn contract(&self) -> &ServiceContract {
+        &self.contract
+    }
+
+    /// The service name.
+    pub fn name(&self) -> &str {
+        &self.contract.name
+    }
+
+    /// Position of the method called `name`.
+    pub fn method_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub(crate) fn method(&self, index: usize) -> &CompiledMethod {
+        &self.methods[index]
+    }
+
+    pub(crate) fn event(&self, index: usize) -> &CompiledEvent {
+        &self.events[index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_drop_module_paths() {
+        assert_eq!(short_type_name::<String>(), "String");
+        assert_eq!(short_type_name::<Vec<String>>(), "Vec<String>");
+        assert_eq!(
+            short_type_name::<HashMap<String, u8>>(),
+            "HashMap<String, u8>"
+        );
+    }
+}

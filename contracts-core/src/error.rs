@@ -1,0 +1,206 @@
+//! What a call can fail with, on the caller's side.
+
+use std::fmt;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::transport::TransportError;
+use crate::validate::ValidationError;
+use crate::wire::ErrorDict;
+
+/// An error type a method may declare (`-> Result<T, E>`). It crosses the wire typed: the
+/// server puts its JSON value in the error dict, the client decodes it back into `E`.
+///
+/// `Display` supplies Nameko's `value` (`str(exc)`), which Python callers see.
+pub trait DeclaredError:
+    Serialize + DeserializeOwned + JsonSchema + fmt::Display + Send + Sync + 'static
+{
+}
+
+impl<T> DeclaredError for T where
+    T: Serialize + DeserializeOwned + JsonSchema + fmt::Display + Send + Sync + 'static
+{
+}
+
+/// The error type of methods that declare none: it has no values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Never {}
+
+impl fmt::Display for Never {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+/// An error raised by the remote side that is not the method's declared error type: a Python
+/// exception, Nameko's `MethodNotFound`, a panic in a Rust handler, …
+///
+/// Decide by [`RemoteError::exc_type`], as Nameko users catch `RemoteError` and look at its type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteError {
+    /// The service called.
+    pub service: String,
+    /// The method called.
+    pub method: String,
+    /// The exception class name, e.g. `ValueError` or `MethodNotFound`.
+    pub exc_type: String,
+    /// `module.Class`, when the peer sent it.
+    pub exc_path: Option<String>,
+    /// The exception's arguments.
+    pub exc_args: Vec<Value>,
+    /// The exception's message (`str(exc)` on the Python side).
+    pub value: String,
+    /// Keys of the error dict beyond Nameko's four.
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl RemoteError {
+    pub(crate) fn from_dict(service: &str, method: &str, dict: ErrorDict) -> Self {
+        Self {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            exc_type: dict.exc_type.clone(),
+            value: dict.value_text(),
+            exc_path: dict.exc_path,
+            exc_args: dict.exc_args,
+            extra: dict.extra,
+        }
+    }
+
+    /// Whether the remote exception's class is `exc_type`.
+    pub fn is(&self, exc_type: &str) -> bool {
+        self.exc_type == exc_type
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Nameko's RemoteError reads "<exc_type> <value>"; the call site follows.
+        write!(
+            f,
+            "{} {} (raised by {}.{})",
+            self.exc_type, self.value, self.service, self.method
+        )
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+/// Why a typed RPC call failed. `E` is the method's declared error type.
+#[derive(Debug)]
+pub enum CallError<E = Never> {
+    /// The method returned its declared error.
+    Service(E),
+    /// The remote side raised something else.
+    Remote(RemoteError),
+    /// The request (checked here before sending, or by the server) or the reply broke the
+    /// contract.
+    Validation(ValidationError),
+    /// No queue is bound for the service: nothing serves it (Nameko's `UnknownService`).
+    UnknownService(String),
+    /// No reply within the client's timeout.
+    Timeout {
+        /// The service called.
+        service: String,
+        /// The method called.
+        method: String,
+        /// How long the client waited.
+        after: Duration,
+    },
+    /// The reply could not be read as a Nameko reply.
+    Protocol {
+        /// The service called.
+        service: String,
+        /// The method called.
+        method: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The broker connection failed.
+    Transport(TransportError),
+}
+
+impl<E> CallError<E> {
+    /// The remote exception's class name, for a [`CallError::Remote`].
+    pub fn remote_type(&self) -> Option<&str> {
+        match self {
+            Self::Remote(remote) => Some(&remote.exc_type),
+            _ => None,
+        }
+    }
+
+    /// Convert the declared error, keeping every other variant.
+    pub fn map_service<F>(self, f: impl FnOnce(E) -> F) -> CallError<F> {
+        match self {
+            Self::Service(e) => CallError::Service(f(e)),
+            Self::Remote(e) => CallError::Remote(e),
+            Self::Validation(e) => CallError::Validation(e),
+            Self::UnknownService(s) => CallError::UnknownService(s),
+            Self::Timeout {
+                service,
+                method,
+                after,
+            } => CallError::Timeout {
+                service,
+                method,
+                after,
+            },
+            Self::Protocol {
+                service,
+                method,
+                detail,
+            } => CallError::Protocol {
+                service,
+                method,
+                detail,
+            },
+            Self::Transport(e) => CallError::Transport(e),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Service(e) => e.fmt(f),
+            Self::Remote(e) => e.fmt(f),
+            Self::Validation(e) => e.fmt(f),
+            Self::UnknownService(service) => write!(f, "Unknown service `{service}`"),
+            Self::Timeout {
+                service,
+                method,
+                after,
+            } => write!(f, "{service}.{method} did not reply within {after:?}"),
+            Self::Protocol {
+                service,
+                method,
+                detail,
+            } => write!(f, "{service}.{method} sent an unreadable reply: {detail}"),
+            Self::Transport(e) => write!(f, "transport failure: {e}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {}
+
+/// Encode a declared error as Nameko's error dict, its typed value under `payload`.
+pub(crate) fn encode_declared<E: Serialize + fmt::Display>(
+    error: &E,
+    exc_path: &str,
+) -> Result<ErrorDict, serde_json::Error> {
+    let payload = serde_json::to_value(error)?;
+    // An enum's variant is the most useful `exc_type` ("decide by its type"): serde's external
+    // tagging makes it the single key of an object, or the string of a unit variant.
+    let exc_type = match &payload {
+        Value::String(variant) => variant.clone(),
+        Value::Object(map) if map.len() == 1 => map.keys().next().cloned().unwrap_or_default(),
+        _ => exc_path.rsplit('.').next().unwrap_or(exc_path).to_owned(),
+    };
+    let mut dict = ErrorDict::with_message(&exc_type, exc_path, error.to_string());
+    dict.extra.insert("payload".to_owned(), payload);
+    Ok(dict)
+}

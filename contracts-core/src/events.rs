@@ -1,0 +1,295 @@
+//! Events: typed publishing to `<service>.events` and typed handlers on Nameko's handler queues.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+
+use crate::catch_panic::catch_panic;
+use crate::context::{self, CallContext, outgoing_headers};
+use crate::contract::CompiledService;
+use crate::topology::{self, HandlerType};
+use crate::transport::{
+    BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
+};
+use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
+use crate::wire::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
+
+/// Why an event was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The payload breaks the event's contract.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// The broker refused or the connection failed.
+    #[error("transport failure: {0}")]
+    Transport(#[from] TransportError),
+}
+
+/// Publishes a service's events. Generated publishers (`<Trait>Publisher`) wrap one and add a
+/// typed method per declared event.
+#[derive(Clone)]
+pub struct EventPublisher {
+    transport: SharedTransport,
+    service: &'static CompiledService,
+    validation: ValidationMode,
+    declared: Arc<OnceCell<()>>,
+}
+
+impl std::fmt::Debug for EventPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventPublisher")
+            .field("service", &self.service.name())
+            .field("validation", &self.validation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventPublisher {
+    /// A publisher for `service`'s events.
+    pub fn new(transport: SharedTransport, service: &'static CompiledService) -> Self {
+        Self {
+            transport,
+            service,
+            validation: ValidationMode::default(),
+            declared: Arc::default(),
+        }
+    }
+
+    /// A publisher that validates as `mode` says.
+    pub fn with_validation(&self, mode: ValidationMode) -> Self {
+        Self {
+            validation: mode,
+            ..self.clone()
+        }
+    }
+
+    /// Publish event number `index` of the contract. Inside a handler the event carries the
+    /// handler's context headers.
+    #[doc(hidden)]
+    pub async fn publish<P: Serialize>(&self, index: usize, payload: &P) -> Result<(), PublishError> {
+        let event = self.service.event(index);
+        let invalid = |failures| ValidationError {
+            service: self.service.name().to_owned(),
+            method: event.name.clone(),
+            direction: Direction::Event,
+            failures,
+        };
+        let value = serde_json::to_value(payload).map_err(|e| invalid(vec![serde_failure(&e)]))?;
+        if self.validation.checks_outbound() {
+            event.payload.check(&value).map_err(invalid)?;
+        }
+        let exchange = topology::events_exchange(self.service.name());
+        self.declared
+            .get_or_try_init(|| async { self.transport.declare_exchange(&exchange).await })
+            .await?;
+        let message = Message {
+            properties: Properties {
+                content_type: Some(CONTENT_TYPE_JSON.to_owned()),
+                content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
+                delivery_mode: 2,
+                headers: outgoing_headers(self.service.name(), &event.name, &Map::new()),
+                ..Properties::default()
+            },
+            body: serde_json::to_vec(&value).expect("JSON values always encode"),
+        };
+        self.transport
+            .publish(&exchange.name, &event.name, message, false)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A declared event with payload `P`, as generated on `<Trait>Contract`: the only way to name
+/// an event when subscribing, so an undeclared event does not compile.
+pub struct EventSpec<P> {
+    service: &'static CompiledService,
+    index: usize,
+    _payload: PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for EventSpec<P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for EventSpec<P> {}
+
+impl<P> std::fmt::Debug for EventSpec<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EventSpec({}.{})", self.service.name(), self.name())
+    }
+}
+
+impl<P> EventSpec<P> {
+    #[doc(hidden)]
+    pub fn new(service: &'static CompiledService, index: usize) -> Self {
+        Self {
+            service,
+            index,
+            _payload: PhantomData,
+        }
+    }
+
+    /// The publishing service.
+    pub fn source(&self) -> &'static str {
+        self.service.name()
+    }
+
+    /// The event type.
+    pub fn name(&self) -> &'static str {
+        &self.service.event(self.index).name
+    }
+}
+
+impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
+    /// Handle this event in `service` with the method called `method` (they name the handler's
+    /// queue, as in Nameko). The handler gets the decoded, validated payload.
+    pub fn handler<F, Fut, E>(self, service: &str, method: &str, f: F) -> EventHandler
+    where
+        F: Fn(P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let f = Arc::new(f);
+        let invoke: Invoke = Arc::new(move |payload: Value| {
+            let f = f.clone();
+            Box::pin(async move {
+                let payload = P::deserialize(payload).map_err(|e| e.to_string())?;
+                f(payload).await.map_err(|e| e.to_string())
+            })
+        });
+        EventHandler {
+            source: self.service,
+            event: self.index,
+            service: service.to_owned(),
+            method: method.to_owned(),
+            handler_type: HandlerType::default(),
+            validation: ValidationMode::default(),
+            invoke,
+        }
+    }
+}
+
+type Invoke = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A typed event handler, ready for [`ServiceRunner::subscribe`](crate::ServiceRunner::subscribe).
+pub struct EventHandler {
+    source: &'static CompiledService,
+    event: usize,
+    service: String,
+    method: String,
+    handler_type: HandlerType,
+    validation: ValidationMode,
+    invoke: Invoke,
+}
+
+impl std::fmt::Debug for EventHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHandler")
+            .field("source", &self.source.name())
+            .field("event", &self.source.event(self.event).name)
+            .field("service", &self.service)
+            .field("method", &self.method)
+            .field("handler_type", &self.handler_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventHandler {
+    /// Share the queue as `handler_type` says (default: service pool).
+    pub fn handler_type(mut self, handler_type: HandlerType) -> Self {
+        self.handler_type = handler_type;
+        self
+    }
+
+    /// The handling service.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub(crate) fn with_validation(mut self, mode: ValidationMode) -> Self {
+        self.validation = mode;
+        self
+    }
+
+    fn event_name(&self) -> &'static str {
+        &self.source.event(self.event).name
+    }
+
+    /// The queue this handler consumes.
+    pub fn queue_name(&self) -> String {
+        self.queue().name
+    }
+
+    fn queue(&self) -> crate::transport::QueueSpec {
+        topology::event_queue(
+            self.source.name(),
+            self.event_name(),
+            &self.service,
+            &self.method,
+            &self.handler_type,
+        )
+    }
+
+    pub(crate) async fn declare(
+        &self,
+        transport: &SharedTransport,
+        prefetch: u16,
+    ) -> Result<(String, Consumer), TransportError> {
+        let exchange = topology::events_exchange(self.source.name());
+        transport.declare_exchange(&exchange).await?;
+        let queue = self.queue();
+        transport.declare_queue(&queue).await?;
+        transport
+            .bind(&queue.name, &exchange.name, self.event_name())
+            .await?;
+        let consumer = transport.consume(&queue.name, prefetch).await?;
+        Ok((queue.name, consumer))
+    }
+
+    pub(crate) async fn handle(&self, delivery: Delivery) {
+        let Delivery { message, acker, .. } = delivery;
+        let source = self.source.name();
+        let event = self.event_name();
+        let payload = match serde_json::from_slice::<Value>(&message.body) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(source, event, handler = %self.method, error = %e, "event body is not JSON; rejected");
+                let _ = acker.reject(false).await;
+                return;
+            }
+        };
+        if self.validation.checks_inbound()
+            && let Err(failures) = self.source.event(self.event).payload.check(&payload)
+        {
+            let error = ValidationError {
+                service: source.to_owned(),
+                method: event.to_owned(),
+                direction: Direction::Event,
+                failures,
+            };
+            tracing::error!(handler = %self.method, error = %error, "event rejected");
+            let _ = acker.reject(false).await;
+            return;
+        }
+        let ctx = CallContext::for_worker(&message.properties.headers, &self.service, &self.method);
+        match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
+            Ok(Ok(())) => {}
+            // Nameko's default: a failed handler's event is logged and acked, not retried.
+            Ok(Err(e)) => {
+                tracing::error!(source, event, service = %self.service, handler = %self.method, error = %e, "event handler failed")
+            }
+            Err(panic) => {
+                tracing::error!(source, event, service = %self.service, handler = %self.method, panic = %panic, "event handler panicked")
+            }
+        }
+        if let Err(e) = acker.ack().await {
+            tracing::warn!(error = %e, "could not ack an event");
+        }
+    }
+}

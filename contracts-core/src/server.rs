@@ -1,0 +1,384 @@
+//! Serving contracts: the dispatch seam generated servers implement, and the runner that hosts
+//! several services and event handlers in one process.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::catch_panic::catch_panic;
+use crate::context::{self, CallContext};
+use crate::contract::CompiledService;
+use crate::error::encode_declared;
+use crate::events::EventHandler;
+use crate::topology;
+use crate::transport::{BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError};
+use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
+use crate::wire::{
+    self, CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, RPC_EXCHANGE,
+};
+
+/// What a handler produced: the `result` of the reply, or its `error` dict.
+pub type Outcome = Result<Value, ErrorDict>;
+
+/// A service the runner can host. `#[service]` generates the implementation
+/// (`<Trait>Server<S>`); the runner does routing, binding, validation and replies, so the
+/// generated code only decodes the request, calls the method and encodes what it returned.
+pub trait Dispatch: Send + Sync + 'static {
+    /// The service's compiled contract.
+    fn compiled(&self) -> &'static CompiledService;
+
+    /// Run method number `index` (its position in the contract) on a request whose
+    /// arguments are bound by name and already validated.
+    fn dispatch(&self, index: usize, request: Value) -> BoxFuture<'_, Outcome>;
+}
+
+/// Runs services and event handlers: consumes their queues, bounds concurrency, and stops
+/// gracefully.
+///
+/// ```no_run
+/// # use contracts_core::{ServiceRunner, MemoryBroker};
+/// # async fn demo(server: impl contracts_core::Dispatch) -> Result<(), contracts_core::TransportError> {
+/// let broker = MemoryBroker::shared();
+/// let running = ServiceRunner::new(broker).max_workers(10).serve(server).start().await?;
+/// // ...
+/// running.stop().await;
+/// # Ok(()) }
+/// ```
+pub struct ServiceRunner {
+    transport: SharedTransport,
+    max_workers: usize,
+    validation: ValidationMode,
+    services: Vec<Arc<dyn Dispatch>>,
+    handlers: Vec<EventHandler>,
+}
+
+impl std::fmt::Debug for ServiceRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceRunner")
+            .field("max_workers", &self.max_workers)
+            .field("validation", &self.validation)
+            .field(
+                "services",
+                &self.services.iter().map(|s| s.compiled().name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Nameko's default `max_workers`.
+pub const DEFAULT_MAX_WORKERS: usize = 10;
+
+impl ServiceRunner {
+    /// A runner on `transport` with Nameko's defaults: 10 workers per service, validation
+    /// both ways.
+    pub fn new(transport: SharedTransport) -> Self {
+        Self {
+            transport,
+            max_workers: DEFAULT_MAX_WORKERS,
+            validation: ValidationMode::default(),
+            services: Vec::new(),
+            handlers: Vec::new(),
+        }
+    }
+
+    /// At most `n` calls and events handled at once per service (and its prefetch).
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = n.max(1);
+        self
+    }
+
+    /// What to validate.
+    pub fn validation(mut self, mode: ValidationMode) -> Self {
+        self.validation = mode;
+        self
+    }
+
+    /// Host a service.
+    pub fn serve(mut self, service: impl Dispatch) -> Self {
+        self.services.push(Arc::new(service));
+        self
+    }
+
+    /// Host an event handler.
+    pub fn subscribe(mut self, handler: EventHandler) -> Self {
+        self.handlers.push(handler);
+        self
+    }
+
+    /// Declare every queue and start consuming.
+    pub async fn start(self) -> Result<RunningServices, TransportError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut pools: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let prefetch = u16::try_from(self.max_workers).unwrap_or(u16::MAX);
+        let mut pool_for = |service: &str| {
+            pools
+                .entry(service.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_workers)))
+                .clone()
+        };
+        let transport = &self.transport;
+        if !self.services.is_empty() {
+            transport.declare_exchange(&topology::rpc_exchange()).await?;
+        }
+        for service in self.services {
+            let name = service.compiled().name();
+            let queue = topology::rpc_queue(name);
+            transport.declare_queue(&queue).await?;
+            transport
+                .bind(&queue.name, RPC_EXCHANGE, &topology::rpc_binding(name))
+                .await?;
+            let consumer = transport.consume(&queue.name, prefetch).await?;
+            let worker = RpcWorker {
+                service,
+                transport: transport.clone(),
+                validation: self.validation,
+            };
+            tasks.spawn(consume(consumer, pool_for(name), stop_rx.clone(), move |d| {
+                let worker = worker.clone();
+                async move { worker.handle(d).await }
+            }));
+        }
+        for handler in self.handlers {
+            let (queue, consumer) = handler.declare(transport, prefetch).await?;
+            tracing::debug!(queue = %queue, "event handler consuming");
+            let pool = pool_for(handler.service());
+            let handler = Arc::new(handler.with_validation(self.validation));
+            tasks.spawn(consume(consumer, pool, stop_rx.clone(), move |d| {
+                let handler = handler.clone();
+                async move { handler.handle(d).await }
+            }));
+        }
+        Ok(RunningServices {
+            stop: stop_tx,
+            tasks,
+        })
+    }
+}
+
+/// Services being served. Dropping this stops them gracefully in the background; call
+/// [`RunningServices::stop`] to wait until they have.
+#[derive(Debug)]
+pub struct RunningServices {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServices {
+    /// Graceful stop: stop taking new messages, let in-flight calls finish, reply and ack,
+    /// then return.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Consume until stopped, running each delivery on a worker while the pool has room.
+async fn consume<F, Fut>(
+    mut consumer: Consumer,
+    pool: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+    work: F,
+) where
+    F: Fn(Delivery) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut workers = JoinSet::new();
+    loop {
+        let delivery = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            delivery = consumer.next() => match delivery {
+                Some(delivery) => delivery,
+                None => break,
+            },
+        };
+        let Ok(permit) = pool.clone().acquire_owned().await else {
+            break;
+        };
+        let job = work(delivery);
+        workers.spawn(async move {
+            job.await;
+            drop(permit);
+        });
+        while workers.try_join_next().is_some() {}
+    }
+    consumer.cancel().await;
+    while workers.join_next().await.is_some() {}
+}
+
+#[derive(Clone)]
+struct RpcWorker {
+    service: Arc<dyn Dispatch>,
+    transport: SharedTransport,
+    validation: ValidationMode,
+}
+
+impl RpcWorker {
+    async fn handle(&self, delivery: Delivery) {
+        let Delivery {
+            routing_key,
+            message,
+            acker,
+            ..
+        } = delivery;
+        let compiled = self.service.compiled();
+        let Some(reply_to) = message.properties.reply_to.clone() else {
+            // Nameko dies on this and loops on redelivery (#753). Nobody can be told, so drop
+            // it (dead-lettered where the queue has a dead-letter exchange).
+            tracing::error!(
+                service = compiled.name(),
+                routing_key = %routing_key,
+                "request without reply_to rejected"
+            );
+            let _ = acker.reject(false).await;
+            return;
+        };
+        let method = routing_key
+            .strip_prefix(compiled.name())
+            .and_then(|rest| rest.strip_prefix('.'))
+            .unwrap_or(&routing_key);
+        let outcome = self.run(compiled, method, &message).await;
+        let (result, error) = match &outcome {
+            Ok(result) => (result, None),
+            Err(error) => (&Value::Null, Some(error)),
+        };
+        let reply = Message {
+            properties: Properties {
+                content_type: Some(CONTENT_TYPE_JSON.to_owned()),
+                content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
+                correlation_id: message.properties.correlation_id.clone(),
+                delivery_mode: 2,
+                ..Properties::default()
+            },
+            body: wire::encode_reply(result, error),
+        };
+        match self
+            .transport
+            .publish(RPC_EXCHANGE, &reply_to, reply, false)
+            .await
+        {
+            // The reply is out: now the request may be forgotten.
+            Ok(()) => {
+                if let Err(e) = acker.ack().await {
+                    tracing::warn!(service = compiled.name(), error = %e, "ack failed");
+                }
+            }
+            Err(e) => {
+                tracing::error!(service = compiled.name(), error = %e, "reply not published; requeueing the request");
+                let _ = acker.reject(true).await;
+            }
+        }
+    }
+
+    async fn run(&self, compiled: &'static CompiledService, method: &str, message: &Message) -> Outcome {
+        if let Some(content_type) = message.properties.content_type.as_deref()
+            && content_type != CONTENT_TYPE_JSON
+        {
+            return Err(ErrorDict::malformed_request(format!(
+                "unsupported content type `{content_type}`: {} accepts `{CONTENT_TYPE_JSON}`",
+                compiled.name()
+            )));
+        }
+        let index = compiled
+            .method_index(method)
+            .ok_or_else(|| ErrorDict::method_not_found(method))?;
+        let spec = compiled.method(index);
+        let (args, kwargs) = wire::decode_request(&message.body)?;
+        let bound = Value::Object(wire::bind_arguments(
+            method,
+            &spec.params,
+            &spec.required,
+            args,
+            kwargs,
+        )?);
+        let invalid = |direction, failures| {
+            ErrorDict::validation(&ValidationError {
+                service: compiled.name().to_owned(),
+                method: method.to_owned(),
+                direction,
+                failures,
+            })
+        };
+        if self.validation.checks_inbound() {
+            spec.request
+                .check(&bound)
+                .map_err(|f| invalid(Direction::Request, f))?;
+        }
+        let ctx = CallContext::for_worker(&message.properties.headers, compiled.name(), method);
+        let outcome = catch_panic(context::scope(ctx, self.service.dispatch(index, bound)))
+            .await
+            .map_err(|panic| {
+                tracing::error!(service = compiled.name(), method, panic = %panic, "handler panicked");
+                ErrorDict::panicked(format!("{}.{method} panicked: {panic}", compiled.name()))
+            })?;
+        if self.validation.checks_outbound() {
+            match &outcome {
+                Ok(result) => spec
+                    .reply
+                    .check(result)
+                    .map_err(|f| invalid(Direction::Reply, f))?,
+                Err(error) => {
+                    if let (Some((validator, path)), Some(payload)) =
+                        (&spec.error, error.extra.get("payload"))
+                        && error.exc_path.as_deref() == Some(path.as_str())
+                    {
+                        validator
+                            .check(payload)
+                            .map_err(|f| invalid(Direction::Error, f))?;
+                    }
+                }
+            }
+        }
+        outcome
+    }
+}
+
+/// Decode a bound, validated request into the generated request struct.
+#[doc(hidden)]
+pub fn decode_request<Req: DeserializeOwned>(
+    compiled: &CompiledService,
+    index: usize,
+    request: Value,
+) -> Result<Req, ErrorDict> {
+    Req::deserialize(request).map_err(|e| {
+        ErrorDict::validation(&ValidationError {
+            service: compiled.name().to_owned(),
+            method: compiled.method(index).name.clone(),
+            direction: Direction::Request,
+            failures: vec![serde_failure(&e)],
+        })
+    })
+}
+
+/// Encode what an infallible method returned.
+#[doc(hidden)]
+pub fn encode_value<T: Serialize>(value: &T) -> Outcome {
+    serde_json::to_value(value).map_err(|e| ErrorDict::unserializable(format!("Unserializable value: {e}")))
+}
+
+/// Encode what a fallible method returned; its error travels typed.
+#[doc(hidden)]
+pub fn encode_result<T: Serialize, E: Serialize + std::fmt::Display>(
+    compiled: &CompiledService,
+    index: usize,
+    result: &Result<T, E>,
+) -> Outcome {
+    match result {
+        Ok(value) => encode_value(value),
+        Err(error) => {
+            let (_, exc_path) = compiled
+                .method(index)
+                .error
+                .as_ref()
+                .expect("fallible methods declare an error schema");
+            Err(encode_declared(error, exc_path)
+                .unwrap_or_else(|e| ErrorDict::unserializable(format!("Unserializable error: {e}"))))
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The embedded in-memory broker: AMQP topic routing, durable queues shared by competing
+//! consumers, prefetch, and requeue of unsettled deliveries, all inside one process.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::topic::{is_wildcard, topic_matches};
+use super::{
+    Acker, Acknowledge, BoxFuture, Consumer, Delivery, DeliveryStream, ExchangeSpec, Message,
+    QueueSpec, Transport, TransportError,
+};
+
+/// An in-process message broker implementing [`Transport`].
+///
+/// It behaves like RabbitMQ where the runtime can tell: topic exchanges, the default exchange
+/// (`""`, routing straight to a queue by name), redeclarations that must match, mandatory
+/// publishes that fail when unroutable, competing consumers with prefetch, and redelivery of
+/// messages whose delivery is rejected with requeue or dropped unsettled.
+///
+/// Cloning is cheap: clones share one broker.
+#[derive(Clone, Default)]
+pub struct MemoryBroker {
+    state: Arc<State>,
+}
+
+#[derive(Default)]
+struct State {
+    exchanges: RwLock<HashMap<String, Exchange>>,
+    queues: Mutex<HashMap<String, Arc<Queue>>>,
+}
+
+struct Exchange {
+    spec: ExchangeSpec,
+    /// Bindings without wildcards, looked up by routing key: the common case (replies, events).
+    exact: HashMap<String, Vec<Arc<Queue>>>,
+    wildcard: Vec<(String, Arc<Queue>)>,
+}
+
+struct Queue {
+    spec: QueueSpec,
+    tx: async_channel::Sender<Queued>,
+    rx: async_channel::Receiver<Queued>,
+    consumers: AtomicUsize,
+}
+
+struct Queued {
+    exchange: Arc<str>,
+    routing_key: Arc<str>,
+    message: Arc<Message>,
+    redelivered: bool,
+}
+
+impl Queue {
+    fn push(&self, item: Queued) {
+        // Unbounded channel: a send fails only once the queue was deleted, when dropping the
+        // message is what RabbitMQ does too.
+        let _ = self.tx.try_send(item);
+    }
+}
+
+impl MemoryBroker {
+    /// A new, empty broker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new broker behind a [`SharedTransport`](super::SharedTransport).
+    pub fn shared() -> Arc<Self> {
+        Arc::new(Self::new())
+    }
+
+    /// Messages ready in `queue` (not counting delivered, unsettled ones), or `None` if the
+    /// queue does not exist.
+    pub fn queue_depth(&self, queue: &str) -> Option<usize> {
+        let queues = self.state.queues.lock().expect("broker lock poisoned");
+        queues.get(queue).map(|q| q.rx.len())
+    }
+
+    /// Number of active consumers on `queue`, or `None` if the queue does not exist.
+    pub fn consumer_count(&self, queue: &str) -> Option<usize> {
+        let queues = self.state.queues.lock().expect("broker lock poisoned");
+        queues
+            .get(queue)
+            .map(|q| q.consumers.load(Ordering::SeqCst))
+    }
+
+    fn queue(&self, name: &str) -> Result<Arc<Queue>, TransportError> {
+        let queues = self.state.queues.lock().expect("broker lock poisoned");
+        queues
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TransportError::NoSuchQueue(name.to_owned()))
+    }
+
+    fn route(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: Message,
+        mandatory: bool,
+    ) -> Result<(), TransportError> {
+        let targets: Vec<Arc<Queue>> = if exchange.is_empty() {
+            self.queue(routing_key).into_iter().collect()
+        } else {
+            let exchanges = self.state.exchanges.read().expect("broker lock poisoned");
+            let ex = exchanges
+                .get(exchange)
+                .ok_or_else(|| TransportError::NoSuchExchange(exchange.to_owned()))?;
+            let mut targets: Vec<Arc<Queue>> =
+                ex.exact.get(routing_key).cloned().unwrap_or_default();
+            for (pattern, queue) in &ex.wildcard {
+                if topic_matches(pattern, routing_key)
+                    && !targets.iter().any(|q| Arc::ptr_eq(q, queue))
+                {
+                    targets.push(queue.clone());
+                }
+            }
+            targets
+        };
+        if targets.is_empty() {
+            return if mandatory {
+                Err(TransportError::Unroutable {
+                    exchange: exchange.to_owned(),
+                    routing_key: routing_key.to_owned(),
+                })
+            } else {
+                Ok(())
+            };
+        }
+        let exchange: Arc<str> = exchange.into();
+        let routing_key: Arc<str> = routing_key.into();
+        let message = Arc::new(message);
+        for queue in targets {
+            queue.push(Queued {
+                exchange: exchange.clone(),
+                routing_key: routing_key.clone(),
+                message: message.clone(),
+                redelivered: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for MemoryBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBroker").finish_non_exhaustive()
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl Transport for MemoryBroker {
+    fn declare_exchange<'a>(
+        &'a self,
+        spec: &'a ExchangeSpec,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        let mut exchanges = self.state.exchanges.write().expect("broker lock poisoned");
+        let result = match exchanges.get(&spec.name) {
+            Some(existing) if existing.spec != *spec => Err(TransportError::PreconditionFailed {
+                name: spec.name.clone(),
+                detail: format!("declared as {:?}, exists as {:?}", spec, existing.spec),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                exchanges.insert(
+                    spec.name.clone(),
+                    Exchange {
+                        spec: spec.clone(),
+                        exact: HashMap::new(),
+                        wildcard: Vec::new(),
+                    },
+                );
+                Ok(())
+            }
+        };
+        ready(result)
+    }
+
+    fn declare_queue<'a>(&'a self, spec: &'a QueueSpec) -> BoxFuture<'a, Result<(), TransportError>> {
+        let mut queues = self.state.queues.lock().expect("broker lock poisoned");
+        let result = match queues.get(&spec.name) {
+            Some(existing) if existing.spec != *spec => Err(TransportError::PreconditionFailed {
+                name: spec.name.clone(),
+                detail: format!("declared as {:?}, exists as {:?}", spec, existing.spec),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                let (tx, rx) = async_channel::unbounded();
+                queues.insert(
+                    spec.name.clone(),
+                    Arc::new(Queue {
+                        spec: spec.clone(),
+                        tx,
+                        rx,
+                        consumers: AtomicUsize::new(0),
+                    }),
+                );
+                Ok(())
+            }
+        };
+        ready(result)
+    }
+
+    fn bind<'a>(
+        &'a self,
+        queue: &'a str,
+        exchange: &'a str,
+        routing_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        let result = self.queue(queue).and_then(|queue| {
+            let mut exchanges = self.state.exchanges.write().expect("broker lock poisoned");
+            let ex = exchanges
+                .get_mut(exchange)
+                .ok_or_else(|| TransportError::NoSuchExchange(exchange.to_owned()))?;
+            if is_wildcard(routing_key) {
+                if !ex
+                    .wildcard
+                    .iter()
+                    .any(|(p, q)| p == routing_key && Arc::ptr_eq(q, &queue))
+                {
+                    ex.wildcard.push((routing_key.to_owned(), queue));
+                }
+            } else {
+                let bound = ex.exact.entry(routing_key.to_owned()).or_default();
+                if !bound.iter().any(|q| Arc::ptr_eq(q, &queue)) {
+                    bound.push(queue);
+                }
+            }
+            Ok(())
+        });
+        ready(result)
+    }
+
+    fn delete_queue<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+        let removed = self
+            .state
+            .queues
+            .lock()
+            .expect("broker lock poisoned")
+            .remove(queue);
+        let result = match removed {
+            None => Err(TransportError::NoSuchQueue(queue.to_owned())),
+            Some(removed) => {
+                let mut exchanges = self.state.exchanges.write().expect("broker lock poisoned");
+                for ex in exchanges.values_mut() {
+                    ex.wildcard.retain(|(_, q)| !Arc::ptr_eq(q, &removed));
+                    for bound in ex.exact.values_mut() {
+                        bound.retain(|q| !Arc::ptr_eq(q, &removed));
+                    }
+                    ex.exact.retain(|_, bound| !bound.is_empty());
+                }
+                removed.tx.close();
+                Ok(())
+            }
+        };
+        ready(result)
+    }
+
+    fn publish<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        message: Message,
+        mandatory: bool,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        ready(self.route(exchange, routing_key, message, mandatory))
+    }
+
+    fn consume<'a>(
+        &'a self,
+        queue: &'a str,
+        prefetch: u16,
+    ) -> BoxFuture<'a, Result<Consumer, TransportError>> {
+        let result = self.queue(queue).map(|queue| {
+            queue.consumers.fetch_add(1, Ordering::SeqCst);
+            Consumer::new(MemoryConsumer {
+                permits: (prefetch > 0).then(|| Arc::new(Semaphore::new(prefetch.into()))),
+                queue,
+            })
+        });
+        ready(result)
+    }
+}
+
+struct MemoryConsumer {
+    queue: Arc<Queue>,
+    permits: Option<Arc<Semaphore>>,
+}
+
+impl Drop for MemoryConsumer {
+    fn drop(&mut self) {
+        self.queue.consumers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl DeliveryStream for MemoryConsumer {
+    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>> {
+        Box::pin(async move {
+            let permit = match &self.permits {
+                Some(permits) => Some(permits.clone().acquire_owned().await.ok()?),
+                None => None,
+            };
+            let item = self.queue.rx.recv().await.ok()?;
+            Some(Delivery {
+                exchange: item.exchange.to_string(),
+                routing_key: item.routing_key.to_string(),
+                redelivered: item.redelivered,
+                message: (*item.message).clone(),
+                acker: Acker::new(MemoryAcker {
+                    queue: self.queue.clone(),
+                    item: Some(item),
+                    _permit: permit,
+                }),
+            })
+        })
+    }
+
+    fn cancel(self: Box<Self>) -> BoxFuture<'static, ()> {
+        drop(self);
+        ready(())
+    }
+}
+
+struct MemoryAcker {
+    queue: Arc<Queue>,
+    /// Kept until settled so that a reject or a drop can requeue it.
+    item: Option<Queued>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl MemoryAcker {
+    fn requeue(&mut self) {
+        if let Some(mut item) = self.item.take() {
+            item.redelivered = true;
+            self.queue.push(item);
+        }
+    }
+}
+
+impl Drop for MemoryAcker {
+    fn drop(&mut self) {
+        self.requeue();
+    }
+}
+
+impl Acknowledge for MemoryAcker {
+    fn ack(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        self.item = None;
+        ready(Ok(()))
+    }
+
+    fn reject(mut self: Box<Self>, requeue: bool) -> BoxFuture<'static, Result<(), TransportError>> {
+        if requeue {
+            self.requeue();
+        } else {
+            self.item = None;
+        }
+        ready(Ok(()))
+    }
+}

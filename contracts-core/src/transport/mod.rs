@@ -1,0 +1,251 @@
+//! The seam between the runtime and a message broker.
+//!
+//! The trait is shaped after AMQP 0-9-1 because Nameko's wire is AMQP: topic exchanges, queues
+//! bound by routing keys, message properties (`reply_to`, `correlation_id`, headers) and
+//! explicit acknowledgement. Everything above this module talks only to [`Transport`], so the
+//! in-memory broker and RabbitMQ are interchangeable.
+
+mod memory;
+mod topic;
+
+pub use memory::MemoryBroker;
+pub use topic::topic_matches;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A boxed, sendable future: what every transport operation returns, so the trait stays
+/// dyn-compatible and one runtime serves any broker.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// AMQP message headers as JSON values.
+///
+/// JSON covers every AMQP field type Nameko sends (`S` strings, `I`/`L` integers, `t` booleans,
+/// `d` floats, `A` arrays, `F` tables, `V` void), so headers need no broker-specific type.
+pub type Headers = serde_json::Map<String, serde_json::Value>;
+
+/// A shared, type-erased transport: what clients, publishers and runners hold.
+pub type SharedTransport = Arc<dyn Transport>;
+
+/// The AMQP basic properties Nameko reads and writes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Properties {
+    /// MIME type of the body; Nameko sends `application/json`.
+    pub content_type: Option<String>,
+    /// Body encoding; Nameko sends `utf-8`.
+    pub content_encoding: Option<String>,
+    /// Matches a reply to its request.
+    pub correlation_id: Option<String>,
+    /// For RPC requests: the routing key (on the RPC exchange) that the reply goes to.
+    pub reply_to: Option<String>,
+    /// 2 = persistent, as Nameko publishes everything.
+    pub delivery_mode: u8,
+    /// Nameko always sets 0.
+    pub priority: u8,
+    /// Application headers (`nameko.*` context data).
+    pub headers: Headers,
+}
+
+/// A message as published or delivered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Message {
+    /// Basic properties and headers.
+    pub properties: Properties,
+    /// The raw body bytes.
+    pub body: Vec<u8>,
+}
+
+/// Exchange types the runtime declares. Nameko uses only topic exchanges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeKind {
+    /// Routing keys are dot-separated words; `*` binds one word, `#` zero or more.
+    Topic,
+}
+
+/// An exchange declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeSpec {
+    /// Exchange name.
+    pub name: String,
+    /// Exchange type.
+    pub kind: ExchangeKind,
+    /// Survives a broker restart.
+    pub durable: bool,
+    /// Deleted when its last binding goes.
+    pub auto_delete: bool,
+}
+
+/// A queue declaration. The flags must match other declarers bit for bit, or RabbitMQ refuses
+/// the second declaration with `406 PRECONDITION_FAILED`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSpec {
+    /// Queue name.
+    pub name: String,
+    /// Survives a broker restart.
+    pub durable: bool,
+    /// Owned by the declaring connection.
+    pub exclusive: bool,
+    /// Deleted when its last consumer goes.
+    pub auto_delete: bool,
+    /// `x-*` arguments such as `x-expires`.
+    pub arguments: Headers,
+}
+
+/// Why a transport operation failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TransportError {
+    /// A mandatory publish matched no queue (AMQP `basic.return` with `NO_ROUTE`).
+    #[error("message to exchange `{exchange}` with routing key `{routing_key}` matched no queue")]
+    Unroutable {
+        /// Target exchange.
+        exchange: String,
+        /// Routing key that matched nothing.
+        routing_key: String,
+    },
+    /// The named exchange does not exist.
+    #[error("exchange `{0}` does not exist")]
+    NoSuchExchange(String),
+    /// The named queue does not exist.
+    #[error("queue `{0}` does not exist")]
+    NoSuchQueue(String),
+    /// A redeclaration with different flags.
+    #[error("declaration of `{name}` differs from the existing one: {detail}")]
+    PreconditionFailed {
+        /// Entity name.
+        name: String,
+        /// What differs.
+        detail: String,
+    },
+    /// The connection or channel is gone.
+    #[error("broker connection closed: {0}")]
+    Closed(String),
+}
+
+/// A broker connection, seen through the operations Nameko's protocol needs.
+pub trait Transport: Send + Sync + 'static {
+    /// Declare (or check) an exchange.
+    fn declare_exchange<'a>(&'a self, spec: &'a ExchangeSpec)
+    -> BoxFuture<'a, Result<(), TransportError>>;
+
+    /// Declare (or check) a queue.
+    fn declare_queue<'a>(&'a self, spec: &'a QueueSpec) -> BoxFuture<'a, Result<(), TransportError>>;
+
+    /// Bind `queue` to `exchange` with a topic `routing_key` pattern.
+    fn bind<'a>(
+        &'a self,
+        queue: &'a str,
+        exchange: &'a str,
+        routing_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
+
+    /// Delete a queue and its bindings; consumers see the end of their stream.
+    fn delete_queue<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), TransportError>>;
+
+    /// Publish a message. With `mandatory`, a message that matches no queue is an error
+    /// ([`TransportError::Unroutable`]) instead of being dropped.
+    fn publish<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        message: Message,
+        mandatory: bool,
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
+
+    /// Start consuming `queue` with at most `prefetch` unacknowledged deliveries
+    /// (0 = unlimited).
+    fn consume<'a>(
+        &'a self,
+        queue: &'a str,
+        prefetch: u16,
+    ) -> BoxFuture<'a, Result<Consumer, TransportError>>;
+}
+
+/// A stream of deliveries from one queue.
+pub struct Consumer {
+    inner: Box<dyn DeliveryStream>,
+}
+
+impl Consumer {
+    /// Wrap a transport's delivery stream.
+    pub fn new(inner: impl DeliveryStream + 'static) -> Self {
+        Self {
+            inner: Box::new(inner),
+        }
+    }
+
+    /// The next delivery, or `None` once the queue is gone or the consumer cancelled.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.inner.next().await
+    }
+
+    /// Stop receiving. Deliveries already handed out can still be acknowledged.
+    pub async fn cancel(self) {
+        self.inner.cancel().await
+    }
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").finish_non_exhaustive()
+    }
+}
+
+/// What a transport implements to feed a [`Consumer`].
+pub trait DeliveryStream: Send {
+    /// The next delivery, or `None` at the end.
+    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>>;
+    /// Stop receiving (AMQP `basic.cancel`) without closing the channel, so that in-flight
+    /// deliveries can still be acknowledged.
+    fn cancel(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// One delivered message and the means to settle it.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Exchange the message was published to.
+    pub exchange: String,
+    /// Routing key it was published with.
+    pub routing_key: String,
+    /// The broker delivered it before and it was not acknowledged.
+    pub redelivered: bool,
+    /// The message itself.
+    pub message: Message,
+    /// Settles the delivery.
+    pub acker: Acker,
+}
+
+/// Settles a delivery: exactly one of [`Acker::ack`] or [`Acker::reject`]. An acker dropped
+/// unsettled behaves like a closed AMQP channel: the broker requeues the message.
+pub struct Acker(Box<dyn Acknowledge>);
+
+impl Acker {
+    /// Wrap a transport's acknowledger.
+    pub fn new(inner: impl Acknowledge + 'static) -> Self {
+        Self(Box::new(inner))
+    }
+
+    /// The message is handled; the broker forgets it.
+    pub async fn ack(self) -> Result<(), TransportError> {
+        self.0.ack().await
+    }
+
+    /// The message was not handled; requeue it or drop it.
+    pub async fn reject(self, requeue: bool) -> Result<(), TransportError> {
+        self.0.reject(requeue).await
+    }
+}
+
+impl std::fmt::Debug for Acker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Acker")
+    }
+}
+
+/// What a transport implements to back an [`Acker`].
+pub trait Acknowledge: Send {
+    /// AMQP `basic.ack`.
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>>;
+    /// AMQP `basic.reject`.
+    fn reject(self: Box<Self>, requeue: bool) -> BoxFuture<'static, Result<(), TransportError>>;
+}

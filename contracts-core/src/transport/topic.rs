@@ -1,0 +1,60 @@
+//! AMQP topic matching: `*` is exactly one word, `#` is zero or more words.
+
+/// Does `routing_key` match the topic binding `pattern`?
+///
+/// ```
+/// use contracts_core::transport::topic_matches;
+/// assert!(topic_matches("user_service.*", "user_service.create_user"));
+/// assert!(!topic_matches("user_service.*", "user_service"));
+/// assert!(topic_matches("#", "any.thing.at.all"));
+/// assert!(topic_matches("a.#.z", "a.z"));
+/// ```
+pub fn topic_matches(pattern: &str, routing_key: &str) -> bool {
+    let pattern: Vec<&str> = pattern.split('.').collect();
+    let key: Vec<&str> = routing_key.split('.').collect();
+    matches(&pattern, &key)
+}
+
+fn matches(pattern: &[&str], key: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => key.is_empty(),
+        Some((&"#", rest)) => (0..=key.len()).any(|skip| matches(rest, &key[skip..])),
+        Some((&word, rest)) => match key.split_first() {
+            Some((&k, key_rest)) => (word == "*" || word == k) && matches(rest, key_rest),
+            None => false,
+        },
+    }
+}
+
+/// Whether a binding pattern contains wildcards (else it matches only itself).
+pub(crate) fn is_wildcard(pattern: &str) -> bool {
+    pattern.split('.').any(|w| w == "*" || w == "#")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_is_one_word() {
+        assert!(topic_matches("svc.*", "svc.m"));
+        assert!(!topic_matches("svc.*", "svc.m.x"));
+        assert!(!topic_matches("svc.*", "other.m"));
+    }
+
+    #[test]
+    fn hash_is_zero_or_more_words() {
+        assert!(topic_matches("svc.#", "svc"));
+        assert!(topic_matches("svc.#", "svc.a.b"));
+        assert!(topic_matches("#.b", "a.b"));
+        assert!(!topic_matches("#.b", "a.c"));
+    }
+
+    #[test]
+    fn literal_is_exact() {
+        assert!(topic_matches("abc", "abc"));
+        assert!(!topic_matches("abc", "abcd"));
+        assert!(!is_wildcard("abc-def"));
+        assert!(is_wildcard("a.*"));
+    }
+}
