@@ -68,10 +68,7 @@ impl std::fmt::Debug for RpcClient {
 impl RpcClient {
     /// Declare a reply queue for `caller` (a service name, or any name for a standalone
     /// client) and start listening on it.
-    pub async fn connect(
-        transport: SharedTransport,
-        caller: &str,
-    ) -> Result<Self, TransportError> {
+    pub async fn connect(transport: SharedTransport, caller: &str) -> Result<Self, TransportError> {
         let exchange = topology::rpc_exchange();
         transport.declare_exchange(&exchange).await?;
         let id = Uuid::new_v4().to_string();
@@ -181,7 +178,7 @@ impl RpcClient {
     pub async fn call_method<Req, T, E>(
         &self,
         service: &'static CompiledService,
-        index: usize,
+        method: &str,
         request: &Req,
     ) -> Result<T, CallError<E>>
     where
@@ -189,7 +186,7 @@ impl RpcClient {
         T: DeserializeOwned,
         E: DeclaredError,
     {
-        let method = service.method(index);
+        let method = service.method_named(method);
         let invalid = |direction, failures| ValidationError {
             service: service.name().to_owned(),
             method: method.name.clone(),
@@ -251,8 +248,7 @@ impl RpcClient {
                 .check(&reply.result)
                 .map_err(|f| invalid(Direction::Reply, f))?;
         }
-        T::deserialize(reply.result)
-            .map_err(|e| invalid(Direction::Reply, vec![serde_failure(&e)]))
+        T::deserialize(reply.result).map_err(|e| invalid(Direction::Reply, vec![serde_failure(&e)]))
     }
 
     fn decode_error<E: DeclaredError>(

@@ -54,7 +54,8 @@ impl CallContext {
         let keep_from = stack.len().saturating_sub(PARENT_CALLS_TRACKED);
         stack.drain(..keep_from);
         stack.push(Value::String(new_call_id(service, method)));
-        ctx.data.insert(CALL_ID_STACK.to_owned(), Value::Array(stack));
+        ctx.data
+            .insert(CALL_ID_STACK.to_owned(), Value::Array(stack));
         ctx
     }
 
@@ -197,8 +198,10 @@ mod tests {
         assert!(stack[0].as_str().unwrap().starts_with("caller.call."));
 
         let ctx = CallContext::for_worker(&Headers::new(), "svc", "m");
-        let inside = scope(ctx.clone(), async { outgoing_headers("caller", "call", &Map::new()) })
-            .await;
+        let inside = scope(ctx.clone(), async {
+            outgoing_headers("caller", "call", &Map::new())
+        })
+        .await;
         assert_eq!(inside, ctx.to_headers());
     }
 }

@@ -147,10 +147,8 @@ impl ServiceContract {
         let mut this = self.with_method::<Req, Rep>(name, doc, params);
         let message = schema_of::<Err>();
         let exc_path = format!("{}.{}", this.name, message.type_name);
-        this.methods
-            .last_mut()
-            .expect("just pushed")
-            .error = Some(DeclaredErrorSchema { exc_path, message });
+        this.methods.last_mut().expect("just pushed").error =
+            Some(DeclaredErrorSchema { exc_path, message });
         this
     }
 
@@ -289,6 +287,19 @@ impl CompiledService {
 
     pub(crate) fn method(&self, index: usize) -> &CompiledMethod {
         &self.methods[index]
+    }
+
+    /// The compiled method called `name`; generated code only names declared methods.
+    pub(crate) fn method_named(&self, name: &str) -> &CompiledMethod {
+        let index = self
+            .method_index(name)
+            .unwrap_or_else(|| panic!("service `{}` declares no method `{name}`", self.name()));
+        self.method(index)
+    }
+
+    /// Position of the event called `name`.
+    pub fn event_index(&self, name: &str) -> Option<usize> {
+        self.events.iter().position(|e| e.name == name)
     }
 
     pub(crate) fn event(&self, index: usize) -> &CompiledEvent {

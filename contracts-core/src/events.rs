@@ -70,7 +70,17 @@ impl EventPublisher {
     /// Publish event number `index` of the contract. Inside a handler the event carries the
     /// handler's context headers.
     #[doc(hidden)]
-    pub async fn publish<P: Serialize>(&self, index: usize, payload: &P) -> Result<(), PublishError> {
+    pub async fn publish<P: Serialize>(
+        &self,
+        event: &str,
+        payload: &P,
+    ) -> Result<(), PublishError> {
+        let index = self.service.event_index(event).unwrap_or_else(|| {
+            panic!(
+                "service `{}` declares no event `{event}`",
+                self.service.name()
+            )
+        });
         let event = self.service.event(index);
         let invalid = |failures| ValidationError {
             service: self.service.name().to_owned(),
@@ -127,7 +137,10 @@ impl<P> std::fmt::Debug for EventSpec<P> {
 
 impl<P> EventSpec<P> {
     #[doc(hidden)]
-    pub fn new(service: &'static CompiledService, index: usize) -> Self {
+    pub fn new(service: &'static CompiledService, event: &str) -> Self {
+        let index = service
+            .event_index(event)
+            .unwrap_or_else(|| panic!("service `{}` declares no event `{event}`", service.name()));
         Self {
             service,
             index,

@@ -51,7 +51,7 @@ pub mod wire;
 pub use client::RpcClient;
 pub use context::CallContext;
 pub use contract::{CompiledService, ServiceContract};
-// pub use contracts_macros::service;
+pub use contracts_macros::service;
 pub use error::{CallError, DeclaredError, Never, RemoteError};
 pub use events::{EventHandler, EventPublisher, EventSpec, PublishError};
 pub use server::{Dispatch, RunningServices, ServiceRunner};
@@ -61,7 +61,7 @@ pub use validate::{ValidationError, ValidationMode};
 
 /// What a contracts crate needs in scope.
 pub mod prelude {
-    // pub use crate::service;
+    pub use crate::service;
     pub use crate::{CallError, RemoteError, ValidationError};
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
@@ -76,7 +76,15 @@ pub trait Contract {
 /// Paths generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::server::{Outcome, decode_request, encode_result, encode_value};
+    pub use crate::server::{
+        Outcome, decode_request, encode_result, encode_value, method_not_found,
+    };
+
+    /// Where a contract's compiled validators live: one static per service.
+    pub trait Compiled {
+        /// The compiled contract, built on first use.
+        fn compiled() -> &'static crate::CompiledService;
+    }
     pub use crate::transport::BoxFuture;
     pub use schemars;
     pub use serde;

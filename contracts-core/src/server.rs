@@ -16,11 +16,11 @@ use crate::contract::CompiledService;
 use crate::error::encode_declared;
 use crate::events::EventHandler;
 use crate::topology;
-use crate::transport::{BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError};
-use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
-use crate::wire::{
-    self, CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, RPC_EXCHANGE,
+use crate::transport::{
+    BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
+use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
+use crate::wire::{self, CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, RPC_EXCHANGE};
 
 /// What a handler produced: the `result` of the reply, or its `error` dict.
 pub type Outcome = Result<Value, ErrorDict>;
@@ -32,9 +32,8 @@ pub trait Dispatch: Send + Sync + 'static {
     /// The service's compiled contract.
     fn compiled(&self) -> &'static CompiledService;
 
-    /// Run method number `index` (its position in the contract) on a request whose
-    /// arguments are bound by name and already validated.
-    fn dispatch(&self, index: usize, request: Value) -> BoxFuture<'_, Outcome>;
+    /// Run `method` on a request whose arguments are bound by name and already validated.
+    fn dispatch<'a>(&'a self, method: &'a str, request: Value) -> BoxFuture<'a, Outcome>;
 }
 
 /// Runs services and event handlers: consumes their queues, bounds concurrency, and stops
@@ -64,7 +63,11 @@ impl std::fmt::Debug for ServiceRunner {
             .field("validation", &self.validation)
             .field(
                 "services",
-                &self.services.iter().map(|s| s.compiled().name()).collect::<Vec<_>>(),
+                &self
+                    .services
+                    .iter()
+                    .map(|s| s.compiled().name())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -84,6 +87,11 @@ impl ServiceRunner {
             services: Vec::new(),
             handlers: Vec::new(),
         }
+    }
+
+    /// The transport services will be served on.
+    pub fn transport(&self) -> &SharedTransport {
+        &self.transport
     }
 
     /// At most `n` calls and events handled at once per service (and its prefetch).
@@ -124,7 +132,9 @@ impl ServiceRunner {
         };
         let transport = &self.transport;
         if !self.services.is_empty() {
-            transport.declare_exchange(&topology::rpc_exchange()).await?;
+            transport
+                .declare_exchange(&topology::rpc_exchange())
+                .await?;
         }
         for service in self.services {
             let name = service.compiled().name();
@@ -139,10 +149,15 @@ impl ServiceRunner {
                 transport: transport.clone(),
                 validation: self.validation,
             };
-            tasks.spawn(consume(consumer, pool_for(name), stop_rx.clone(), move |d| {
-                let worker = worker.clone();
-                async move { worker.handle(d).await }
-            }));
+            tasks.spawn(consume(
+                consumer,
+                pool_for(name),
+                stop_rx.clone(),
+                move |d| {
+                    let worker = worker.clone();
+                    async move { worker.handle(d).await }
+                },
+            ));
         }
         for handler in self.handlers {
             let (queue, consumer) = handler.declare(transport, prefetch).await?;
@@ -276,7 +291,12 @@ impl RpcWorker {
         }
     }
 
-    async fn run(&self, compiled: &'static CompiledService, method: &str, message: &Message) -> Outcome {
+    async fn run(
+        &self,
+        compiled: &'static CompiledService,
+        method: &str,
+        message: &Message,
+    ) -> Outcome {
         if let Some(content_type) = message.properties.content_type.as_deref()
             && content_type != CONTENT_TYPE_JSON
         {
@@ -311,7 +331,7 @@ impl RpcWorker {
                 .map_err(|f| invalid(Direction::Request, f))?;
         }
         let ctx = CallContext::for_worker(&message.properties.headers, compiled.name(), method);
-        let outcome = catch_panic(context::scope(ctx, self.service.dispatch(index, bound)))
+        let outcome = catch_panic(context::scope(ctx, self.service.dispatch(method, bound)))
             .await
             .map_err(|panic| {
                 tracing::error!(service = compiled.name(), method, panic = %panic, "handler panicked");
@@ -343,13 +363,13 @@ impl RpcWorker {
 #[doc(hidden)]
 pub fn decode_request<Req: DeserializeOwned>(
     compiled: &CompiledService,
-    index: usize,
+    method: &str,
     request: Value,
 ) -> Result<Req, ErrorDict> {
     Req::deserialize(request).map_err(|e| {
         ErrorDict::validation(&ValidationError {
             service: compiled.name().to_owned(),
-            method: compiled.method(index).name.clone(),
+            method: method.to_owned(),
             direction: Direction::Request,
             failures: vec![serde_failure(&e)],
         })
@@ -359,26 +379,34 @@ pub fn decode_request<Req: DeserializeOwned>(
 /// Encode what an infallible method returned.
 #[doc(hidden)]
 pub fn encode_value<T: Serialize>(value: &T) -> Outcome {
-    serde_json::to_value(value).map_err(|e| ErrorDict::unserializable(format!("Unserializable value: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| ErrorDict::unserializable(format!("Unserializable value: {e}")))
 }
 
 /// Encode what a fallible method returned; its error travels typed.
 #[doc(hidden)]
 pub fn encode_result<T: Serialize, E: Serialize + std::fmt::Display>(
     compiled: &CompiledService,
-    index: usize,
+    method: &str,
     result: &Result<T, E>,
 ) -> Outcome {
     match result {
         Ok(value) => encode_value(value),
         Err(error) => {
             let (_, exc_path) = compiled
-                .method(index)
+                .method_named(method)
                 .error
                 .as_ref()
                 .expect("fallible methods declare an error schema");
-            Err(encode_declared(error, exc_path)
-                .unwrap_or_else(|e| ErrorDict::unserializable(format!("Unserializable error: {e}"))))
+            Err(encode_declared(error, exc_path).unwrap_or_else(|e| {
+                ErrorDict::unserializable(format!("Unserializable error: {e}"))
+            }))
         }
     }
+}
+
+/// The reply to a method the service does not have.
+#[doc(hidden)]
+pub fn method_not_found(method: &str) -> BoxFuture<'static, Outcome> {
+    Box::pin(std::future::ready(Err(ErrorDict::method_not_found(method))))
 }

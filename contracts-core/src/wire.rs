@@ -297,9 +297,16 @@ mod tests {
         assert!(list.value_text().contains("got a JSON array"));
         let missing = decode_request(br#"{"args": []}"#).unwrap_err();
         assert_eq!(missing.value, json!("Message missing `args` or `kwargs`"));
-        assert_eq!(missing.exc_args, vec![json!("Message missing `args` or `kwargs`")]);
+        assert_eq!(
+            missing.exc_args,
+            vec![json!("Message missing `args` or `kwargs`")]
+        );
         let bad_args = decode_request(br#"{"args": {}, "kwargs": {}}"#).unwrap_err();
-        assert!(bad_args.value_text().contains("`args` must be a JSON array"));
+        assert!(
+            bad_args
+                .value_text()
+                .contains("`args` must be a JSON array")
+        );
     }
 
     #[test]

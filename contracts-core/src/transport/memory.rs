@@ -182,7 +182,10 @@ impl Transport for MemoryBroker {
         ready(result)
     }
 
-    fn declare_queue<'a>(&'a self, spec: &'a QueueSpec) -> BoxFuture<'a, Result<(), TransportError>> {
+    fn declare_queue<'a>(
+        &'a self,
+        spec: &'a QueueSpec,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
         let mut queues = self.state.queues.lock().expect("broker lock poisoned");
         let result = match queues.get(&spec.name) {
             Some(existing) if existing.spec != *spec => Err(TransportError::PreconditionFailed {
@@ -355,7 +358,10 @@ impl Acknowledge for MemoryAcker {
         ready(Ok(()))
     }
 
-    fn reject(mut self: Box<Self>, requeue: bool) -> BoxFuture<'static, Result<(), TransportError>> {
+    fn reject(
+        mut self: Box<Self>,
+        requeue: bool,
+    ) -> BoxFuture<'static, Result<(), TransportError>> {
         if requeue {
             self.requeue();
         } else {

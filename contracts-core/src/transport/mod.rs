@@ -125,11 +125,16 @@ pub enum TransportError {
 /// A broker connection, seen through the operations Nameko's protocol needs.
 pub trait Transport: Send + Sync + 'static {
     /// Declare (or check) an exchange.
-    fn declare_exchange<'a>(&'a self, spec: &'a ExchangeSpec)
-    -> BoxFuture<'a, Result<(), TransportError>>;
+    fn declare_exchange<'a>(
+        &'a self,
+        spec: &'a ExchangeSpec,
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
 
     /// Declare (or check) a queue.
-    fn declare_queue<'a>(&'a self, spec: &'a QueueSpec) -> BoxFuture<'a, Result<(), TransportError>>;
+    fn declare_queue<'a>(
+        &'a self,
+        spec: &'a QueueSpec,
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
 
     /// Bind `queue` to `exchange` with a topic `routing_key` pattern.
     fn bind<'a>(

@@ -1,0 +1,455 @@
+//! Code generation: one function per generated item. Generated code names everything by
+//! absolute path through `::contracts_core::__private`, so users need one dependency, and
+//! keeps its helpers inside `const _: () = { ... };` so they cannot collide with user items.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::model::{Event, Method, Service};
+
+fn core() -> TokenStream {
+    quote!(::contracts_core)
+}
+
+struct Names {
+    client: Ident,
+    server: Ident,
+    publisher: Ident,
+    contract: Ident,
+}
+
+impl Names {
+    fn of(service: &Service) -> Self {
+        let t = &service.ident;
+        Self {
+            client: format_ident!("{}Client", t),
+            server: format_ident!("{}Server", t),
+            publisher: format_ident!("{}Publisher", t),
+            contract: format_ident!("{}Contract", t),
+        }
+    }
+}
+
+pub fn service(service: &Service) -> TokenStream {
+    let names = Names::of(service);
+    let service_trait = service_trait(service);
+    let requests = service.methods.iter().map(|m| request_struct(service, m));
+    let contract = contract(service, &names);
+    let client = client(service, &names);
+    let server = server(service, &names);
+    let publisher = publisher(service, &names);
+    let core = core();
+    let contract_ident = &names.contract;
+    quote! {
+        #service_trait
+        #(#requests)*
+        #contract
+        #client
+        #server
+        #publisher
+        const _: () = {
+            #[doc(hidden)]
+            static COMPILED: #core::__private::OnceLock<#core::CompiledService> =
+                #core::__private::OnceLock::new();
+            impl #core::__private::Compiled for #contract_ident {
+                fn compiled() -> &'static #core::CompiledService {
+                    COMPILED.get_or_init(|| #core::CompiledService::compile(Self::build()))
+                }
+            }
+        };
+    }
+}
+
+fn request_ident(method: &Method) -> Ident {
+    let camel: String = method
+        .name
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    format_ident!("{}Request", camel, span = method.ident.span())
+}
+
+fn doc_opt(docs: &Option<String>) -> TokenStream {
+    match docs {
+        Some(d) => quote!(::core::option::Option::Some(#d)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The trait as users implement it: each `async fn` becomes a method returning a `Send`
+/// future, so the runner can serve calls on any worker thread.
+fn service_trait(service: &Service) -> TokenStream {
+    let Service {
+        attrs,
+        vis,
+        ident,
+        supertraits,
+        ..
+    } = service;
+    let methods = service.methods.iter().map(|m| {
+        let Method {
+            ident,
+            attrs,
+            params,
+            output,
+            ..
+        } = m;
+        let params = params.iter().map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty);
+            quote!(#ident: #ty)
+        });
+        quote! {
+            #(#attrs)*
+            fn #ident(&self, #(#params),*)
+                -> impl ::core::future::Future<Output = #output> + ::core::marker::Send;
+        }
+    });
+    quote! {
+        #(#attrs)*
+        #vis trait #ident: ::core::marker::Send + ::core::marker::Sync + 'static #supertraits {
+            #(#methods)*
+        }
+    }
+}
+
+fn request_struct(service: &Service, method: &Method) -> TokenStream {
+    let core = core();
+    let vis = &service.vis;
+    let ident = request_ident(method);
+    let cfgs = &method.cfgs;
+    let summary = format!(
+        " The arguments of `{}.{}`, bound by parameter name.",
+        service.name, method.name
+    );
+    let docs = match &method.docs {
+        Some(d) => quote!(#[doc = #d]),
+        None => quote!(#[doc = #summary]),
+    };
+    let serde_crate = format!("{core}::__private::serde").replace(' ', "");
+    let schemars_crate = format!("{core}::__private::schemars").replace(' ', "");
+    let fields = method.params.iter().map(|p| {
+        let (ident, ty, attrs) = (&p.ident, &p.ty, &p.attrs);
+        let field_doc = if attrs.iter().any(|a| a.path().is_ident("doc")) {
+            quote!()
+        } else {
+            let doc = format!(" The `{ident}` argument.");
+            quote!(#[doc = #doc])
+        };
+        quote!(#field_doc #(#attrs)* pub #ident: #ty,)
+    });
+    quote! {
+        #(#cfgs)*
+        #docs
+        #[derive(#core::__private::serde::Serialize, #core::__private::serde::Deserialize, #core::__private::schemars::JsonSchema)]
+        #[serde(crate = #serde_crate, deny_unknown_fields)]
+        #[schemars(crate = #schemars_crate)]
+        #vis struct #ident {
+            #(#fields)*
+        }
+    }
+}
+
+fn contract(service: &Service, names: &Names) -> TokenStream {
+    let core = core();
+    let vis = &service.vis;
+    let ident = &names.contract;
+    let name = &service.name;
+    let doc = format!(
+        " The contract of service `{name}`: its model and schemas, and its events for subscribing."
+    );
+    let service_doc = doc_opt(&service.docs);
+    let methods = service.methods.iter().map(|m| {
+        let cfgs = &m.cfgs;
+        let request = request_ident(m);
+        let ok = &m.ok;
+        let method_name = &m.name;
+        let method_doc = doc_opt(&m.docs);
+        let params = m.params.iter().map(|p| p.ident.to_string());
+        match &m.err {
+            None => quote! {
+                #(#cfgs)*
+                let contract = contract.with_method::<#request, #ok>(#method_name, #method_doc, &[#(#params),*]);
+            },
+            Some(err) => quote! {
+                #(#cfgs)*
+                let contract = contract.with_fallible_method::<#request, #ok, #err>(#method_name, #method_doc, &[#(#params),*]);
+            },
+        }
+    });
+    let events = service.events.iter().map(|e| {
+        let Event {
+            name,
+            payload,
+            cfgs,
+            ..
+        } = e;
+        let event_doc = doc_opt(&e.docs);
+        quote! {
+            #(#cfgs)*
+            let contract = contract.with_event::<#payload>(#name, #event_doc);
+        }
+    });
+    let event_specs = service.events.iter().map(|e| {
+        let Event {
+            ident,
+            name,
+            payload,
+            cfgs,
+            ..
+        } = e;
+        let doc = match &e.docs {
+            Some(d) => format!(" Subscribe to `{}.{name}`: {d}", service.name),
+            None => format!(" Subscribe to `{}.{name}`.", service.name),
+        };
+        quote! {
+            #(#cfgs)*
+            #[doc = #doc]
+            pub fn #ident() -> #core::EventSpec<#payload> {
+                #core::EventSpec::new(<Self as #core::__private::Compiled>::compiled(), #name)
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #ident;
+
+        impl #ident {
+            fn build() -> #core::ServiceContract {
+                let contract = #core::ServiceContract::new(#name, #service_doc);
+                #(#methods)*
+                #(#events)*
+                contract
+            }
+
+            /// The service model: name, methods, events and every message's JSON Schema.
+            pub fn contract() -> &'static #core::ServiceContract {
+                <Self as #core::__private::Compiled>::compiled().contract()
+            }
+
+            #(#event_specs)*
+        }
+
+        impl #core::Contract for #ident {
+            fn contract() -> &'static #core::ServiceContract {
+                <Self as #core::__private::Compiled>::compiled().contract()
+            }
+        }
+    }
+}
+
+fn reply_types(method: &Method) -> (TokenStream, TokenStream) {
+    let ok = &method.ok;
+    let err = match &method.err {
+        Some(err) => quote!(#err),
+        None => quote!(::contracts_core::Never),
+    };
+    (quote!(#ok), err)
+}
+
+fn client(service: &Service, names: &Names) -> TokenStream {
+    let core = core();
+    let vis = &service.vis;
+    let Names {
+        client, contract, ..
+    } = names;
+    let doc = format!(
+        " Typed client of service `{}`: validates each request before sending and each reply on receipt.",
+        service.name
+    );
+    let methods = service.methods.iter().map(|m| {
+        let Method {
+            ident,
+            name,
+            params,
+            cfgs,
+            ..
+        } = m;
+        let docs = m.attrs.iter().filter(|a| a.path().is_ident("doc"));
+        let request = request_ident(m);
+        let (ok, err) = reply_types(m);
+        let args = params.iter().map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty);
+            quote!(#ident: #ty)
+        });
+        let fields = params.iter().map(|p| &p.ident);
+        quote! {
+            #(#cfgs)*
+            #(#docs)*
+            pub async fn #ident(&self, #(#args),*) -> ::core::result::Result<#ok, #core::CallError<#err>> {
+                self.rpc
+                    .call_method::<#request, #ok, #err>(
+                        <#contract as #core::__private::Compiled>::compiled(),
+                        #name,
+                        &#request { #(#fields),* },
+                    )
+                    .await
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone)]
+        #vis struct #client {
+            rpc: #core::RpcClient,
+        }
+
+        impl #client {
+            /// A client making its calls through `rpc`.
+            pub fn new(rpc: #core::RpcClient) -> Self {
+                Self { rpc }
+            }
+
+            /// The underlying RPC client.
+            pub fn rpc(&self) -> &#core::RpcClient {
+                &self.rpc
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+fn server(service: &Service, names: &Names) -> TokenStream {
+    let core = core();
+    let vis = &service.vis;
+    let trait_ident = &service.ident;
+    let Names {
+        server, contract, ..
+    } = names;
+    let doc = format!(
+        " Serves any implementation of [`{trait_ident}`] as service `{}`: host it with a `ServiceRunner`.",
+        service.name
+    );
+    let arms = service.methods.iter().map(|m| {
+        let Method {
+            ident,
+            name,
+            params,
+            cfgs,
+            err,
+            ..
+        } = m;
+        let request = request_ident(m);
+        let fields = params.iter().map(|p| &p.ident);
+        let encode = match err {
+            None => quote!(#core::__private::encode_value(&result)),
+            Some(_) => quote!(#core::__private::encode_result(compiled, #name, &result)),
+        };
+        quote! {
+            #(#cfgs)*
+            #name => ::std::boxed::Box::pin(async move {
+                let request: #request = #core::__private::decode_request(compiled, #name, request)?;
+                let result = <S as #trait_ident>::#ident(&self.service, #(request.#fields),*).await;
+                #encode
+            }),
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #vis struct #server<S> {
+            service: S,
+        }
+
+        impl<S: #trait_ident> #server<S> {
+            /// Serve `service`.
+            pub fn new(service: S) -> Self {
+                Self { service }
+            }
+
+            /// The service implementation.
+            pub fn get_ref(&self) -> &S {
+                &self.service
+            }
+        }
+
+        impl<S: #trait_ident> #core::Dispatch for #server<S> {
+            fn compiled(&self) -> &'static #core::CompiledService {
+                <#contract as #core::__private::Compiled>::compiled()
+            }
+
+            fn dispatch<'a>(
+                &'a self,
+                method: &'a str,
+                request: #core::__private::serde_json::Value,
+            ) -> #core::__private::BoxFuture<'a, #core::__private::Outcome> {
+                let compiled = <#contract as #core::__private::Compiled>::compiled();
+                match method {
+                    #(#arms)*
+                    other => #core::__private::method_not_found(other),
+                }
+            }
+        }
+    }
+}
+
+fn publisher(service: &Service, names: &Names) -> TokenStream {
+    if service.events.is_empty() {
+        return TokenStream::new();
+    }
+    let core = core();
+    let vis = &service.vis;
+    let Names {
+        publisher,
+        contract,
+        ..
+    } = names;
+    let doc = format!(
+        " Publishes the events of service `{}` to `{}.events`, each validated before it leaves.",
+        service.name, service.name
+    );
+    let methods = service.events.iter().map(|e| {
+        let Event {
+            ident,
+            name,
+            payload,
+            cfgs,
+            ..
+        } = e;
+        let doc = match &e.docs {
+            Some(d) => format!(" Publish `{name}`: {d}"),
+            None => format!(" Publish `{name}`."),
+        };
+        quote! {
+            #(#cfgs)*
+            #[doc = #doc]
+            pub async fn #ident(&self, event: &#payload) -> ::core::result::Result<(), #core::PublishError> {
+                self.inner.publish(#name, event).await
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone)]
+        #vis struct #publisher {
+            inner: #core::EventPublisher,
+        }
+
+        impl #publisher {
+            /// A publisher on `transport`.
+            pub fn new(transport: #core::SharedTransport) -> Self {
+                Self {
+                    inner: #core::EventPublisher::new(
+                        transport,
+                        <#contract as #core::__private::Compiled>::compiled(),
+                    ),
+                }
+            }
+
+            /// A publisher that validates as `mode` says.
+            pub fn with_validation(&self, mode: #core::ValidationMode) -> Self {
+                Self { inner: self.inner.with_validation(mode) }
+            }
+
+            #(#methods)*
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The service model: what the trait declares, parsed and checked.
+
+use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
+use syn::{
+    Attribute, FnArg, GenericArgument, Ident, LitStr, Pat, PathArguments, ReturnType, TraitItem,
+    Type, Visibility,
+};
+
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// `#[service(name = "...")]`.
+pub struct ServiceAttr {
+    pub name: Option<LitStr>,
+}
+
+impl ServiceAttr {
+    pub fn parse(cx: &Ctxt, tokens: TokenStream) -> Self {
+        let mut name: Option<LitStr> = None;
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("name") {
+                let value: LitStr = meta.value()?.parse()?;
+                if name.is_some() {
+                    cx.error_spanned_by(&meta.path, "duplicate `name` in #[service]");
+                }
+                check::service_name(cx, &value);
+                name = Some(value);
+                Ok(())
+            } else {
+                Err(meta.error(format!(
+                    "unsupported #[service] key `{}`; the only key is `name = \"...\"`",
+                    meta.path.to_token_stream_string()
+                )))
+            }
+        });
+        if let Err(e) = syn::parse::Parser::parse2(parser, tokens.clone()) {
+            cx.syn_error(e);
+        }
+        Self { name }
+    }
+}
+
+trait PathString {
+    fn to_token_stream_string(&self) -> String;
+}
+
+impl PathString for syn::Path {
+    fn to_token_stream_string(&self) -> String {
+        quote::ToTokens::to_token_stream(self)
+            .to_string()
+            .replace(' ', "")
+    }
+}
+
+pub struct Service {
+    /// The Nameko service name.
+    pub name: String,
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub ident: Ident,
+    pub supertraits: TokenStream,
+    pub docs: Option<String>,
+    pub methods: Vec<Method>,
+    pub events: Vec<Event>,
+}
+
+pub struct Method {
+    pub ident: Ident,
+    /// The wire name (a raw identifier's name without `r#`).
+    pub name: String,
+    pub docs: Option<String>,
+    /// Doc comments and other attributes carried onto the trait method and client method.
+    pub attrs: Vec<Attribute>,
+    /// `#[cfg]` attributes, carried onto everything generated for the method.
+    pub cfgs: Vec<Attribute>,
+    pub params: Vec<Param>,
+    pub ok: Type,
+    pub err: Option<Type>,
+    /// The return type as written.
+    pub output: Type,
+}
+
+pub struct Param {
+    pub ident: Ident,
+    pub ty: Type,
+    /// Attributes for the request struct field (`///`, `#[serde]`, `#[schemars]`, …).
+    pub attrs: Vec<Attribute>,
+}
+
+pub struct Event {
+    pub ident: Ident,
+    pub name: String,
+    pub docs: Option<String>,
+    pub cfgs: Vec<Attribute>,
+    pub payload: Type,
+}
+
+/// The joined text of `///` comments, the way rustdoc and schemars read them.
+pub fn docs(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+fn cfgs(attrs: &[Attribute]) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect()
+}
+
+pub fn is_event_attr(attr: &Attribute) -> bool {
+    attr.path().is_ident("event")
+}
+
+impl Service {
+    pub fn from_trait(cx: &Ctxt, attr: ServiceAttr, item: &syn::ItemTrait) -> Option<Self> {
+        check::trait_header(cx, item);
+        let mut methods = Vec::new();
+        let mut events = Vec::new();
+        for trait_item in &item.items {
+            match trait_item {
+                TraitItem::Fn(f) => match f.attrs.iter().find(|a| is_event_attr(a)) {
+                    Some(event_attr) => {
+                        check::event_attr(cx, event_attr);
+                        events.extend(Event::from_fn(cx, f));
+                    }
+                    None => methods.extend(Method::from_fn(cx, f)),
+                },
+                other => cx.error_spanned_by(
+                    other,
+                    "a service trait holds only `async fn` methods and `#[event] fn` declarations",
+                ),
+            }
+        }
+        check::unique(cx, "method", methods.iter().map(|m| (&m.ident, &m.name)));
+        check::unique(cx, "event", events.iter().map(|e| (&e.ident, &e.name)));
+        let Some(name) = attr.name else {
+            cx.error_spanned_by(
+                &item.ident,
+                "missing service name: write #[service(name = \"my_service\")]",
+            );
+            return None;
+        };
+        let supertraits = &item.supertraits;
+        Some(Self {
+            name: name.value(),
+            attrs: item.attrs.clone(),
+            vis: item.vis.clone(),
+            ident: item.ident.clone(),
+            supertraits: if supertraits.is_empty() {
+                TokenStream::new()
+            } else {
+                quote::quote!(+ #supertraits)
+            },
+            docs: docs(&item.attrs),
+            methods,
+            events,
+        })
+    }
+}
+
+impl Method {
+    fn from_fn(cx: &Ctxt, f: &syn::TraitItemFn) -> Option<Self> {
+        let sig = &f.sig;
+        check::method_signature(cx, f);
+        let mut params = Vec::new();
+        for (position, input) in sig.inputs.iter().enumerate() {
+            match input {
+                FnArg::Receiver(receiver) => {
+                    if position == 0 {
+                        check::receiver(cx, receiver);
+                    }
+                }
+                FnArg::Typed(typed) => {
+                    if position == 0 {
+                        cx.error_spanned_by(
+                            &sig.ident,
+                            "contract methods take `&self` first: the server calls them on the service",
+                        );
+                    }
+                    params.extend(Param::from_typed(cx, typed));
+                }
+            }
+        }
+        if sig.inputs.is_empty() {
+            cx.error_spanned_by(
+                &sig.ident,
+                "contract methods take `&self` first: the server calls them on the service",
+            );
+        }
+        let output = match &sig.output {
+            ReturnType::Default => syn::parse_quote!(()),
+            ReturnType::Type(_, ty) => (**ty).clone(),
+        };
+        let (ok, err) = split_result(cx, &output);
+        let attrs: Vec<Attribute> = f
+            .attrs
+            .iter()
+            .filter(|a| !is_event_attr(a))
+            .cloned()
+            .collect();
+        Some(Self {
+            name: sig.ident.unraw().to_string(),
+            ident: sig.ident.clone(),
+            docs: docs(&f.attrs),
+            cfgs: cfgs(&f.attrs),
+            attrs,
+            params,
+            ok,
+            err,
+            output,
+        })
+    }
+}
+
+/// `Result<T, E>` → `(T, Some(E))`; anything else is the reply type itself.
+fn split_result(cx: &Ctxt, output: &Type) -> (Type, Option<Type>) {
+    if let Type::Path(path) = output
+        && path.qself.is_none()
+        && let Some(last) = path.path.segments.last()
+        && last.ident == "Result"
+    {
+        if let PathArguments::AngleBracketed(args) = &last.arguments {
+            let types: Vec<&Type> = args
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                })
+                .collect();
+            if let [ok, err] = types.as_slice() {
+                return ((*ok).clone(), Some((*err).clone()));
+            }
+        }
+        cx.error_spanned_by(
+            last,
+            "write the error type out: `Result<T, E>`, so the contract can declare it",
+        );
+    }
+    (output.clone(), None)
+}
+
+impl Param {
+    fn from_typed(cx: &Ctxt, typed: &syn::PatType) -> Option<Self> {
+        check::param_type(cx, &typed.ty);
+        match &*typed.pat {
+            Pat::Ident(pat)
+                if pat.by_ref.is_none() && pat.mutability.is_none() && pat.subpat.is_none() =>
+            {
+                Some(Self {
+                    ident: pat.ident.clone(),
+                    ty: (*typed.ty).clone(),
+                    attrs: typed.attrs.clone(),
+                })
+            }
+            other => {
+                cx.error_spanned_by(
+                    other,
+                    "argument patterns are not supported: name each argument (`name: Type`), it becomes a request field",
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Event {
+    fn from_fn(cx: &Ctxt, f: &syn::TraitItemFn) -> Option<Self> {
+        check::event_signature(cx, f);
+        let payload = f.sig.inputs.iter().find_map(|input| match input {
+            FnArg::Typed(typed) => Some((*typed.ty).clone()),
+            FnArg::Receiver(_) => None,
+        })?;
+        Some(Self {
+            ident: f.sig.ident.clone(),
+            name: f.sig.ident.unraw().to_string(),
+            docs: docs(&f.attrs),
+            cfgs: cfgs(&f.attrs),
+            payload,
+        })
+    }
+}

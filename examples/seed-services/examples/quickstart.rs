@@ -1,0 +1,87 @@
+//! The main job: every seed service on the embedded in-memory broker, called through the
+//! generated typed clients. Nothing else needs to run.
+//!
+//! ```text
+//! cargo run --example quickstart
+//! ```
+
+use contracts_core::{CallError, MemoryBroker, RpcClient, ServiceRunner};
+use seed_contracts::*;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let broker = MemoryBroker::shared();
+    let services = seed_services::start(ServiceRunner::new(broker.clone())).await?;
+    println!("serving my_service, user_service, another_service, my_client_service");
+    println!("handling user_service.user_created in notification_service\n");
+
+    let rpc = RpcClient::connect(broker.clone(), "quickstart").await?;
+    let my_service = MyServiceClient::new(rpc.clone());
+    let users = UserServiceClient::new(rpc.clone());
+    let another = AnotherServiceClient::new(rpc.clone());
+    let my_client = MyClientServiceClient::new(rpc.clone());
+
+    println!("my_service.hello(\"World\")");
+    println!("  -> {:?}\n", my_service.hello("World".into()).await?);
+
+    let ada = UserData {
+        user_id: 1,
+        name: "Ada".into(),
+    };
+    println!("user_service.create_user({ada:?})");
+    println!("  -> {:?}", users.create_user(ada.clone()).await?);
+    services.welcomes.wait_for(1).await;
+    println!(
+        "  notification_service welcomed {:?}\n",
+        services.welcomes.all()
+    );
+
+    println!("user_service.create_user({ada:?}) again");
+    match users.create_user(ada.clone()).await {
+        Err(CallError::Service(error)) => println!("  -> declared error, typed: {error:?}\n"),
+        other => println!("  -> unexpected: {other:?}\n"),
+    }
+
+    let invalid = UserData {
+        user_id: 0,
+        name: String::new(),
+    };
+    println!("user_service.create_user({invalid:?})");
+    match users.create_user(invalid).await {
+        Err(CallError::Validation(error)) => {
+            println!("  -> rejected before sending: {error}");
+            for failure in &error.failures {
+                println!("     {} : {}", failure.pointer, failure.reason);
+            }
+            println!();
+        }
+        other => println!("  -> unexpected: {other:?}\n"),
+    }
+
+    println!("user_service.create_user sent as raw JSON with user_id = \"7\" (a string)");
+    let raw = rpc
+        .call(
+            "user_service",
+            "create_user",
+            vec![serde_json::json!({"user_id": "7", "name": "Grace"})],
+            Default::default(),
+        )
+        .await;
+    match raw {
+        Err(CallError::Remote(remote)) => println!(
+            "  -> the server replied with a Nameko error: exc_type={} value={}\n",
+            remote.exc_type, remote.value
+        ),
+        other => println!("  -> unexpected: {other:?}\n"),
+    }
+
+    println!("another_service.do_something_with_hello()");
+    println!("  -> {:?}\n", another.do_something_with_hello().await?);
+
+    println!("my_client_service.try_create_user({ada:?})");
+    println!("  -> {:?}\n", my_client.try_create_user(ada).await?);
+
+    services.running.stop().await;
+    println!("stopped gracefully");
+    Ok(())
+}

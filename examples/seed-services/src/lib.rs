@@ -1,0 +1,208 @@
+//! The seed article's services, implemented against the shared contracts in `seed-contracts`.
+//!
+//! [`start`] hosts all of them (and the `user_created` handler) on any transport: the
+//! quickstart and the tests run them on the in-memory broker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use contracts_core::{
+    CallError, EventHandler, RpcClient, RunningServices, ServiceRunner, SharedTransport,
+    TransportError,
+};
+use seed_contracts::*;
+use tokio::sync::watch;
+
+/// `my_service`.
+#[derive(Debug, Default)]
+pub struct Greeter;
+
+impl MyService for Greeter {
+    async fn hello(&self, name: String) -> String {
+        format!("Hello, {name}!")
+    }
+}
+
+/// `user_service`: an in-memory user store that publishes `user_created`.
+#[derive(Debug)]
+pub struct Users {
+    users: Mutex<HashMap<u64, UserData>>,
+    events: UserServicePublisher,
+}
+
+impl Users {
+    /// A store publishing its events on `transport`.
+    pub fn new(transport: SharedTransport) -> Self {
+        Self {
+            users: Mutex::default(),
+            events: UserServicePublisher::new(transport),
+        }
+    }
+}
+
+impl UserService for Users {
+    async fn create_user(&self, user_data: UserData) -> Result<Created, UserError> {
+        let user_id = user_data.user_id;
+        let event = UserCreated {
+            user_id,
+            name: user_data.name.clone(),
+        };
+        {
+            let mut users = self.users.lock().expect("users lock");
+            if users.contains_key(&user_id) {
+                return Err(UserError::UserAlreadyExists { user_id });
+            }
+            users.insert(user_id, user_data);
+        }
+        if let Err(e) = self.events.user_created(&event).await {
+            tracing::error!(error = %e, user_id, "user_created not published");
+        }
+        Ok(Created {
+            status: Success::Success,
+            user_id,
+        })
+    }
+}
+
+/// `another_service`: calls `my_service` from its handler.
+#[derive(Debug)]
+pub struct Another {
+    my_service: MyServiceClient,
+}
+
+impl Another {
+    /// Calls go through `rpc`.
+    pub fn new(rpc: RpcClient) -> Self {
+        Self {
+            my_service: MyServiceClient::new(rpc),
+        }
+    }
+}
+
+impl AnotherService for Another {
+    async fn do_something_with_hello(&self) -> Result<String, DependencyFailed> {
+        self.my_service
+            .hello("Alice".to_owned())
+            .await
+            .map_err(|e| DependencyFailed {
+                service: "my_service".to_owned(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// `my_client_service`: reports `user_service` failures instead of raising them.
+#[derive(Debug)]
+pub struct ClientService {
+    users: UserServiceClient,
+}
+
+impl ClientService {
+    /// Calls go through `rpc`.
+    pub fn new(rpc: RpcClient) -> Self {
+        Self {
+            users: UserServiceClient::new(rpc),
+        }
+    }
+}
+
+impl MyClientService for ClientService {
+    async fn try_create_user(&self, user_data: UserData) -> TryCreateOutcome {
+        match self.users.create_user(user_data).await {
+            Ok(data) => TryCreateOutcome::Success { data },
+            // Decide by the error's type, as the article does with RemoteError.
+            Err(CallError::Service(UserError::UserAlreadyExists { user_id })) => {
+                TryCreateOutcome::Failed {
+                    error: format!("user {user_id} already exists"),
+                }
+            }
+            Err(other) => TryCreateOutcome::Failed {
+                error: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The users `notification_service` has welcomed, once each: its `user_created` handler is
+/// idempotent, so a redelivered event does not welcome anybody twice.
+#[derive(Clone, Debug)]
+pub struct Welcomes {
+    welcomed: Arc<Mutex<Vec<UserCreated>>>,
+    changed: watch::Sender<usize>,
+}
+
+impl Default for Welcomes {
+    fn default() -> Self {
+        Self {
+            welcomed: Arc::default(),
+            changed: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Welcomes {
+    /// Record a welcome unless this user had one.
+    pub fn welcome(&self, event: UserCreated) {
+        let mut welcomed = self.welcomed.lock().expect("welcomes lock");
+        if welcomed.iter().all(|w| w.user_id != event.user_id) {
+            tracing::info!(user_id = event.user_id, name = %event.name, "welcome sent");
+            welcomed.push(event);
+            self.changed.send_replace(welcomed.len());
+        }
+    }
+
+    /// Everyone welcomed so far.
+    pub fn all(&self) -> Vec<UserCreated> {
+        self.welcomed.lock().expect("welcomes lock").clone()
+    }
+
+    /// Wait until at least `n` users have been welcomed.
+    pub async fn wait_for(&self, n: usize) {
+        let mut changed = self.changed.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = changed.wait_for(|count| *count >= n).await;
+    }
+
+    /// The `notification_service.on_user_created` handler.
+    pub fn handler(&self) -> EventHandler {
+        let welcomes = self.clone();
+        UserServiceContract::user_created().handler(
+            "notification_service",
+            "on_user_created",
+            move |event: UserCreated| {
+                let welcomes = welcomes.clone();
+                async move {
+                    welcomes.welcome(event);
+                    Ok::<(), std::convert::Infallible>(())
+                }
+            },
+        )
+    }
+}
+
+/// Every seed service, running.
+#[derive(Debug)]
+pub struct SeedServices {
+    /// The running services; stop them with [`RunningServices::stop`].
+    pub running: RunningServices,
+    /// What `notification_service` handled.
+    pub welcomes: Welcomes,
+}
+
+/// Serve `my_service`, `user_service`, `another_service` and `my_client_service`, and the
+/// `notification_service` handler of `user_created`, on `runner`'s transport.
+pub async fn start(runner: ServiceRunner) -> Result<SeedServices, TransportError> {
+    let transport = runner.transport().clone();
+    let another_rpc = RpcClient::connect(transport.clone(), "another_service").await?;
+    let client_rpc = RpcClient::connect(transport.clone(), "my_client_service").await?;
+    let welcomes = Welcomes::default();
+    let running = runner
+        .serve(MyServiceServer::new(Greeter))
+        .serve(UserServiceServer::new(Users::new(transport.clone())))
+        .serve(AnotherServiceServer::new(Another::new(another_rpc)))
+        .serve(MyClientServiceServer::new(ClientService::new(client_rpc)))
+        .subscribe(welcomes.handler())
+        .start()
+        .await?;
+    Ok(SeedServices { running, welcomes })
+}
