@@ -1,0 +1,9 @@
+use contracts_core::service;
+
+#[service(name = "svc")]
+pub trait Svc {
+    async fn hello(&self, name: String) -> String;
+    async fn r#hello(&self) -> String;
+}
+
+fn main() {}
