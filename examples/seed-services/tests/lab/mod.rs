@@ -1,0 +1,221 @@
+//! A test-only service exercising what the seed services do not: optional and mixed
+//! arguments, format/regex/enum constraints, panics, invalid replies, concurrency and context.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use contracts_core::prelude::*;
+use contracts_core::transport::{Message, Properties, QueueSpec};
+use contracts_core::wire::ReplyEnvelope;
+use contracts_core::{MemoryBroker, RpcClient, Transport, context};
+use tokio::sync::{Semaphore, watch};
+
+/// Guard against a hang turning into a stuck CI job; never a synchronisation device.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+pub async fn guarded<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(GUARD, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {GUARD:?}"))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Free,
+    Pro,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    #[schemars(email)]
+    pub email: String,
+    #[schemars(regex(pattern = r"^[a-z]+$"))]
+    pub handle: String,
+    pub tier: Tier,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Small {
+    #[schemars(range(max = 10))]
+    pub value: u32,
+}
+
+#[service(name = "lab")]
+pub trait Lab {
+    /// `a + b`, with `b` optional.
+    async fn add(&self, a: i64, b: Option<i64>) -> i64;
+    /// Echo a contact.
+    async fn register(&self, contact: Contact) -> Contact;
+    /// Panics.
+    async fn boom(&self);
+    /// Replies `{"value": value}`, which breaks the reply schema above 10.
+    async fn small(&self, value: u32) -> Small;
+    /// Blocks until the test opens the gate; returns how many calls were in flight at entry.
+    async fn gate(&self) -> u32;
+    /// The worker's call id stack.
+    async fn stack(&self) -> Vec<String>;
+    /// A context value.
+    async fn context_value(&self, key: String) -> Option<serde_json::Value>;
+}
+
+#[derive(Debug)]
+pub struct Gate {
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    pub entered: watch::Sender<usize>,
+    pub open: Semaphore,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            entered: watch::Sender::new(0),
+            open: Semaphore::new(0),
+        }
+    }
+}
+
+impl Gate {
+    pub async fn wait_entered(&self, n: usize) {
+        let mut rx = self.entered.subscribe();
+        guarded("gate entries", rx.wait_for(|e| *e >= n))
+            .await
+            .expect("gate sender alive");
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LabImpl {
+    pub gate: Arc<Gate>,
+}
+
+impl Lab for LabImpl {
+    async fn add(&self, a: i64, b: Option<i64>) -> i64 {
+        a + b.unwrap_or(0)
+    }
+
+    async fn register(&self, contact: Contact) -> Contact {
+        contact
+    }
+
+    async fn boom(&self) {
+        panic!("the lab exploded")
+    }
+
+    async fn small(&self, value: u32) -> Small {
+        Small { value }
+    }
+
+    async fn gate(&self) -> u32 {
+        let now = self.gate.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.gate.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.gate.entered.send_modify(|e| *e += 1);
+        self.gate
+            .open
+            .acquire()
+            .await
+            .expect("gate semaphore open")
+            .forget();
+        self.gate.in_flight.fetch_sub(1, Ordering::SeqCst);
+        now as u32
+    }
+
+    async fn stack(&self) -> Vec<String> {
+        context::current()
+            .map(|c| c.call_id_stack().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    async fn context_value(&self, key: String) -> Option<serde_json::Value> {
+        context::current().and_then(|c| c.get(&key).cloned())
+    }
+}
+
+#[service(name = "relay")]
+pub trait Relay {
+    /// Calls `lab.stack` and returns what it saw.
+    async fn stack_via_lab(&self) -> Vec<String>;
+}
+
+pub struct RelayImpl {
+    pub lab: LabClient,
+}
+
+impl Relay for RelayImpl {
+    async fn stack_via_lab(&self) -> Vec<String> {
+        self.lab.stack().await.expect("lab.stack")
+    }
+}
+
+/// Publish `body` with `properties` to `nameko-rpc` / `routing_key` and wait for the reply.
+pub async fn raw_request(
+    broker: &MemoryBroker,
+    routing_key: &str,
+    mut properties: Properties,
+    body: &[u8],
+) -> ReplyEnvelope {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let queue = format!("raw-replies-{}", N.fetch_add(1, Ordering::SeqCst));
+    let spec = QueueSpec {
+        name: queue.clone(),
+        durable: false,
+        exclusive: true,
+        auto_delete: true,
+        arguments: Default::default(),
+    };
+    broker.declare_queue(&spec).await.unwrap();
+    broker.bind(&queue, "nameko-rpc", &queue).await.unwrap();
+    let mut consumer = broker.consume(&queue, 0).await.unwrap();
+    properties.reply_to = Some(queue.clone());
+    properties
+        .correlation_id
+        .get_or_insert_with(|| "raw-1".to_owned());
+    broker
+        .publish(
+            "nameko-rpc",
+            routing_key,
+            Message {
+                properties,
+                body: body.to_vec(),
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    let delivery = guarded("raw reply", consumer.next())
+        .await
+        .expect("a reply");
+    assert_eq!(
+        delivery.message.properties.correlation_id.as_deref(),
+        Some("raw-1"),
+        "the reply carries the request's correlation id"
+    );
+    assert_eq!(
+        delivery.message.properties.content_type.as_deref(),
+        Some("application/json")
+    );
+    delivery.acker.ack().await.unwrap();
+    serde_json::from_slice(&delivery.message.body).expect("a Nameko reply body")
+}
+
+pub fn json_props() -> Properties {
+    Properties {
+        content_type: Some("application/json".into()),
+        content_encoding: Some("utf-8".into()),
+        delivery_mode: 2,
+        ..Properties::default()
+    }
+}
+
+pub async fn client(broker: &MemoryBroker, name: &str) -> RpcClient {
+    RpcClient::connect(Arc::new(broker.clone()), name)
+        .await
+        .expect("client connects")
+}
