@@ -166,6 +166,12 @@ pub fn check_or_bless(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), 
     if std::env::var_os(BLESS_ENV).is_some_and(|v| v == "1") {
         return write(dir, contracts).map_err(|e| format!("writing {}: {e}", dir.display()));
     }
+    verify(dir, contracts)
+}
+
+/// Fail with the list of differences and how to re-bless, if the files under `dir` differ from
+/// what `contracts` generate.
+pub fn verify(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), String> {
     let drift = check(dir, contracts).map_err(|e| format!("reading {}: {e}", dir.display()))?;
     if drift.is_empty() {
         Ok(())

@@ -1,0 +1,209 @@
+//! The schemas: committed files match the code, every example message passes its own schema,
+//! and known-bad messages are rejected by it.
+
+mod lab;
+
+use std::path::PathBuf;
+
+use contracts_core::ServiceContract;
+use contracts_core::schema_files;
+use lab::{Contact, LabContract, Small, Tier};
+use seed_contracts::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+fn seed_contracts() -> Vec<&'static ServiceContract> {
+    vec![
+        MyServiceContract::contract(),
+        UserServiceContract::contract(),
+        AnotherServiceContract::contract(),
+        MyClientServiceContract::contract(),
+    ]
+}
+
+#[test]
+fn committed_schema_files_match_the_contracts() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    if let Err(drift) = schema_files::check_or_bless(&dir, &seed_contracts()) {
+        panic!("{drift}");
+    }
+}
+
+#[test]
+fn drift_is_reported_file_by_file() {
+    let dir = std::env::temp_dir().join(format!("contracts-drift-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let contracts = [UserServiceContract::contract()];
+    let drift = schema_files::check(&dir, &contracts).unwrap();
+    assert!(
+        drift
+            .missing
+            .contains(&PathBuf::from("user_service/service.json"))
+    );
+    schema_files::write(&dir, &contracts).unwrap();
+    assert!(schema_files::check(&dir, &contracts).unwrap().is_empty());
+    std::fs::write(dir.join("user_service/create_user.request.json"), "{}\n").unwrap();
+    std::fs::write(dir.join("user_service/old.request.json"), "{}\n").unwrap();
+    let drift = schema_files::check(&dir, &contracts).unwrap();
+    assert_eq!(
+        drift.changed,
+        vec![PathBuf::from("user_service/create_user.request.json")]
+    );
+    assert_eq!(
+        drift.stale,
+        vec![PathBuf::from("user_service/old.request.json")]
+    );
+    let message = schema_files::verify(&dir, &contracts).unwrap_err();
+    assert!(message.contains("CONTRACTS_BLESS=1"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn validator(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("generated schemas compile")
+}
+
+fn request_schema(contract: &ServiceContract, method: &str) -> Value {
+    contract.method(method).unwrap().request.schema.clone()
+}
+
+fn reply_schema(contract: &ServiceContract, method: &str) -> Value {
+    contract.method(method).unwrap().reply.schema.clone()
+}
+
+fn assert_passes<T: Serialize>(schema: &Value, value: &T) {
+    let json = serde_json::to_value(value).unwrap();
+    let v = validator(schema);
+    let errors: Vec<String> = v.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{json} fails its own schema: {errors:?}");
+}
+
+fn assert_rejects(schema: &Value, json: Value) {
+    assert!(
+        !validator(schema).is_valid(&json),
+        "{json} should be rejected"
+    );
+}
+
+#[test]
+fn constraints_on_the_types_appear_in_the_schema() {
+    let schema = &request_schema(UserServiceContract::contract(), "create_user");
+    let user = &schema["$defs"]["UserData"]["properties"];
+    assert_eq!(user["user_id"]["minimum"], json!(1));
+    assert_eq!(user["name"]["minLength"], json!(1));
+    assert_eq!(user["name"]["maxLength"], json!(100));
+    assert_eq!(
+        schema["$schema"],
+        json!("https://json-schema.org/draft/2020-12/schema")
+    );
+    assert_eq!(schema["additionalProperties"], json!(false));
+    assert_eq!(
+        schema["description"],
+        json!("Create a user; fails with `UserAlreadyExists` if the id is taken.")
+    );
+
+    let contact =
+        &request_schema(LabContract::contract(), "register")["$defs"]["Contact"]["properties"];
+    assert_eq!(contact["email"]["format"], json!("email"));
+    assert_eq!(contact["handle"]["pattern"], json!("^[a-z]+$"));
+}
+
+#[test]
+fn seed_messages_pass_their_own_schemas() {
+    let users = UserServiceContract::contract();
+    let ada = UserData {
+        user_id: 1,
+        name: "Ada".into(),
+    };
+    assert_passes(
+        &request_schema(users, "create_user"),
+        &json!({ "user_data": ada }),
+    );
+    let created = Created {
+        status: Success::Success,
+        user_id: 1,
+    };
+    assert_passes(&reply_schema(users, "create_user"), &created);
+    let error = &users.method("create_user").unwrap().error.as_ref().unwrap();
+    assert_eq!(error.exc_path, "user_service.UserError");
+    assert_passes(
+        &error.message.schema,
+        &UserError::UserAlreadyExists { user_id: 1 },
+    );
+    assert_passes(
+        &users.event("user_created").unwrap().payload.schema,
+        &UserCreated {
+            user_id: 1,
+            name: "Ada".into(),
+        },
+    );
+    let hello = MyServiceContract::contract();
+    assert_passes(&request_schema(hello, "hello"), &json!({"name": "World"}));
+    assert_passes(&reply_schema(hello, "hello"), &"Hello, World!");
+    let another = AnotherServiceContract::contract();
+    assert_passes(
+        &request_schema(another, "do_something_with_hello"),
+        &json!({}),
+    );
+    let client = MyClientServiceContract::contract();
+    for outcome in [
+        TryCreateOutcome::Success { data: created },
+        TryCreateOutcome::Failed {
+            error: "user 1 already exists".into(),
+        },
+    ] {
+        assert_passes(&reply_schema(client, "try_create_user"), &outcome);
+    }
+    assert_eq!(
+        serde_json::to_value(TryCreateOutcome::Failed { error: "x".into() }).unwrap(),
+        json!({"status": "failed", "error": "x"})
+    );
+    let lab = LabContract::contract();
+    assert_passes(
+        &request_schema(lab, "register"),
+        &json!({ "contact": Contact { email: "a@b.io".into(), handle: "ab".into(), tier: Tier::Pro } }),
+    );
+    assert_passes(&reply_schema(lab, "small"), &Small { value: 10 });
+}
+
+#[test]
+fn known_bad_messages_are_rejected() {
+    let users = UserServiceContract::contract();
+    let create = request_schema(users, "create_user");
+    for bad in [
+        json!({}),
+        json!({"user_data": {"user_id": 0, "name": "Ada"}}),
+        json!({"user_data": {"user_id": 1, "name": ""}}),
+        json!({"user_data": {"user_id": 1, "name": "x".repeat(101)}}),
+        json!({"user_data": {"user_id": "1", "name": "Ada"}}),
+        json!({"user_data": {"user_id": 1}}),
+        json!({"user_data": {"user_id": 1, "name": "Ada", "admin": true}}),
+        json!({"user_data": {"user_id": 1, "name": "Ada"}, "extra": 1}),
+    ] {
+        assert_rejects(&create, bad);
+    }
+    assert_rejects(
+        &reply_schema(users, "create_user"),
+        json!({"status": "ok", "user_id": 1}),
+    );
+    let outcome = reply_schema(MyClientServiceContract::contract(), "try_create_user");
+    assert_rejects(&outcome, json!({"status": "maybe"}));
+    assert_rejects(&outcome, json!({"status": "failed"}));
+    let lab = LabContract::contract();
+    let register = request_schema(lab, "register");
+    assert_rejects(
+        &register,
+        json!({"contact": {"email": "nope", "handle": "ab", "tier": "pro"}}),
+    );
+    assert_rejects(
+        &register,
+        json!({"contact": {"email": "a@b.io", "handle": "AB", "tier": "pro"}}),
+    );
+    assert_rejects(
+        &register,
+        json!({"contact": {"email": "a@b.io", "handle": "ab", "tier": "gold"}}),
+    );
+    assert_rejects(&reply_schema(lab, "small"), json!({"value": 11}));
+}
