@@ -35,21 +35,28 @@ pub fn service(service: &Service) -> TokenStream {
     let names = Names::of(service);
     let service_trait = service_trait(service);
     let requests = service.methods.iter().map(|m| request_struct(service, m));
-    let contract = contract(service, &names);
-    let client = client(service, &names);
-    let server = server(service, &names);
-    let publisher = publisher(service, &names);
+    let (contract, contract_impls) = contract(service, &names);
+    let (client, client_impls) = client(service, &names);
+    let (server, server_impls) = server(service, &names);
+    let (publisher, publisher_impls) = publisher(service, &names);
     let core = core();
     let contract_ident = &names.contract;
+    // Request structs live inside the `const _` block with every impl: they are part of the
+    // wire (their schemas are the request schemas) but not of the Rust API, so two services
+    // with a method of the same name can share a module.
     quote! {
         #service_trait
-        #(#requests)*
         #contract
         #client
         #server
         #publisher
         const _: () = {
-            #[doc(hidden)]
+            #(#requests)*
+            #contract_impls
+            #client_impls
+            #server_impls
+            #publisher_impls
+
             static COMPILED: #core::__private::OnceLock<#core::CompiledService> =
                 #core::__private::OnceLock::new();
             impl #core::__private::Compiled for #contract_ident {
@@ -122,7 +129,6 @@ fn service_trait(service: &Service) -> TokenStream {
 
 fn request_struct(service: &Service, method: &Method) -> TokenStream {
     let core = core();
-    let vis = &service.vis;
     let ident = request_ident(method);
     let cfgs = &method.cfgs;
     let summary = format!(
@@ -143,7 +149,7 @@ fn request_struct(service: &Service, method: &Method) -> TokenStream {
             let doc = format!(" The `{ident}` argument.");
             quote!(#[doc = #doc])
         };
-        quote!(#field_doc #(#attrs)* pub #ident: #ty,)
+        quote!(#field_doc #(#attrs)* #ident: #ty,)
     });
     quote! {
         #(#cfgs)*
@@ -151,13 +157,13 @@ fn request_struct(service: &Service, method: &Method) -> TokenStream {
         #[derive(#core::__private::serde::Serialize, #core::__private::serde::Deserialize, #core::__private::schemars::JsonSchema)]
         #[serde(crate = #serde_crate, deny_unknown_fields)]
         #[schemars(crate = #schemars_crate)]
-        #vis struct #ident {
+        struct #ident {
             #(#fields)*
         }
     }
 }
 
-fn contract(service: &Service, names: &Names) -> TokenStream {
+fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
     let core = core();
     let vis = &service.vis;
     let ident = &names.contract;
@@ -217,11 +223,12 @@ fn contract(service: &Service, names: &Names) -> TokenStream {
             }
         }
     });
-    quote! {
+    let item = quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, Copy)]
         #vis struct #ident;
-
+    };
+    let impls = quote! {
         impl #ident {
             fn build() -> #core::ServiceContract {
                 let contract = #core::ServiceContract::new(#name, #service_doc);
@@ -243,7 +250,8 @@ fn contract(service: &Service, names: &Names) -> TokenStream {
                 <Self as #core::__private::Compiled>::compiled().contract()
             }
         }
-    }
+    };
+    (item, impls)
 }
 
 fn reply_types(method: &Method) -> (TokenStream, TokenStream) {
@@ -255,7 +263,7 @@ fn reply_types(method: &Method) -> (TokenStream, TokenStream) {
     (quote!(#ok), err)
 }
 
-fn client(service: &Service, names: &Names) -> TokenStream {
+fn client(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
     let core = core();
     let vis = &service.vis;
     let Names {
@@ -295,13 +303,14 @@ fn client(service: &Service, names: &Names) -> TokenStream {
             }
         }
     });
-    quote! {
+    let item = quote! {
         #[doc = #doc]
         #[derive(Debug, Clone)]
         #vis struct #client {
             rpc: #core::RpcClient,
         }
-
+    };
+    let impls = quote! {
         impl #client {
             /// A client making its calls through `rpc`.
             pub fn new(rpc: #core::RpcClient) -> Self {
@@ -315,10 +324,11 @@ fn client(service: &Service, names: &Names) -> TokenStream {
 
             #(#methods)*
         }
-    }
+    };
+    (item, impls)
 }
 
-fn server(service: &Service, names: &Names) -> TokenStream {
+fn server(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
     let core = core();
     let vis = &service.vis;
     let trait_ident = &service.ident;
@@ -353,12 +363,13 @@ fn server(service: &Service, names: &Names) -> TokenStream {
             }),
         }
     });
-    quote! {
+    let item = quote! {
         #[doc = #doc]
         #vis struct #server<S> {
             service: S,
         }
-
+    };
+    let impls = quote! {
         impl<S: #trait_ident> #server<S> {
             /// Serve `service`.
             pub fn new(service: S) -> Self {
@@ -388,12 +399,13 @@ fn server(service: &Service, names: &Names) -> TokenStream {
                 }
             }
         }
-    }
+    };
+    (item, impls)
 }
 
-fn publisher(service: &Service, names: &Names) -> TokenStream {
+fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
     if service.events.is_empty() {
-        return TokenStream::new();
+        return (TokenStream::new(), TokenStream::new());
     }
     let core = core();
     let vis = &service.vis;
@@ -426,13 +438,14 @@ fn publisher(service: &Service, names: &Names) -> TokenStream {
             }
         }
     });
-    quote! {
+    let item = quote! {
         #[doc = #doc]
         #[derive(Debug, Clone)]
         #vis struct #publisher {
             inner: #core::EventPublisher,
         }
-
+    };
+    let impls = quote! {
         impl #publisher {
             /// A publisher on `transport`.
             pub fn new(transport: #core::SharedTransport) -> Self {
@@ -451,5 +464,6 @@ fn publisher(service: &Service, names: &Names) -> TokenStream {
 
             #(#methods)*
         }
-    }
+    };
+    (item, impls)
 }

@@ -1,1 +1,246 @@
-fn main() {}
+//! What a contract costs: per-message encode + validate + decode of `create_user`, and
+//! in-memory RPC round trips with validation on and off, next to a bare tokio channel
+//! request/reply (the in-process floor), all in one run.
+//!
+//! ```text
+//! cargo bench -p seed-services --bench contracts
+//! ```
+
+use std::time::{Duration, Instant};
+
+use contracts_core::prelude::*;
+use contracts_core::validate::MessageValidator;
+use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, ValidationMode};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use seed_contracts::{Created, Success, UserData, UserServiceContract};
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+/// The shape of `user_service.create_user`'s request struct (generated ones are private to the
+/// contract; this one derives the same serde code).
+#[derive(Serialize, Deserialize)]
+struct CreateUserRequest {
+    user_data: UserData,
+}
+
+/// `create_user`'s messages without its side effects, so every call succeeds.
+#[service(name = "bench")]
+pub trait Bench {
+    /// Same request and reply types as `user_service.create_user`.
+    async fn create_user(&self, user_data: UserData) -> Created;
+}
+
+struct Stateless;
+
+impl Bench for Stateless {
+    async fn create_user(&self, user_data: UserData) -> Created {
+        Created {
+            status: Success::Success,
+            user_id: user_data.user_id,
+        }
+    }
+}
+
+fn user() -> UserData {
+    UserData {
+        user_id: 42,
+        name: "Ada Lovelace".into(),
+    }
+}
+
+fn messages(c: &mut Criterion) {
+    let contract = UserServiceContract::contract();
+    let method = contract.method("create_user").unwrap();
+    let request_validator = MessageValidator::new(&method.request.schema).unwrap();
+    let reply_validator = MessageValidator::new(&method.reply.schema).unwrap();
+    let request = CreateUserRequest { user_data: user() };
+    let request_json = serde_json::to_vec(&request).unwrap();
+    let request_value = serde_json::to_value(&request).unwrap();
+    let reply = Created {
+        status: Success::Success,
+        user_id: 42,
+    };
+    let reply_value = serde_json::to_value(&reply).unwrap();
+
+    let mut g = c.benchmark_group("message");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("request/serde_encode", |b| {
+        b.iter(|| serde_json::to_vec(std::hint::black_box(&request)).unwrap())
+    });
+    g.bench_function("request/serde_decode", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<CreateUserRequest>(std::hint::black_box(&request_json))
+                .unwrap()
+        })
+    });
+    g.bench_function("request/validate", |b| {
+        b.iter(|| {
+            request_validator
+                .check(std::hint::black_box(&request_value))
+                .unwrap()
+        })
+    });
+    g.bench_function("reply/validate", |b| {
+        b.iter(|| {
+            reply_validator
+                .check(std::hint::black_box(&reply_value))
+                .unwrap()
+        })
+    });
+    // The whole path a request takes through client and server: value, check, envelope bytes;
+    // then bytes, value, check, typed struct.
+    g.bench_function("request/encode_validate_decode", |b| {
+        b.iter(|| {
+            let value = serde_json::to_value(std::hint::black_box(&request)).unwrap();
+            request_validator.check(&value).unwrap();
+            let Value::Object(kwargs) = value else {
+                unreachable!()
+            };
+            let body = serde_json::to_vec(&json!({"args": [], "kwargs": kwargs})).unwrap();
+            let mut envelope: Map<String, Value> = serde_json::from_slice(&body).unwrap();
+            let bound = envelope.remove("kwargs").unwrap();
+            request_validator.check(&bound).unwrap();
+            serde_json::from_value::<CreateUserRequest>(bound).unwrap()
+        })
+    });
+    g.bench_function("reply/encode_validate_decode", |b| {
+        b.iter(|| {
+            let value = serde_json::to_value(std::hint::black_box(&reply)).unwrap();
+            reply_validator.check(&value).unwrap();
+            let body = serde_json::to_vec(&json!({"result": value, "error": null})).unwrap();
+            let mut envelope: Map<String, Value> = serde_json::from_slice(&body).unwrap();
+            let result = envelope.remove("result").unwrap();
+            reply_validator.check(&result).unwrap();
+            serde_json::from_value::<Created>(result).unwrap()
+        })
+    });
+    g.finish();
+}
+
+const IN_FLIGHT: u64 = 64;
+
+/// Run `iters` calls, `concurrency` at a time, and time them.
+async fn drive<F, Fut>(iters: u64, concurrency: u64, call: F) -> Duration
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let per_task = iters.div_ceil(concurrency);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    call().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Normalise to `iters` calls when rounding ran a few more.
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (per_task * concurrency) as f64)
+}
+
+fn round_trips(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The floor: a server task answering typed requests over tokio channels.
+    let floor = rt.block_on(async {
+        let (tx, mut rx) = mpsc::channel::<(CreateUserRequest, oneshot::Sender<Created>)>(1024);
+        tokio::spawn(async move {
+            while let Some((request, reply)) = rx.recv().await {
+                let _ = reply.send(Created {
+                    status: Success::Success,
+                    user_id: request.user_data.user_id,
+                });
+            }
+        });
+        tx
+    });
+
+    let (running, client) = rt.block_on(async {
+        let broker = MemoryBroker::shared();
+        let running = ServiceRunner::new(broker.clone())
+            .max_workers(IN_FLIGHT as usize)
+            .serve(BenchServer::new(Stateless))
+            .start()
+            .await
+            .unwrap();
+        let rpc = RpcClient::connect(broker, "bench-client").await.unwrap();
+        (running, rpc)
+    });
+    let on = BenchClient::new(client.clone());
+    // "Off" for the whole path: the client here, and a second server without validation.
+    let (running_off, off) = rt.block_on(async {
+        let broker = MemoryBroker::shared();
+        let running = ServiceRunner::new(broker.clone())
+            .max_workers(IN_FLIGHT as usize)
+            .validation(ValidationMode::Off)
+            .serve(BenchServer::new(Stateless))
+            .start()
+            .await
+            .unwrap();
+        let rpc = RpcClient::connect(broker, "bench-client").await.unwrap();
+        (
+            running,
+            BenchClient::new(rpc.with_validation(ValidationMode::Off)),
+        )
+    });
+
+    let mut g = c.benchmark_group("round_trip");
+    g.throughput(Throughput::Elements(1));
+    g.measurement_time(Duration::from_secs(4));
+    for concurrency in [1, IN_FLIGHT] {
+        let label = if concurrency == 1 {
+            "sequential"
+        } else {
+            "64_in_flight"
+        };
+        g.bench_function(BenchmarkId::new("tokio_channel_floor", label), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let floor = floor.clone();
+                drive(iters, concurrency, move || {
+                    let floor = floor.clone();
+                    async move {
+                        let (tx, rx) = oneshot::channel();
+                        floor
+                            .send((CreateUserRequest { user_data: user() }, tx))
+                            .await
+                            .unwrap();
+                        assert_eq!(rx.await.unwrap().user_id, 42);
+                    }
+                })
+            })
+        });
+        for (name, client) in [("validation_on", &on), ("validation_off", &off)] {
+            g.bench_function(BenchmarkId::new(format!("rpc_{name}"), label), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let client = client.clone();
+                    drive(iters, concurrency, move || {
+                        let client = client.clone();
+                        async move {
+                            assert_eq!(client.create_user(user()).await.unwrap().user_id, 42);
+                        }
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+    rt.block_on(async {
+        running.stop().await;
+        running_off.stop().await;
+    });
+}
+
+criterion_group!(benches, messages, round_trips);
+criterion_main!(benches);
