@@ -56,6 +56,75 @@ pub mod wire;
 pub use client::RpcClient;
 pub use context::CallContext;
 pub use contract::{CompiledService, ServiceContract};
+/// Turn a trait into a service contract.
+///
+/// ```
+/// use contracts_core::prelude::*;
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// pub struct UserData {
+///     #[schemars(range(min = 1))]
+///     pub user_id: u64,
+///     #[schemars(length(min = 1, max = 100))]
+///     pub name: String,
+/// }
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// pub struct Created {
+///     pub user_id: u64,
+/// }
+///
+/// #[derive(Debug, Serialize, Deserialize, JsonSchema)]
+/// pub enum UserError {
+///     UserAlreadyExists { user_id: u64 },
+/// }
+///
+/// impl std::fmt::Display for UserError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "{self:?}")
+///     }
+/// }
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// pub struct UserCreated {
+///     pub user_id: u64,
+/// }
+///
+/// /// Users.
+/// #[service(name = "user_service")]
+/// pub trait UserService {
+///     /// Create a user; the doc comment becomes the request schema's description.
+///     async fn create_user(&self, user_data: UserData) -> Result<Created, UserError>;
+///
+///     /// Published after a user is created.
+///     #[event]
+///     fn user_created(event: UserCreated);
+/// }
+///
+/// let contract = UserServiceContract::contract();
+/// assert_eq!(contract.name, "user_service");
+/// assert_eq!(contract.methods[0].params, ["user_data"]);
+/// assert_eq!(contract.methods[0].error.as_ref().unwrap().exc_path, "user_service.UserError");
+/// assert_eq!(contract.events[0].name, "user_created");
+/// ```
+///
+/// `name` is the Nameko service name: one routing-key word (no `.`, `*`, `#` or whitespace).
+///
+/// Each `async fn` taking `&self` is an RPC method. Its arguments (owned, named, non-generic)
+/// become the fields of a request struct whose JSON Schema is the request schema; attributes on
+/// an argument (`///`, `#[serde(..)]`, `#[schemars(..)]`) go onto its field. It returns `T`, or
+/// `Result<T, E>` with a [`DeclaredError`] `E` that travels typed. Each `#[event] fn name(payload:
+/// P);` declares an event. `#[cfg]` on an item carries over to everything generated for it.
+///
+/// Generated next to the trait, for a trait `UserService`:
+/// - `UserServiceContract`: `contract()` (the [`ServiceContract`]) and one function per event
+///   returning its [`EventSpec`], the only way to subscribe to it;
+/// - `UserServiceClient`: typed async methods over an [`RpcClient`];
+/// - `UserServiceServer<S>`: serves any `S: UserService` in a [`ServiceRunner`];
+/// - `UserServicePublisher` (if the service has events): typed, validated publishing.
+///
+/// The trait itself is rewritten so that each method returns a `Send` future; implement it with
+/// `async fn`.
 pub use contracts_macros::service;
 pub use error::{CallError, DeclaredError, Never, RemoteError};
 pub use events::{EventHandler, EventPublisher, EventSpec, PublishError};

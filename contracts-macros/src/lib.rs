@@ -1,11 +1,11 @@
 //! Procedural macros for [`contracts-core`](https://docs.rs/contracts-core). Use them through
 //! `contracts_core::service`; this crate's documentation is there.
 //!
-//! The macro works in three passes, each in its own module: [`model`] parses the trait into a
-//! service model while [`check`]ing every rule (errors collected in a [`ctxt::Ctxt`] that
-//! cannot lose them), then [`expand`] generates one item per function. On any error,
-//! [`fallback`] emits the errors next to a plain copy of the trait, so the user sees the real
-//! mistake instead of a cascade of "cannot find" errors.
+//! The macro works in three passes, each in its own module: `model` parses the trait into a
+//! service model while `check` applies every rule (errors collected in a `ctxt::Ctxt` that
+//! cannot lose them), then `expand` generates one item per function. On any error, `fallback`
+//! emits the errors next to a plain copy of the trait, so the user sees the real mistake
+//! instead of a cascade of "cannot find" errors.
 
 mod check;
 mod ctxt;
