@@ -21,7 +21,7 @@ use crate::wire::{
     VALIDATION_ERROR,
 };
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Arc<Message>>>>>;
 
 /// A connection for making RPC calls, shared by every typed client built on it.
 ///
@@ -89,7 +89,7 @@ impl RpcClient {
                         .and_then(|id| pending.lock().expect("pending lock").remove(id));
                     match waiter {
                         // The caller may have timed out and gone; nothing to do then.
-                        Some(waiter) => drop(waiter.send(delivery.message.body)),
+                        Some(waiter) => drop(waiter.send(delivery.message)),
                         None => tracing::debug!(
                             correlation_id = ?delivery.message.properties.correlation_id,
                             "dropping a reply nobody waits for"
@@ -338,7 +338,7 @@ impl RpcClient {
                 other => CallError::Transport(other),
             });
         }
-        let body = match self.timeout {
+        let reply = match self.timeout {
             None => rx.await,
             Some(after) => match tokio::time::timeout(after, rx).await {
                 Ok(body) => body,
@@ -357,7 +357,7 @@ impl RpcClient {
                 "the reply listener stopped".to_owned(),
             ))
         })?;
-        serde_json::from_slice(&body).map_err(|e| CallError::Protocol {
+        serde_json::from_slice(&reply.body).map_err(|e| CallError::Protocol {
             service: service.to_owned(),
             method: method.to_owned(),
             detail: format!("reply body is not a Nameko reply: {e}"),

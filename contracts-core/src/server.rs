@@ -124,6 +124,7 @@ impl ServiceRunner {
         let mut tasks = JoinSet::new();
         let mut pools: HashMap<String, Arc<Semaphore>> = HashMap::new();
         let prefetch = u16::try_from(self.max_workers).unwrap_or(u16::MAX);
+        let workers = u32::try_from(self.max_workers).unwrap_or(u32::MAX);
         let mut pool_for = |service: &str| {
             pools
                 .entry(service.to_owned())
@@ -152,6 +153,7 @@ impl ServiceRunner {
             tasks.spawn(consume(
                 consumer,
                 pool_for(name),
+                workers,
                 stop_rx.clone(),
                 move |d| {
                     let worker = worker.clone();
@@ -164,7 +166,7 @@ impl ServiceRunner {
             tracing::debug!(queue = %queue, "event handler consuming");
             let pool = pool_for(handler.service());
             let handler = Arc::new(handler.with_validation(self.validation));
-            tasks.spawn(consume(consumer, pool, stop_rx.clone(), move |d| {
+            tasks.spawn(consume(consumer, pool, workers, stop_rx.clone(), move |d| {
                 let handler = handler.clone();
                 async move { handler.handle(d).await }
             }));
@@ -176,9 +178,10 @@ impl ServiceRunner {
     }
 }
 
-/// Services being served. Dropping this stops them gracefully in the background; call
-/// [`RunningServices::stop`] to wait until they have.
+/// Services being served. Call [`RunningServices::stop`] for a graceful stop. Dropping this
+/// aborts them instead: calls in flight get no reply and the broker redelivers their requests.
 #[derive(Debug)]
+#[must_use = "the services are aborted when this is dropped; keep it and call `.stop().await`"]
 pub struct RunningServices {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -193,17 +196,17 @@ impl RunningServices {
     }
 }
 
-/// Consume until stopped, running each delivery on a worker while the pool has room.
+/// Consume until stopped, running each delivery on a worker task while the pool has room.
 async fn consume<F, Fut>(
     mut consumer: Consumer,
     pool: Arc<Semaphore>,
+    workers: u32,
     mut stop: watch::Receiver<bool>,
     work: F,
 ) where
     F: Fn(Delivery) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut workers = JoinSet::new();
     loop {
         let delivery = tokio::select! {
             biased;
@@ -217,14 +220,15 @@ async fn consume<F, Fut>(
             break;
         };
         let job = work(delivery);
-        workers.spawn(async move {
+        tokio::spawn(async move {
             job.await;
             drop(permit);
         });
-        while workers.try_join_next().is_some() {}
     }
     consumer.cancel().await;
-    while workers.join_next().await.is_some() {}
+    // Every worker holds a permit until it has replied and acked: holding them all means
+    // none is left in flight.
+    let _ = pool.acquire_many(workers).await;
 }
 
 #[derive(Clone)]

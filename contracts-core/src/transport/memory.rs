@@ -314,7 +314,7 @@ impl DeliveryStream for MemoryConsumer {
                 exchange: item.exchange.to_string(),
                 routing_key: item.routing_key.to_string(),
                 redelivered: item.redelivered,
-                message: (*item.message).clone(),
+                message: item.message.clone(),
                 acker: Acker::new(MemoryAcker {
                     queue: self.queue.clone(),
                     item: Some(item),

@@ -214,8 +214,9 @@ pub struct Delivery {
     pub routing_key: String,
     /// The broker delivered it before and it was not acknowledged.
     pub redelivered: bool,
-    /// The message itself.
-    pub message: Message,
+    /// The message itself, shared with the transport, which keeps it until the delivery is
+    /// settled (to requeue it if need be).
+    pub message: Arc<Message>,
     /// Settles the delivery.
     pub acker: Acker,
 }

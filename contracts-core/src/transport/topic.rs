@@ -10,19 +10,29 @@
 /// assert!(topic_matches("a.#.z", "a.z"));
 /// ```
 pub fn topic_matches(pattern: &str, routing_key: &str) -> bool {
-    let pattern: Vec<&str> = pattern.split('.').collect();
-    let key: Vec<&str> = routing_key.split('.').collect();
-    matches(&pattern, &key)
+    // Runs on every publish: walk the words without allocating.
+    matches(pattern.split('.'), routing_key.split('.'))
 }
 
-fn matches(pattern: &[&str], key: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => key.is_empty(),
-        Some((&"#", rest)) => (0..=key.len()).any(|skip| matches(rest, &key[skip..])),
-        Some((&word, rest)) => match key.split_first() {
-            Some((&k, key_rest)) => (word == "*" || word == k) && matches(rest, key_rest),
-            None => false,
-        },
+type Words<'a> = std::str::Split<'a, char>;
+
+fn matches(mut pattern: Words<'_>, mut key: Words<'_>) -> bool {
+    loop {
+        match pattern.next() {
+            None => return key.next().is_none(),
+            Some("#") => loop {
+                if matches(pattern.clone(), key.clone()) {
+                    return true;
+                }
+                if key.next().is_none() {
+                    return false;
+                }
+            },
+            Some(word) => match key.next() {
+                Some(k) if word == "*" || word == k => {}
+                _ => return false,
+            },
+        }
     }
 }
 
