@@ -166,10 +166,16 @@ impl ServiceRunner {
             tracing::debug!(queue = %queue, "event handler consuming");
             let pool = pool_for(handler.service());
             let handler = Arc::new(handler.with_validation(self.validation));
-            tasks.spawn(consume(consumer, pool, workers, stop_rx.clone(), move |d| {
-                let handler = handler.clone();
-                async move { handler.handle(d).await }
-            }));
+            tasks.spawn(consume(
+                consumer,
+                pool,
+                workers,
+                stop_rx.clone(),
+                move |d| {
+                    let handler = handler.clone();
+                    async move { handler.handle(d).await }
+                },
+            ));
         }
         Ok(RunningServices {
             stop: stop_tx,

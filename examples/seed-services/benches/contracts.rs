@@ -5,6 +5,13 @@
 //! ```text
 //! cargo bench -p seed-services --bench contracts
 //! ```
+//!
+//! The binary uses mimalloc, as a service under load should: with glibc's allocator, frees on
+//! another thread than the allocating one contend on arena locks and cost a third of the
+//! throughput (see BENCHMARKS.md). Every contender runs under the same allocator.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::{Duration, Instant};
 
@@ -153,19 +160,35 @@ fn round_trips(c: &mut Criterion) {
         .build()
         .unwrap();
 
-    // The floor: a server task answering typed requests over tokio channels.
-    let floor = rt.block_on(async {
-        let (tx, mut rx) = mpsc::channel::<(CreateUserRequest, oneshot::Sender<Created>)>(1024);
-        tokio::spawn(async move {
-            while let Some((request, reply)) = rx.recv().await {
-                let _ = reply.send(Created {
-                    status: Success::Success,
-                    user_id: request.user_data.user_id,
-                });
-            }
-        });
-        tx
-    });
+    // The floors: a server answering typed requests over tokio channels, either in its own
+    // loop (no concurrency at all) or with a task per request, the least a server that
+    // handles calls concurrently does.
+    type Floor = mpsc::Sender<(CreateUserRequest, oneshot::Sender<Created>)>;
+    let floor = |spawn_per_request: bool| -> Floor {
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel::<(CreateUserRequest, oneshot::Sender<Created>)>(1024);
+            tokio::spawn(async move {
+                while let Some((request, reply)) = rx.recv().await {
+                    let answer = async move {
+                        let _ = reply.send(Created {
+                            status: Success::Success,
+                            user_id: request.user_data.user_id,
+                        });
+                    };
+                    if spawn_per_request {
+                        tokio::spawn(answer);
+                    } else {
+                        answer.await;
+                    }
+                }
+            });
+            tx
+        })
+    };
+    let floors = [
+        ("tokio_channel_floor", floor(false)),
+        ("tokio_channel_task_per_request_floor", floor(true)),
+    ];
 
     let (running, client) = rt.block_on(async {
         let broker = MemoryBroker::shared();
@@ -205,22 +228,24 @@ fn round_trips(c: &mut Criterion) {
         } else {
             "64_in_flight"
         };
-        g.bench_function(BenchmarkId::new("tokio_channel_floor", label), |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let floor = floor.clone();
-                drive(iters, concurrency, move || {
+        for (name, floor) in &floors {
+            g.bench_function(BenchmarkId::new(*name, label), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
                     let floor = floor.clone();
-                    async move {
-                        let (tx, rx) = oneshot::channel();
-                        floor
-                            .send((CreateUserRequest { user_data: user() }, tx))
-                            .await
-                            .unwrap();
-                        assert_eq!(rx.await.unwrap().user_id, 42);
-                    }
+                    drive(iters, concurrency, move || {
+                        let floor = floor.clone();
+                        async move {
+                            let (tx, rx) = oneshot::channel();
+                            floor
+                                .send((CreateUserRequest { user_data: user() }, tx))
+                                .await
+                                .unwrap();
+                            assert_eq!(rx.await.unwrap().user_id, 42);
+                        }
+                    })
                 })
-            })
-        });
+            });
+        }
         for (name, client) in [("validation_on", &on), ("validation_off", &off)] {
             g.bench_function(BenchmarkId::new(format!("rpc_{name}"), label), |b| {
                 b.to_async(&rt).iter_custom(|iters| {
