@@ -21,6 +21,7 @@ use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, ValidationMode};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use seed_contracts::{Created, Success, UserData, UserServiceContract};
 use serde_json::{Map, Value, json};
+use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
 /// The shape of `user_service.create_user`'s request struct (generated ones are private to the
@@ -153,19 +154,21 @@ where
         .mul_f64(iters as f64 / (per_task * concurrency) as f64)
 }
 
-fn round_trips(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+type Floor = mpsc::Sender<(CreateUserRequest, oneshot::Sender<Created>)>;
 
-    // The floors: a server answering typed requests over tokio channels, either in its own
-    // loop (no concurrency at all) or with a task per request, the least a server that
-    // handles calls concurrently does.
-    type Floor = mpsc::Sender<(CreateUserRequest, oneshot::Sender<Created>)>;
-    let floor = |spawn_per_request: bool| -> Floor {
-        rt.block_on(async {
+/// Everything measured on one runtime.
+struct Contenders {
+    floors: Vec<(&'static str, Floor)>,
+    clients: Vec<(&'static str, BenchClient)>,
+    running: Vec<contracts_core::RunningServices>,
+}
+
+fn contenders(rt: &Runtime) -> Contenders {
+    rt.block_on(async {
+        // The floors: a server answering typed requests over tokio channels, either in its own
+        // loop (no concurrency at all) or with a task per request, the least a server that
+        // handles calls concurrently does.
+        let floor = |spawn_per_request: bool| -> Floor {
             let (tx, mut rx) = mpsc::channel::<(CreateUserRequest, oneshot::Sender<Created>)>(1024);
             tokio::spawn(async move {
                 while let Some((request, reply)) = rx.recv().await {
@@ -183,88 +186,110 @@ fn round_trips(c: &mut Criterion) {
                 }
             });
             tx
-        })
-    };
-    let floors = [
-        ("tokio_channel_floor", floor(false)),
-        ("tokio_channel_task_per_request_floor", floor(true)),
-    ];
-
-    let (running, client) = rt.block_on(async {
-        let broker = MemoryBroker::shared();
-        let running = ServiceRunner::new(broker.clone())
-            .max_workers(IN_FLIGHT as usize)
-            .serve(BenchServer::new(Stateless))
-            .start()
-            .await
-            .unwrap();
-        let rpc = RpcClient::connect(broker, "bench-client").await.unwrap();
-        (running, rpc)
-    });
-    let on = BenchClient::new(client.clone());
-    // "Off" for the whole path: the client here, and a second server without validation.
-    let (running_off, off) = rt.block_on(async {
-        let broker = MemoryBroker::shared();
-        let running = ServiceRunner::new(broker.clone())
-            .max_workers(IN_FLIGHT as usize)
-            .validation(ValidationMode::Off)
-            .serve(BenchServer::new(Stateless))
-            .start()
-            .await
-            .unwrap();
-        let rpc = RpcClient::connect(broker, "bench-client").await.unwrap();
-        (
+        };
+        let floors = vec![
+            ("tokio_channel_floor", floor(false)),
+            ("tokio_channel_task_per_request_floor", floor(true)),
+        ];
+        // Validation off means the whole path: the client, and a server without validation.
+        let mut clients = Vec::new();
+        let mut running = Vec::new();
+        for (name, mode) in [
+            ("rpc_validation_off", ValidationMode::Off),
+            ("rpc_validation_on", ValidationMode::Both),
+        ] {
+            let broker = MemoryBroker::shared();
+            running.push(
+                ServiceRunner::new(broker.clone())
+                    .max_workers(IN_FLIGHT as usize)
+                    .validation(mode)
+                    .serve(BenchServer::new(Stateless))
+                    .start()
+                    .await
+                    .unwrap(),
+            );
+            let rpc = RpcClient::connect(broker, "bench-client").await.unwrap();
+            clients.push((name, BenchClient::new(rpc.with_validation(mode))));
+        }
+        Contenders {
+            floors,
+            clients,
             running,
-            BenchClient::new(rpc.with_validation(ValidationMode::Off)),
-        )
-    });
+        }
+    })
+}
 
+fn round_trips(c: &mut Criterion) {
+    // One thread: a call's cost without cross-thread wake-ups, which make sequential latency
+    // on two threads vary by ±40% between identical setups. Two threads: what the machine has.
+    let runtimes = [
+        (
+            "1_thread",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        ),
+        (
+            "2_threads",
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+        ),
+    ];
     let mut g = c.benchmark_group("round_trip");
     g.throughput(Throughput::Elements(1));
     g.measurement_time(Duration::from_secs(4));
-    for concurrency in [1, IN_FLIGHT] {
-        let label = if concurrency == 1 {
-            "sequential"
-        } else {
-            "64_in_flight"
-        };
-        for (name, floor) in &floors {
-            g.bench_function(BenchmarkId::new(*name, label), |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let floor = floor.clone();
-                    drive(iters, concurrency, move || {
+    for (threads, rt) in &runtimes {
+        let contenders = contenders(rt);
+        for concurrency in [1, IN_FLIGHT] {
+            let shape = if concurrency == 1 {
+                "sequential"
+            } else {
+                "64_in_flight"
+            };
+            let label = format!("{threads}/{shape}");
+            for (name, floor) in &contenders.floors {
+                g.bench_function(BenchmarkId::new(*name, &label), |b| {
+                    b.to_async(rt).iter_custom(|iters| {
                         let floor = floor.clone();
-                        async move {
-                            let (tx, rx) = oneshot::channel();
-                            floor
-                                .send((CreateUserRequest { user_data: user() }, tx))
-                                .await
-                                .unwrap();
-                            assert_eq!(rx.await.unwrap().user_id, 42);
-                        }
+                        drive(iters, concurrency, move || {
+                            let floor = floor.clone();
+                            async move {
+                                let (tx, rx) = oneshot::channel();
+                                floor
+                                    .send((CreateUserRequest { user_data: user() }, tx))
+                                    .await
+                                    .unwrap();
+                                assert_eq!(rx.await.unwrap().user_id, 42);
+                            }
+                        })
                     })
-                })
-            });
-        }
-        for (name, client) in [("validation_on", &on), ("validation_off", &off)] {
-            g.bench_function(BenchmarkId::new(format!("rpc_{name}"), label), |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let client = client.clone();
-                    drive(iters, concurrency, move || {
+                });
+            }
+            for (name, client) in &contenders.clients {
+                g.bench_function(BenchmarkId::new(*name, &label), |b| {
+                    b.to_async(rt).iter_custom(|iters| {
                         let client = client.clone();
-                        async move {
-                            assert_eq!(client.create_user(user()).await.unwrap().user_id, 42);
-                        }
+                        drive(iters, concurrency, move || {
+                            let client = client.clone();
+                            async move {
+                                assert_eq!(client.create_user(user()).await.unwrap().user_id, 42);
+                            }
+                        })
                     })
-                })
-            });
+                });
+            }
         }
+        rt.block_on(async {
+            for running in contenders.running {
+                running.stop().await;
+            }
+        });
     }
     g.finish();
-    rt.block_on(async {
-        running.stop().await;
-        running_off.stop().await;
-    });
 }
 
 criterion_group!(benches, messages, round_trips);
