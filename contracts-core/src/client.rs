@@ -187,11 +187,8 @@ impl RpcClient {
         E: DeclaredError,
     {
         let method = service.method_named(method);
-        let invalid = |direction, failures| ValidationError {
-            service: service.name().to_owned(),
-            method: method.name.clone(),
-            direction,
-            failures,
+        let invalid = |direction, failures| {
+            ValidationError::new(service.name(), &method.name, direction, failures)
         };
         let kwargs = match serde_json::to_value(request) {
             Ok(Value::Object(kwargs)) => kwargs,
@@ -232,12 +229,12 @@ impl RpcClient {
             .await
             .map_err(|e| e.map_service(|never| match never {}))?;
         let invalid = |direction, failures| {
-            CallError::Validation(ValidationError {
-                service: service.name().to_owned(),
-                method: method.name.clone(),
+            CallError::Validation(ValidationError::new(
+                service.name(),
+                &method.name,
                 direction,
                 failures,
-            })
+            ))
         };
         if let Some(error) = reply.error {
             return Err(self.decode_error(service, method, error));
@@ -258,12 +255,12 @@ impl RpcClient {
         mut error: ErrorDict,
     ) -> CallError<E> {
         let invalid = |direction, failures| {
-            CallError::Validation(ValidationError {
-                service: service.name().to_owned(),
-                method: method.name.clone(),
+            CallError::Validation(ValidationError::new(
+                service.name(),
+                &method.name,
                 direction,
                 failures,
-            })
+            ))
         };
         if let Some((validator, exc_path)) = &method.error
             && error.exc_path.as_deref() == Some(exc_path.as_str())

@@ -82,11 +82,8 @@ impl EventPublisher {
             )
         });
         let event = self.service.event(index);
-        let invalid = |failures| ValidationError {
-            service: self.service.name().to_owned(),
-            method: event.name.clone(),
-            direction: Direction::Event,
-            failures,
+        let invalid = |failures| {
+            ValidationError::new(self.service.name(), &event.name, Direction::Event, failures)
         };
         let value = serde_json::to_value(payload).map_err(|e| invalid(vec![serde_failure(&e)]))?;
         if self.validation.checks_outbound() {
@@ -280,12 +277,7 @@ impl EventHandler {
         if self.validation.checks_inbound()
             && let Err(failures) = self.source.event(self.event).payload.check(&payload)
         {
-            let error = ValidationError {
-                service: source.to_owned(),
-                method: event.to_owned(),
-                direction: Direction::Event,
-                failures,
-            };
+            let error = ValidationError::new(source, event, Direction::Event, failures);
             tracing::error!(handler = %self.method, error = %error, "event rejected");
             let _ = acker.reject(false).await;
             return;

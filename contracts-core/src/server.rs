@@ -328,12 +328,12 @@ impl RpcWorker {
             kwargs,
         )?);
         let invalid = |direction, failures| {
-            ErrorDict::validation(&ValidationError {
-                service: compiled.name().to_owned(),
-                method: method.to_owned(),
+            ErrorDict::validation(&ValidationError::new(
+                compiled.name(),
+                method,
                 direction,
                 failures,
-            })
+            ))
         };
         if self.validation.checks_inbound() {
             spec.request
@@ -377,12 +377,12 @@ pub fn decode_request<Req: DeserializeOwned>(
     request: Value,
 ) -> Result<Req, ErrorDict> {
     Req::deserialize(request).map_err(|e| {
-        ErrorDict::validation(&ValidationError {
-            service: compiled.name().to_owned(),
-            method: method.to_owned(),
-            direction: Direction::Request,
-            failures: vec![serde_failure(&e)],
-        })
+        ErrorDict::validation(&ValidationError::new(
+            compiled.name(),
+            method,
+            Direction::Request,
+            vec![serde_failure(&e)],
+        ))
     })
 }
 

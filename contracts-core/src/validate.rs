@@ -78,6 +78,18 @@ pub struct ValidationError {
     pub failures: Vec<Failure>,
 }
 
+impl ValidationError {
+    /// `failures` of `service.method`'s `direction` message.
+    pub fn new(service: &str, method: &str, direction: Direction, failures: Vec<Failure>) -> Self {
+        Self {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            direction,
+            failures,
+        }
+    }
+}
+
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

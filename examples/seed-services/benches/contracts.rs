@@ -24,36 +24,14 @@ use serde_json::{Map, Value, json};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
+mod stateless;
+use stateless::{BenchClient, BenchServer, Stateless, user};
+
 /// The shape of `user_service.create_user`'s request struct (generated ones are private to the
 /// contract; this one derives the same serde code).
 #[derive(Serialize, Deserialize)]
 struct CreateUserRequest {
     user_data: UserData,
-}
-
-/// `create_user`'s messages without its side effects, so every call succeeds.
-#[service(name = "bench")]
-pub trait Bench {
-    /// Same request and reply types as `user_service.create_user`.
-    async fn create_user(&self, user_data: UserData) -> Created;
-}
-
-struct Stateless;
-
-impl Bench for Stateless {
-    async fn create_user(&self, user_data: UserData) -> Created {
-        Created {
-            status: Success::Success,
-            user_id: user_data.user_id,
-        }
-    }
-}
-
-fn user() -> UserData {
-    UserData {
-        user_id: 42,
-        name: "Ada Lovelace".into(),
-    }
 }
 
 fn messages(c: &mut Criterion) {

@@ -12,30 +12,13 @@
 
 use std::process::Command;
 
-use contracts_core::prelude::*;
 use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, ValidationMode};
-use seed_contracts::{Created, Success, UserData};
+
+mod stateless;
+use stateless::{BenchClient, BenchServer, Stateless, user};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// `create_user`'s messages without its side effects.
-#[service(name = "bench")]
-pub trait Bench {
-    /// Same request and reply types as `user_service.create_user`.
-    async fn create_user(&self, user_data: UserData) -> Created;
-}
-
-struct Stateless;
-
-impl Bench for Stateless {
-    async fn create_user(&self, user_data: UserData) -> Created {
-        Created {
-            status: Success::Success,
-            user_id: user_data.user_id,
-        }
-    }
-}
 
 const CALLS: u64 = 2_000;
 
@@ -61,11 +44,7 @@ fn run(mode: ValidationMode, calls: u64, in_flight: u64) {
                 let client = client.clone();
                 tokio::spawn(async move {
                     for _ in 0..calls / in_flight {
-                        let user = UserData {
-                            user_id: 42,
-                            name: "Ada Lovelace".into(),
-                        };
-                        assert_eq!(client.create_user(user).await.unwrap().user_id, 42);
+                        assert_eq!(client.create_user(user()).await.unwrap().user_id, 42);
                     }
                 })
             })
