@@ -8,9 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
-use crate::context::outgoing_headers;
+use crate::context::{new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
 use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::topology;
@@ -71,7 +70,7 @@ impl RpcClient {
     pub async fn connect(transport: SharedTransport, caller: &str) -> Result<Self, TransportError> {
         let exchange = topology::rpc_exchange();
         transport.declare_exchange(&exchange).await?;
-        let id = Uuid::new_v4().to_string();
+        let id = new_uuid();
         let queue = topology::reply_queue(caller, &id);
         transport.declare_queue(&queue).await?;
         transport.bind(&queue.name, &exchange.name, &id).await?;
@@ -297,7 +296,7 @@ impl RpcClient {
         let shared = &self.shared;
         let body = serde_json::to_vec(&RequestEnvelope { args, kwargs })
             .expect("JSON values always encode");
-        let correlation_id = Uuid::new_v4().to_string();
+        let correlation_id = new_uuid();
         let message = Message {
             properties: Properties {
                 content_type: Some(CONTENT_TYPE_JSON.to_owned()),
@@ -323,7 +322,7 @@ impl RpcClient {
                 .expect("pending lock")
                 .remove(&correlation_id);
         };
-        let routing_key = format!("{service}.{method}");
+        let routing_key = [service, ".", method].concat();
         if let Err(e) = shared
             .transport
             .publish(&shared.exchange, &routing_key, message, true)

@@ -65,7 +65,7 @@ impl CallContext {
         self.data
             .iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (format!("{HEADER_PREFIX}{k}"), v.clone()))
+            .map(|(k, v)| ([HEADER_PREFIX, k.as_str()].concat(), v.clone()))
             .collect()
     }
 
@@ -105,7 +105,15 @@ impl CallContext {
 
 /// `service.method.<uuid4>`, Nameko's call id format.
 pub fn new_call_id(service: &str, method: &str) -> String {
-    format!("{service}.{method}.{}", Uuid::new_v4())
+    let mut buf = Uuid::encode_buffer();
+    let uuid = Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    [service, ".", method, ".", uuid].concat()
+}
+
+/// A fresh uuid4 as text, without going through `fmt`: it is made on every call.
+pub(crate) fn new_uuid() -> String {
+    let mut buf = Uuid::encode_buffer();
+    Uuid::new_v4().hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 tokio::task_local! {

@@ -3,8 +3,6 @@
 //! A [`ServiceContract`] is plain data (it serializes to the service manifest under
 //! `schemas/`); a [`CompiledService`] adds the validators built from it, once per process.
 
-use std::collections::HashMap;
-
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde::{Deserialize, Serialize};
@@ -180,7 +178,6 @@ pub struct CompiledService {
     contract: ServiceContract,
     methods: Vec<CompiledMethod>,
     events: Vec<CompiledEvent>,
-    index: HashMap<String, usize>,
 }
 
 /// A method's validators and binding information.
@@ -257,16 +254,10 @@ impl CompiledService {
                 payload: compile(service, &format!("event {}", e.name), &e.payload),
             })
             .collect();
-        let index = methods
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.name.clone(), i))
-            .collect();
         Self {
             contract,
             methods,
             events,
-            index,
         }
     }
 
@@ -282,7 +273,8 @@ impl CompiledService {
 
     /// Position of the method called `name`.
     pub fn method_index(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        // Services have a handful of methods: a scan beats hashing the name on every call.
+        self.methods.iter().position(|m| m.name == name)
     }
 
     pub(crate) fn method(&self, index: usize) -> &CompiledMethod {
@@ -310,6 +302,7 @@ impl CompiledService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn short_names_drop_module_paths() {
