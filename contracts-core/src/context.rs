@@ -113,7 +113,10 @@ pub fn new_call_id(service: &str, method: &str) -> String {
 /// A fresh uuid4 as text, without going through `fmt`: it is made on every call.
 pub(crate) fn new_uuid() -> String {
     let mut buf = Uuid::encode_buffer();
-    Uuid::new_v4().hyphenated().encode_lower(&mut buf).to_owned()
+    Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 tokio::task_local! {

@@ -141,16 +141,28 @@ pub fn encode_reply(result: &Value, error: Option<&ErrorDict>) -> Vec<u8> {
 
 /// Split a request body into `(args, kwargs)`, or say why it is not a request.
 pub fn decode_request(body: &[u8]) -> Result<(Vec<Value>, Map<String, Value>), ErrorDict> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ErrorDict::malformed_request(format!("request body is not valid JSON: {e}"))
-    })?;
-    let Value::Object(mut body) = value else {
-        return Err(ErrorDict::malformed_request(format!(
-            "request body must be a JSON object with `args` and `kwargs`, got {}",
-            json_kind(&value)
-        )));
+    /// The envelope's two keys; other keys are ignored, as Nameko ignores them.
+    #[derive(Deserialize)]
+    struct Envelope {
+        args: Option<Value>,
+        kwargs: Option<Value>,
+    }
+    // serde would also read a struct from a JSON array, so only an object takes the fast path.
+    let is_object = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let envelope = match is_object.then(|| serde_json::from_slice::<Envelope>(body)) {
+        Some(Ok(envelope)) => envelope,
+        Some(Err(e)) if e.is_data() => {
+            // Valid JSON, but not an envelope serde can read (a duplicate `args`, say).
+            return Err(ErrorDict::malformed_request(format!(
+                "request body is not a valid `args`/`kwargs` envelope: {e}"
+            )));
+        }
+        _ => return Err(malformed(body)),
     };
-    let (Some(args), Some(kwargs)) = (body.remove("args"), body.remove("kwargs")) else {
+    let (Some(args), Some(kwargs)) = (envelope.args, envelope.kwargs) else {
         // Nameko's exact message (rpc.py:153-157).
         return Err(ErrorDict::malformed_request(
             "Message missing `args` or `kwargs`",
@@ -169,6 +181,17 @@ pub fn decode_request(body: &[u8]) -> Result<(Vec<Value>, Map<String, Value>), E
         )));
     };
     Ok((args, kwargs))
+}
+
+/// Why `body` is not a request envelope: not JSON, or JSON of another kind.
+fn malformed(body: &[u8]) -> ErrorDict {
+    match serde_json::from_slice::<Value>(body) {
+        Err(e) => ErrorDict::malformed_request(format!("request body is not valid JSON: {e}")),
+        Ok(value) => ErrorDict::malformed_request(format!(
+            "request body must be a JSON object with `args` and `kwargs`, got {}",
+            json_kind(&value)
+        )),
+    }
 }
 
 /// Bind positional and keyword arguments to parameter names, as Python's call binding does.
@@ -300,6 +323,12 @@ mod tests {
         assert_eq!(
             missing.exc_args,
             vec![json!("Message missing `args` or `kwargs`")]
+        );
+        let twice = decode_request(br#"{"args": [], "args": [], "kwargs": {}}"#).unwrap_err();
+        assert!(
+            twice.value_text().contains("duplicate field"),
+            "{:?}",
+            twice.value
         );
         let bad_args = decode_request(br#"{"args": {}, "kwargs": {}}"#).unwrap_err();
         assert!(
