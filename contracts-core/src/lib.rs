@@ -111,8 +111,9 @@ pub use contract::{CompiledService, ServiceContract};
 /// `name` is the Nameko service name: one routing-key word (no `.`, `*`, `#` or whitespace).
 ///
 /// Each `async fn` taking `&self` is an RPC method. Its arguments (owned, named, non-generic)
-/// become the fields of a request struct whose JSON Schema is the request schema; attributes on
-/// an argument (`///`, `#[serde(..)]`, `#[schemars(..)]`) go onto its field. It returns `T`, or
+/// become the fields of a request struct whose JSON Schema is the request schema; doc comments and
+/// `#[schemars(..)]` constraints on an argument go onto its field (serde attributes are refused:
+/// an argument's name is its wire name). It returns `T`, or
 /// `Result<T, E>` with a [`DeclaredError`] `E` that travels typed. Each `#[event] fn name(payload:
 /// P);` declares an event. `#[cfg]` on an item carries over to everything generated for it.
 ///

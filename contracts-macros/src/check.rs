@@ -96,6 +96,20 @@ pub fn param_type(cx: &Ctxt, ty: &Type) {
     }
 }
 
+/// Arguments carry docs and schema constraints to their request field. Anything else, serde's
+/// `rename` in particular, would make the wire name differ from the parameter name that
+/// positional and keyword arguments bind to.
+pub fn param_attrs(cx: &Ctxt, attrs: &[Attribute]) {
+    for attr in attrs {
+        if !(attr.path().is_ident("doc") || attr.path().is_ident("schemars")) {
+            cx.error_spanned_by(
+                attr,
+                "arguments take only doc comments and #[schemars(..)] constraints: the argument's name is its wire name",
+            );
+        }
+    }
+}
+
 pub fn event_attr(cx: &Ctxt, attr: &Attribute) {
     if !matches!(attr.meta, syn::Meta::Path(_)) {
         cx.error_spanned_by(attr, "#[event] takes no arguments");

@@ -84,7 +84,7 @@ pub struct Method {
 pub struct Param {
     pub ident: Ident,
     pub ty: Type,
-    /// Attributes for the request struct field (`///`, `#[serde]`, `#[schemars]`, …).
+    /// Attributes for the request struct field (`///` and `#[schemars]`).
     pub attrs: Vec<Attribute>,
 }
 
@@ -266,6 +266,7 @@ fn split_result(cx: &Ctxt, output: &Type) -> (Type, Option<Type>) {
 impl Param {
     fn from_typed(cx: &Ctxt, typed: &syn::PatType) -> Option<Self> {
         check::param_type(cx, &typed.ty);
+        check::param_attrs(cx, &typed.attrs);
         match &*typed.pat {
             Pat::Ident(pat)
                 if pat.by_ref.is_none() && pat.mutability.is_none() && pat.subpat.is_none() =>
