@@ -13,11 +13,11 @@ use crate::context::{new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
 use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::topology;
-use crate::transport::{Message, Properties, SharedTransport, TransportError};
+use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
 use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
 use crate::wire::{
-    CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, ReplyEnvelope, RequestEnvelope,
-    VALIDATION_ERROR,
+    CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, HEADER_PREFIX, ReplyEnvelope,
+    RequestEnvelope, VALIDATION_ERROR,
 };
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Arc<Message>>>>>;
@@ -35,7 +35,8 @@ pub struct RpcClient {
     shared: Arc<Shared>,
     timeout: Option<Duration>,
     validation: ValidationMode,
-    context: Arc<Map<String, Value>>,
+    /// Context data in wire form (`nameko.`-prefixed keys).
+    context: Arc<Headers>,
 }
 
 struct Shared {
@@ -136,7 +137,7 @@ impl RpcClient {
     /// handler (Nameko's `context_data`).
     pub fn with_context(&self, key: &str, value: impl Into<Value>) -> Self {
         let mut context = (*self.context).clone();
-        context.insert(key.to_owned(), value.into());
+        context.insert([HEADER_PREFIX, key].concat(), value.into());
         Self {
             context: Arc::new(context),
             ..self.clone()

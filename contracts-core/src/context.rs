@@ -5,7 +5,7 @@
 //! Handlers run inside [`scope`], so generated clients and publishers pick the context up
 //! without the handler passing it along.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::transport::Headers;
@@ -16,11 +16,20 @@ pub const CALL_ID_STACK: &str = "call_id_stack";
 /// How many parent call ids a worker keeps (Nameko's `parent_calls_tracked`).
 pub const PARENT_CALLS_TRACKED: usize = 10;
 
+const STACK_HEADER: &str = "nameko.call_id_stack";
+
 /// Context data of one call: `call_id_stack`, `language`, `user_id`, `auth_token`,
 /// `user_agent`, `traceparent`, and whatever else the caller sent.
+///
+/// Kept in wire form (every key `nameko.`-prefixed), since most of it only passes through: a
+/// call's headers become the next call's headers with one call id appended.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CallContext {
-    data: Map<String, Value>,
+    headers: Headers,
+}
+
+fn prefixed(key: &str) -> String {
+    [HEADER_PREFIX, key].concat()
 }
 
 impl CallContext {
@@ -29,23 +38,28 @@ impl CallContext {
         Self::default()
     }
 
-    /// Context data from inbound headers (`nameko.` stripped where present).
+    /// Context data from inbound headers. Nameko strips `nameko.` where present and re-sends
+    /// every key with it, so an unprefixed header is the same key as its prefixed form.
     pub fn from_headers(headers: &Headers) -> Self {
-        let data = headers
+        let headers = headers
             .iter()
             .map(|(k, v)| {
-                let key = k.strip_prefix(HEADER_PREFIX).unwrap_or(k);
-                (key.to_owned(), v.clone())
+                let key = if k.starts_with(HEADER_PREFIX) {
+                    k.clone()
+                } else {
+                    prefixed(k)
+                };
+                (key, v.clone())
             })
             .collect();
-        Self { data }
+        Self { headers }
     }
 
     /// The context of a worker handling `service.method`: the inbound context with the
     /// last [`PARENT_CALLS_TRACKED`] call ids kept and this worker's own id appended.
     pub fn for_worker(inbound: &Headers, service: &str, method: &str) -> Self {
         let mut ctx = Self::from_headers(inbound);
-        let mut stack: Vec<Value> = match ctx.data.remove(CALL_ID_STACK) {
+        let mut stack: Vec<Value> = match ctx.headers.remove(STACK_HEADER) {
             Some(Value::Array(stack)) => stack,
             // A lone string is one id, not a sequence of characters.
             Some(Value::String(id)) => vec![Value::String(id)],
@@ -54,34 +68,34 @@ impl CallContext {
         let keep_from = stack.len().saturating_sub(PARENT_CALLS_TRACKED);
         stack.drain(..keep_from);
         stack.push(Value::String(new_call_id(service, method)));
-        ctx.data
-            .insert(CALL_ID_STACK.to_owned(), Value::Array(stack));
+        ctx.headers
+            .insert(STACK_HEADER.to_owned(), Value::Array(stack));
         ctx
     }
 
     /// Headers to send with an outgoing request or event: every key with the `nameko.` prefix,
     /// except null values.
     pub fn to_headers(&self) -> Headers {
-        self.data
+        self.headers
             .iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| ([HEADER_PREFIX, k.as_str()].concat(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
-    /// A context value.
+    /// A context value, by its key without the prefix (`"language"`).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.data.get(key)
+        self.headers.get(&prefixed(key))
     }
 
     /// Set a context value (sent as `nameko.<key>` on outgoing calls and events).
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        self.data.insert(key.into(), value.into());
+    pub fn insert(&mut self, key: &str, value: impl Into<Value>) {
+        self.headers.insert(prefixed(key), value.into());
     }
 
     /// The call id stack, oldest first.
     pub fn call_id_stack(&self) -> Vec<&str> {
-        match self.data.get(CALL_ID_STACK) {
+        match self.headers.get(STACK_HEADER) {
             Some(Value::Array(stack)) => stack.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         }
@@ -97,9 +111,11 @@ impl CallContext {
         self.call_id_stack().first().copied()
     }
 
-    /// Every key and value.
-    pub fn data(&self) -> &Map<String, Value> {
-        &self.data
+    /// Every key (without the prefix) and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.strip_prefix(HEADER_PREFIX).unwrap_or(k), v))
     }
 }
 
@@ -137,19 +153,18 @@ pub fn current() -> Option<CallContext> {
 }
 
 /// Headers for an outgoing message from `caller`: the current context's if inside a handler,
-/// otherwise a fresh stack with one `caller.<what>.<uuid4>` id plus `extra` context data.
-pub(crate) fn outgoing_headers(caller: &str, what: &str, extra: &Map<String, Value>) -> Headers {
+/// otherwise `context` (context data in wire form) with a fresh stack of one
+/// `caller.<what>.<uuid4>` id.
+pub(crate) fn outgoing_headers(caller: &str, what: &str, context: &Headers) -> Headers {
     match CURRENT.try_with(CallContext::to_headers) {
         Ok(headers) => headers,
         Err(_) => {
-            let mut ctx = CallContext {
-                data: extra.clone(),
-            };
-            ctx.data.insert(
-                CALL_ID_STACK.to_owned(),
+            let mut headers = context.clone();
+            headers.insert(
+                STACK_HEADER.to_owned(),
                 Value::Array(vec![Value::String(new_call_id(caller, what))]),
             );
-            ctx.to_headers()
+            headers
         }
     }
 }
@@ -203,14 +218,14 @@ mod tests {
 
     #[tokio::test]
     async fn outgoing_headers_follow_the_current_context() {
-        let standalone = outgoing_headers("caller", "call", &Map::new());
+        let standalone = outgoing_headers("caller", "call", &Headers::new());
         let stack = standalone["nameko.call_id_stack"].as_array().unwrap();
         assert_eq!(stack.len(), 1);
         assert!(stack[0].as_str().unwrap().starts_with("caller.call."));
 
         let ctx = CallContext::for_worker(&Headers::new(), "svc", "m");
         let inside = scope(ctx.clone(), async {
-            outgoing_headers("caller", "call", &Map::new())
+            outgoing_headers("caller", "call", &Headers::new())
         })
         .await;
         assert_eq!(inside, ctx.to_headers());

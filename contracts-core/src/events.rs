@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::catch_panic::catch_panic;
@@ -13,7 +13,7 @@ use crate::context::{self, CallContext, outgoing_headers};
 use crate::contract::CompiledService;
 use crate::topology::{self, HandlerType};
 use crate::transport::{
-    BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
+    BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
 };
 use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
 use crate::wire::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
@@ -98,7 +98,7 @@ impl EventPublisher {
                 content_type: Some(CONTENT_TYPE_JSON.to_owned()),
                 content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
                 delivery_mode: 2,
-                headers: outgoing_headers(self.service.name(), &event.name, &Map::new()),
+                headers: outgoing_headers(self.service.name(), &event.name, &Headers::new()),
                 ..Properties::default()
             },
             body: serde_json::to_vec(&value).expect("JSON values always encode"),
