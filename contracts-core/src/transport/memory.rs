@@ -311,8 +311,8 @@ impl DeliveryStream for MemoryConsumer {
             };
             let item = self.queue.rx.recv().await.ok()?;
             Some(Delivery {
-                exchange: item.exchange.to_string(),
-                routing_key: item.routing_key.to_string(),
+                exchange: item.exchange.clone(),
+                routing_key: item.routing_key.clone(),
                 redelivered: item.redelivered,
                 message: item.message.clone(),
                 acker: Acker::new(MemoryAcker {

@@ -209,9 +209,9 @@ pub trait DeliveryStream: Send {
 #[derive(Debug)]
 pub struct Delivery {
     /// Exchange the message was published to.
-    pub exchange: String,
+    pub exchange: Arc<str>,
     /// Routing key it was published with.
-    pub routing_key: String,
+    pub routing_key: Arc<str>,
     /// The broker delivered it before and it was not acknowledged.
     pub redelivered: bool,
     /// The message itself, shared with the transport, which keeps it until the delivery is
