@@ -163,3 +163,17 @@ pub fn unique<'a>(cx: &Ctxt, what: &str, items: impl Iterator<Item = (&'a Ident,
         }
     }
 }
+
+/// Names the generated client (`new`, `rpc`) or publisher and contract (`new`,
+/// `with_validation`, `contract`, `build`) already use for themselves.
+pub fn not_reserved(cx: &Ctxt, what: &str, ident: &Ident, name: &str, reserved: &[&str]) {
+    if reserved.contains(&name) {
+        cx.error_spanned_by(
+            ident,
+            format!(
+                "{what} cannot be called `{name}`: the generated code uses that name ({})",
+                reserved.join(", ")
+            ),
+        );
+    }
+}

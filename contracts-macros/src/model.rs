@@ -154,6 +154,13 @@ impl Service {
                 ),
             }
         }
+        for m in &methods {
+            check::not_reserved(cx, "a method", &m.ident, &m.name, &["new", "rpc"]);
+        }
+        for e in &events {
+            let reserved = ["new", "with_validation", "contract", "build"];
+            check::not_reserved(cx, "an event", &e.ident, &e.name, &reserved);
+        }
         check::unique(cx, "method", methods.iter().map(|m| (&m.ident, &m.name)));
         check::unique(cx, "event", events.iter().map(|e| (&e.ident, &e.name)));
         let Some(name) = attr.name else {
