@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::model::{Event, Method, Service};
+use crate::model::{Event, Method, Param, Service};
 
 fn core() -> TokenStream {
     quote!(::contracts_core)
@@ -91,6 +91,14 @@ fn doc_opt(docs: &Option<String>) -> TokenStream {
     }
 }
 
+/// `name: Type, ...`, as the trait and the client both declare them.
+fn typed_params(params: &[Param]) -> impl Iterator<Item = TokenStream> + '_ {
+    params.iter().map(|p| {
+        let (ident, ty) = (&p.ident, &p.ty);
+        quote!(#ident: #ty)
+    })
+}
+
 /// The trait as users implement it: each `async fn` becomes a method returning a `Send`
 /// future, so the runner can serve calls on any worker thread.
 fn service_trait(service: &Service) -> TokenStream {
@@ -109,10 +117,7 @@ fn service_trait(service: &Service) -> TokenStream {
             output,
             ..
         } = m;
-        let params = params.iter().map(|p| {
-            let (ident, ty) = (&p.ident, &p.ty);
-            quote!(#ident: #ty)
-        });
+        let params = typed_params(params);
         quote! {
             #(#attrs)*
             fn #ident(&self, #(#params),*)
@@ -284,10 +289,7 @@ fn client(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
         let docs = m.attrs.iter().filter(|a| a.path().is_ident("doc"));
         let request = request_ident(m);
         let (ok, err) = reply_types(m);
-        let args = params.iter().map(|p| {
-            let (ident, ty) = (&p.ident, &p.ty);
-            quote!(#ident: #ty)
-        });
+        let args = typed_params(params);
         let fields = params.iter().map(|p| &p.ident);
         quote! {
             #(#cfgs)*
