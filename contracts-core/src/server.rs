@@ -184,10 +184,11 @@ impl ServiceRunner {
     }
 }
 
-/// Services being served. Call [`RunningServices::stop`] for a graceful stop. Dropping this
-/// aborts them instead: calls in flight get no reply and the broker redelivers their requests.
+/// Services being served. Call [`RunningServices::stop`] for a graceful stop that returns once
+/// every call in flight has replied and acked. Dropping this stops consuming at once and waits
+/// for nothing: calls already running still finish, in the background.
 #[derive(Debug)]
-#[must_use = "the services are aborted when this is dropped; keep it and call `.stop().await`"]
+#[must_use = "the services stop consuming when this is dropped; keep it and call `.stop().await`"]
 pub struct RunningServices {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
