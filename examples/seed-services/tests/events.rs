@@ -32,6 +32,24 @@ fn recording(service: &str, method: &str) -> (contracts_core::EventHandler, Seen
     (handler, rx)
 }
 
+/// A broker with `handler` subscribed on it.
+async fn subscribed(
+    handler: contracts_core::EventHandler,
+) -> (
+    MemoryBroker,
+    SharedTransport,
+    contracts_core::RunningServices,
+) {
+    let broker = MemoryBroker::new();
+    let transport: SharedTransport = Arc::new(broker.clone());
+    let running = ServiceRunner::new(transport.clone())
+        .subscribe(handler)
+        .start()
+        .await
+        .unwrap();
+    (broker, transport, running)
+}
+
 fn event(user_id: u64) -> UserCreated {
     UserCreated {
         user_id,
@@ -104,15 +122,9 @@ async fn publishers_refuse_payloads_that_break_the_contract() {
 
 #[tokio::test]
 async fn bad_payloads_are_rejected_without_reaching_the_handler() {
-    let broker = MemoryBroker::new();
-    let transport: SharedTransport = Arc::new(broker.clone());
     let (handler, mut seen) = recording("audit", "on_user_created");
     let queue = handler.queue_name();
-    let running = ServiceRunner::new(transport.clone())
-        .subscribe(handler)
-        .start()
-        .await
-        .unwrap();
+    let (broker, transport, running) = subscribed(handler).await;
     for body in [
         &b"{not json"[..],
         br#"{"user_id": "one", "name": "x"}"#,
@@ -144,8 +156,6 @@ async fn bad_payloads_are_rejected_without_reaching_the_handler() {
 
 #[tokio::test]
 async fn failing_and_panicking_handlers_do_not_stop_the_service() {
-    let broker = MemoryBroker::new();
-    let transport: SharedTransport = Arc::new(broker.clone());
     let (tx, mut seen) = mpsc::unbounded_channel();
     let handler = UserServiceContract::user_created().handler(
         "flaky",
@@ -165,11 +175,7 @@ async fn failing_and_panicking_handlers_do_not_stop_the_service() {
         },
     );
     let queue = handler.queue_name();
-    let running = ServiceRunner::new(transport.clone())
-        .subscribe(handler)
-        .start()
-        .await
-        .unwrap();
+    let (broker, transport, running) = subscribed(handler).await;
     let publisher = UserServicePublisher::new(transport);
     for id in 1..=3 {
         publisher.user_created(&event(id)).await.unwrap();
