@@ -190,27 +190,18 @@ impl RpcClient {
         let invalid = |direction, failures| {
             ValidationError::new(service.name(), &method.name, direction, failures)
         };
-        let kwargs = match serde_json::to_value(request) {
-            Ok(Value::Object(kwargs)) => kwargs,
-            Ok(_) => unreachable!("generated request structs serialize to objects"),
-            Err(e) => {
-                return Err(CallError::Validation(invalid(
-                    Direction::Request,
-                    vec![serde_failure(&e)],
-                )));
-            }
-        };
+        let request = serde_json::to_value(request).map_err(|e| {
+            CallError::Validation(invalid(Direction::Request, vec![serde_failure(&e)]))
+        })?;
         if self.validation.checks_outbound() {
-            let kwargs = Value::Object(kwargs);
             method
                 .request
-                .check(&kwargs)
+                .check(&request)
                 .map_err(|f| CallError::Validation(invalid(Direction::Request, f)))?;
-            let Value::Object(kwargs) = kwargs else {
-                unreachable!()
-            };
-            return self.finish_call(service, method, &kwargs).await;
         }
+        let Value::Object(kwargs) = request else {
+            unreachable!("generated request structs serialize to objects")
+        };
         self.finish_call(service, method, &kwargs).await
     }
 
