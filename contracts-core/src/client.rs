@@ -14,11 +14,15 @@ use crate::contract::{CompiledMethod, CompiledService};
 use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
-use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
+use crate::validate::{Direction, ValidationError, ValidationMode, decode, serde_failure};
 use crate::wire::{
     CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, HEADER_PREFIX, ReplyEnvelope,
     RequestEnvelope, VALIDATION_ERROR,
 };
+
+/// How long a call waits for its reply unless the client says otherwise. Nameko's service
+/// proxies wait forever (nameko-wire.md §1.9); a caller stuck forever is worse than an error.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Arc<Message>>>>>;
 
@@ -33,7 +37,7 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Arc<Message>>>>>;
 #[derive(Clone)]
 pub struct RpcClient {
     shared: Arc<Shared>,
-    timeout: Option<Duration>,
+    timeout: Duration,
     validation: ValidationMode,
     /// Context data in wire form (`nameko.`-prefixed keys).
     context: Arc<Headers>,
@@ -111,16 +115,19 @@ impl RpcClient {
                 pending,
                 listener,
             }),
-            timeout: None,
+            timeout: DEFAULT_TIMEOUT,
             validation: ValidationMode::default(),
             context: Arc::default(),
         })
     }
 
-    /// A client that gives up on calls after `timeout`.
+    /// A client whose calls give up after `timeout` (the default is [`DEFAULT_TIMEOUT`]) with
+    /// [`CallError::Timeout`]. Requests carry the same deadline as their AMQP `expiration`,
+    /// so a request nobody took in time is dropped by the broker, not executed late; a reply
+    /// arriving after the deadline is dropped.
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
-            timeout: Some(timeout),
+            timeout,
             ..self.clone()
         }
     }
@@ -147,6 +154,11 @@ impl RpcClient {
     /// The routing key replies come back on.
     pub fn reply_to(&self) -> &str {
         &self.shared.reply_to
+    }
+
+    /// The deadline of each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The validation mode in force.
@@ -236,7 +248,7 @@ impl RpcClient {
                 .check(&reply.result)
                 .map_err(|f| invalid(Direction::Reply, f))?;
         }
-        T::deserialize(reply.result).map_err(|e| invalid(Direction::Reply, vec![serde_failure(&e)]))
+        decode(&reply.result).map_err(|f| invalid(Direction::Reply, vec![f]))
     }
 
     fn decode_error<E: DeclaredError>(
@@ -262,9 +274,9 @@ impl RpcClient {
             {
                 return invalid(Direction::Error, failures);
             }
-            return match E::deserialize(payload) {
+            return match decode(&payload) {
                 Ok(declared) => CallError::Service(declared),
-                Err(e) => invalid(Direction::Error, vec![serde_failure(&e)]),
+                Err(f) => invalid(Direction::Error, vec![f]),
             };
         }
         if error.exc_path.as_deref() == Some(VALIDATION_ERROR)
@@ -295,6 +307,8 @@ impl RpcClient {
                 content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
                 correlation_id: Some(correlation_id.clone()),
                 reply_to: Some(shared.reply_to.clone()),
+                // At least 1 ms: RabbitMQ reads "0" as "deliver now or drop".
+                expiration: Some(self.timeout.as_millis().max(1).to_string()),
                 delivery_mode: 2,
                 priority: 0,
                 headers: outgoing_headers(&shared.caller, "call", &self.context),
@@ -326,19 +340,16 @@ impl RpcClient {
                 other => CallError::Transport(other),
             });
         }
-        let reply = match self.timeout {
-            None => rx.await,
-            Some(after) => match tokio::time::timeout(after, rx).await {
-                Ok(body) => body,
-                Err(_) => {
-                    forget();
-                    return Err(CallError::Timeout {
-                        service: service.to_owned(),
-                        method: method.to_owned(),
-                        after,
-                    });
-                }
-            },
+        let reply = match tokio::time::timeout(self.timeout, rx).await {
+            Ok(reply) => reply,
+            Err(_) => {
+                forget();
+                return Err(CallError::Timeout {
+                    service: service.to_owned(),
+                    method: method.to_owned(),
+                    after: self.timeout,
+                });
+            }
         }
         .map_err(|_| {
             CallError::Transport(TransportError::Closed(

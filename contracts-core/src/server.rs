@@ -19,7 +19,7 @@ use crate::topology;
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
-use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
+use crate::validate::{Direction, ValidationError, ValidationMode, decode};
 use crate::wire::{self, CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, RPC_EXCHANGE};
 
 /// What a handler produced: the `result` of the reply, or its `error` dict.
@@ -377,12 +377,12 @@ pub fn decode_request<Req: DeserializeOwned>(
     method: &str,
     request: Value,
 ) -> Result<Req, ErrorDict> {
-    Req::deserialize(request).map_err(|e| {
+    decode(&request).map_err(|failure| {
         ErrorDict::validation(&ValidationError::new(
             compiled.name(),
             method,
             Direction::Request,
-            vec![serde_failure(&e)],
+            vec![failure],
         ))
     })
 }

@@ -153,11 +153,40 @@ impl fmt::Debug for MessageValidator {
     }
 }
 
-/// Turn a serde error from decoding a value that passed its schema into a [`Failure`]. This
-/// happens only when a type's `Deserialize` is stricter than its schema.
+/// Turn a serde error from encoding a value into a [`Failure`].
 pub(crate) fn serde_failure(err: &serde_json::Error) -> Failure {
     Failure {
         pointer: String::new(),
         reason: err.to_string(),
     }
+}
+
+/// Decode a value that passed its schema. This fails only where a type's `Deserialize` is
+/// stricter than its schema (a 30-digit integer for a `u64`, say); the failure then names
+/// the JSON pointer of the offending value, found by decoding again with path tracking, so
+/// the happy path pays nothing for it.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failure> {
+    T::deserialize(value).map_err(|err| {
+        let pointer = match serde_path_to_error::deserialize::<_, T>(value) {
+            Err(tracked) => pointer_of(tracked.path()),
+            Ok(_) => String::new(),
+        };
+        Failure {
+            pointer,
+            reason: err.to_string(),
+        }
+    })
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .map(|segment| format!("/{segment}"))
+        .collect()
 }

@@ -319,6 +319,13 @@ fn client(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
                 Self { rpc }
             }
 
+            /// The same client with another deadline for its calls (see
+            /// `RpcClient::with_timeout`): `client.with_timeout(d).method(..)` overrides it
+            /// for one call.
+            pub fn with_timeout(&self, timeout: ::std::time::Duration) -> Self {
+                Self { rpc: self.rpc.with_timeout(timeout) }
+            }
+
             /// The underlying RPC client.
             pub fn rpc(&self) -> &#core::RpcClient {
                 &self.rpc

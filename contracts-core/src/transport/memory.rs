@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -51,6 +52,9 @@ struct Queued {
     routing_key: Arc<str>,
     message: Arc<Message>,
     redelivered: bool,
+    /// From the `expiration` property: past this instant the message is dropped, not
+    /// delivered, as RabbitMQ does.
+    expires_at: Option<Instant>,
 }
 
 impl Queue {
@@ -132,6 +136,12 @@ impl MemoryBroker {
         }
         let exchange: Arc<str> = exchange.into();
         let routing_key: Arc<str> = routing_key.into();
+        let expires_at = message
+            .properties
+            .expiration
+            .as_deref()
+            .and_then(|ms| ms.parse().ok())
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
         let message = Arc::new(message);
         for queue in targets {
             queue.push(Queued {
@@ -139,6 +149,7 @@ impl MemoryBroker {
                 routing_key: routing_key.clone(),
                 message: message.clone(),
                 redelivered: false,
+                expires_at,
             });
         }
         Ok(())
@@ -309,7 +320,13 @@ impl DeliveryStream for MemoryConsumer {
                 Some(permits) => Some(permits.clone().acquire_owned().await.ok()?),
                 None => None,
             };
-            let item = self.queue.rx.recv().await.ok()?;
+            let item = loop {
+                let item = self.queue.rx.recv().await.ok()?;
+                match item.expires_at {
+                    Some(deadline) if deadline <= Instant::now() => continue,
+                    _ => break item,
+                }
+            };
             Some(Delivery {
                 exchange: item.exchange.clone(),
                 routing_key: item.routing_key.clone(),

@@ -39,6 +39,9 @@ pub struct Properties {
     pub correlation_id: Option<String>,
     /// For RPC requests: the routing key (on the RPC exchange) that the reply goes to.
     pub reply_to: Option<String>,
+    /// Per-message TTL in milliseconds, as a decimal string (AMQP's form): the broker drops
+    /// the message if no consumer took it in time.
+    pub expiration: Option<String>,
     /// 2 = persistent, as Nameko publishes everything.
     pub delivery_mode: u8,
     /// Nameko always sets 0.

@@ -1,0 +1,22 @@
+//! RabbitMQ for contracts: a [`Transport`](contracts_core::transport::Transport) on lapin that
+//! speaks Nameko's wire, and the process around it (config, signals).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use contracts_amqp::{AmqpTransport, BrokerUri};
+//! use contracts_core::server::ServiceRunner;
+//!
+//! let uri: BrokerUri = std::env::var("AMQP_URI")
+//!     .unwrap_or_else(|_| contracts_amqp::DEFAULT_AMQP_URI.into())
+//!     .parse()?;
+//! let broker = AmqpTransport::shared(&uri).await?;
+//! let runner = ServiceRunner::new(broker);
+//! # Ok(()) }
+//! ```
+
+mod fields;
+mod transport;
+mod uri;
+
+pub use transport::AmqpTransport;
+pub use uri::{BrokerUri, DEFAULT_AMQP_URI, InvalidUri};

@@ -1,0 +1,20 @@
+//! The test harness for claims about RabbitMQ and Nameko: each test gets its own RabbitMQ
+//! vhost ([`TestVhost`]), and real Nameko 2.14.1 processes run beside it ([`nameko`]).
+//!
+//! A missing broker or Python fails the test with what to start; nothing is skipped.
+
+pub mod nameko;
+mod vhost;
+
+pub use vhost::{QueueInfo, TestVhost};
+
+/// How long a test waits for something that should take milliseconds before it fails
+/// instead of hanging CI. Never used as a synchronisation device.
+pub const GUARD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Await `fut`, failing the test with `what` if it takes longer than [`GUARD`].
+pub async fn guarded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(GUARD, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {GUARD:?}"))
+}
