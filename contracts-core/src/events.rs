@@ -15,6 +15,8 @@ use crate::topology::{self, HandlerType};
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
 };
+use crate::kombu;
+use crate::limits::Limits;
 use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
 use crate::wire::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
 
@@ -180,6 +182,7 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             method: method.to_owned(),
             handler_type: HandlerType::default(),
             validation: ValidationMode::default(),
+            limits: Limits::default(),
             invoke,
         }
     }
@@ -195,6 +198,7 @@ pub struct EventHandler {
     method: String,
     handler_type: HandlerType,
     validation: ValidationMode,
+    limits: Limits,
     invoke: Invoke,
 }
 
@@ -222,8 +226,9 @@ impl EventHandler {
         &self.service
     }
 
-    pub(crate) fn with_validation(mut self, mode: ValidationMode) -> Self {
+    pub(crate) fn with_validation(mut self, mode: ValidationMode, limits: Limits) -> Self {
         self.validation = mode;
+        self.limits = limits;
         self
     }
 
@@ -266,10 +271,10 @@ impl EventHandler {
         let Delivery { message, acker, .. } = delivery;
         let source = self.source.name();
         let event = self.event_name();
-        let payload = match serde_json::from_slice::<Value>(&message.body) {
+        let payload = match decode_event(&message.body, &self.limits) {
             Ok(payload) => payload,
             Err(e) => {
-                tracing::error!(source, event, handler = %self.method, error = %e, "event body is not JSON; rejected");
+                tracing::error!(source, event, handler = %self.method, error = %e, "event body refused; rejected");
                 let _ = acker.reject(false).await;
                 return;
             }
@@ -297,4 +302,15 @@ impl EventHandler {
             tracing::warn!(error = %e, "could not ack an event");
         }
     }
+}
+
+/// An event body as JSON: within the limits, kombu envelopes unwrapped.
+fn decode_event(body: &[u8], limits: &Limits) -> Result<Value, String> {
+    limits.check(body)?;
+    let mut payload: Value =
+        serde_json::from_slice(body).map_err(|e| format!("event body is not JSON: {e}"))?;
+    if kombu::may_contain_envelope(body) {
+        kombu::unwrap_envelopes(&mut payload, "")?;
+    }
+    Ok(payload)
 }

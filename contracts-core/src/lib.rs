@@ -46,6 +46,8 @@ pub mod context;
 pub mod contract;
 pub mod error;
 pub mod events;
+mod kombu;
+pub mod limits;
 pub mod schema_files;
 pub mod server;
 pub mod topology;

@@ -19,6 +19,7 @@ use crate::topology;
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
+use crate::limits::Limits;
 use crate::validate::{Direction, ValidationError, ValidationMode, decode};
 use crate::wire::{self, CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, RPC_EXCHANGE};
 
@@ -52,6 +53,7 @@ pub struct ServiceRunner {
     transport: SharedTransport,
     max_workers: usize,
     validation: ValidationMode,
+    limits: Limits,
     services: Vec<Arc<dyn Dispatch>>,
     handlers: Vec<EventHandler>,
 }
@@ -84,6 +86,7 @@ impl ServiceRunner {
             transport,
             max_workers: DEFAULT_MAX_WORKERS,
             validation: ValidationMode::default(),
+            limits: Limits::default(),
             services: Vec::new(),
             handlers: Vec::new(),
         }
@@ -103,6 +106,13 @@ impl ServiceRunner {
     /// What to validate.
     pub fn validation(mut self, mode: ValidationMode) -> Self {
         self.validation = mode;
+        self
+    }
+
+    /// Refuse request and event bodies beyond `limits` (default: [`Limits::default`]):
+    /// requests get a `MalformedRequest` reply, events are rejected without requeue.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -149,6 +159,7 @@ impl ServiceRunner {
                 service,
                 transport: transport.clone(),
                 validation: self.validation,
+                limits: self.limits,
             };
             tasks.spawn(consume(
                 consumer,
@@ -165,7 +176,7 @@ impl ServiceRunner {
             let (queue, consumer) = handler.declare(transport, prefetch).await?;
             tracing::debug!(queue = %queue, "event handler consuming");
             let pool = pool_for(handler.service());
-            let handler = Arc::new(handler.with_validation(self.validation));
+            let handler = Arc::new(handler.with_validation(self.validation, self.limits));
             tasks.spawn(consume(
                 consumer,
                 pool,
@@ -243,6 +254,7 @@ struct RpcWorker {
     service: Arc<dyn Dispatch>,
     transport: SharedTransport,
     validation: ValidationMode,
+    limits: Limits,
 }
 
 impl RpcWorker {
@@ -308,14 +320,25 @@ impl RpcWorker {
         method: &str,
         message: &Message,
     ) -> Outcome {
-        if let Some(content_type) = message.properties.content_type.as_deref()
-            && content_type != CONTENT_TYPE_JSON
-        {
-            return Err(ErrorDict::malformed_request(format!(
-                "unsupported content type `{content_type}`: {} accepts `{CONTENT_TYPE_JSON}`",
-                compiled.name()
-            )));
+        match message.properties.content_type.as_deref() {
+            Some(CONTENT_TYPE_JSON) => {}
+            // Nameko dies on a missing content type (#753) and drops unknown ones unanswered.
+            Some(other) => {
+                return Err(ErrorDict::malformed_request(format!(
+                    "unsupported content type `{other}`: {} accepts `{CONTENT_TYPE_JSON}`",
+                    compiled.name()
+                )));
+            }
+            None => {
+                return Err(ErrorDict::malformed_request(format!(
+                    "request has no content type: {} accepts `{CONTENT_TYPE_JSON}`",
+                    compiled.name()
+                )));
+            }
         }
+        self.limits
+            .check(&message.body)
+            .map_err(|why| ErrorDict::malformed_request(format!("request refused: {why}")))?;
         let index = compiled
             .method_index(method)
             .ok_or_else(|| ErrorDict::method_not_found(method))?;

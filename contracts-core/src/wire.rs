@@ -3,6 +3,7 @@
 //! See `nameko-wire.md` §1: requests are `{"args": [...], "kwargs": {...}}`, replies are
 //! `{"result": ..., "error": null | {exc_type, exc_path, exc_args, value}}`.
 
+use crate::kombu;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -180,6 +181,16 @@ pub fn decode_request(body: &[u8]) -> Result<(Vec<Value>, Map<String, Value>), E
             json_kind(&kwargs)
         )));
     };
+    if kombu::may_contain_envelope(body) {
+        let (mut args, mut kwargs) = (Value::Array(args), Value::Object(kwargs));
+        kombu::unwrap_envelopes(&mut args, "/args")
+            .and_then(|()| kombu::unwrap_envelopes(&mut kwargs, "/kwargs"))
+            .map_err(ErrorDict::malformed_request)?;
+        let (Value::Array(args), Value::Object(kwargs)) = (args, kwargs) else {
+            unreachable!("unwrapping keeps containers")
+        };
+        return Ok((args, kwargs));
+    }
     Ok((args, kwargs))
 }
 

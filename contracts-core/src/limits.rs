@@ -1,0 +1,98 @@
+//! How big and how deep a message body may be before it is refused unread.
+//!
+//! serde_json already stops at 128 levels, so nothing here guards the stack; these limits
+//! guard memory and CPU, and let an operator refuse what no contract of theirs can need.
+
+/// Limits applied to every inbound request and event body, before it is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Deepest nesting of JSON arrays and objects accepted, counting the envelope itself.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    /// 8 MiB and 64 levels: far above any sensible RPC message, far below what hurts.
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_depth: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// `Ok` if `body` is within the limits, else why not, in words for the caller.
+    pub fn check(&self, body: &[u8]) -> Result<(), String> {
+        if body.len() > self.max_body_bytes {
+            return Err(format!(
+                "body of {} bytes exceeds the limit of {} bytes",
+                body.len(),
+                self.max_body_bytes
+            ));
+        }
+        if json_depth_exceeds(body, self.max_depth) {
+            return Err(format!(
+                "JSON nested deeper than the limit of {} levels",
+                self.max_depth
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether arrays and objects in `body` nest deeper than `limit`, by a byte scan that skips
+/// strings. It stops at the first level past the limit, so a hostile body costs no more than
+/// a well-formed one of the same size.
+fn json_depth_exceeds(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_containers_not_brackets_in_strings() {
+        assert!(!json_depth_exceeds(br#"{"a": [1, {"b": "[[[[["}]}"#, 3));
+        assert!(json_depth_exceeds(br#"{"a": [1, {"b": [2]}]}"#, 3));
+        assert!(!json_depth_exceeds(br#"{"s": "\"[[[[\\"}"#, 1));
+    }
+
+    #[test]
+    fn size_and_depth_are_reported() {
+        let limits = Limits {
+            max_body_bytes: 10,
+            max_depth: 2,
+        };
+        assert!(limits.check(b"{}").is_ok());
+        assert!(limits.check(&[b' '; 11]).unwrap_err().contains("11 bytes"));
+        assert!(limits.check(b"[[[]]]").unwrap_err().contains("2 levels"));
+    }
+}
