@@ -6,7 +6,7 @@
 pub mod nameko;
 mod vhost;
 
-pub use vhost::{QueueInfo, TestVhost};
+pub use vhost::{ExchangeInfo, QueueInfo, TestVhost};
 
 /// How long a test waits for something that should take milliseconds before it fails
 /// instead of hanging CI. Never used as a synchronisation device.

@@ -26,8 +26,9 @@ pub struct QueueInfo {
     pub exclusive: bool,
     /// Declared auto-delete.
     pub auto_delete: bool,
-    /// `x-*` arguments.
-    pub arguments: serde_json::Value,
+    /// `x-*` arguments as `{name: [AMQP type, value]}`, e.g.
+    /// `{"x-expires": ["signedint", 300000]}` (py-amqp's `I` for a Python int).
+    pub arguments: serde_json::Map<String, serde_json::Value>,
     /// Ready messages.
     pub messages_ready: u64,
     /// Delivered, not yet acknowledged.
@@ -144,7 +145,7 @@ impl TestVhost {
                 durable: row["durable"].as_bool().unwrap_or_default(),
                 exclusive: row["exclusive"].as_bool().unwrap_or_default(),
                 auto_delete: row["auto_delete"].as_bool().unwrap_or_default(),
-                arguments: row["arguments"].clone(),
+                arguments: arguments(&row["arguments"]),
                 messages_ready: row["messages_ready"].as_u64().unwrap_or_default(),
                 messages_unacknowledged: row["messages_unacknowledged"]
                     .as_u64()
@@ -160,10 +161,68 @@ impl TestVhost {
     }
 }
 
+/// rabbitmqctl lists arguments as `[[name, type, value], …]` (or `{}` when there are none).
+fn arguments(listed: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|triple| {
+            let name = triple.get(0)?.as_str()?.to_owned();
+            Some((name, serde_json::json!([triple.get(1)?, triple.get(2)?])))
+        })
+        .collect()
+}
+
 impl Drop for TestVhost {
     fn drop(&mut self) {
         let _ = Command::new("rabbitmqctl")
             .args(["delete_vhost", &self.name, "-q"])
             .output();
+    }
+}
+
+/// An exchange as RabbitMQ lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeInfo {
+    /// Exchange name.
+    pub name: String,
+    /// `topic`, `direct`, …
+    pub kind: String,
+    /// Declared durable.
+    pub durable: bool,
+    /// Declared auto-delete.
+    pub auto_delete: bool,
+    /// Declared internal.
+    pub internal: bool,
+}
+
+impl TestVhost {
+    /// One exchange, if it exists.
+    pub fn exchange(&self, name: &str) -> Option<ExchangeInfo> {
+        let out = rabbitmqctl(&[
+            "list_exchanges",
+            "-p",
+            &self.name,
+            "name",
+            "type",
+            "durable",
+            "auto_delete",
+            "internal",
+            "--formatter",
+            "json",
+            "-q",
+        ]);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("list_exchanges: {e}: {out}"));
+        rows.into_iter()
+            .find(|row| row["name"] == name)
+            .map(|row| ExchangeInfo {
+                name: name.to_owned(),
+                kind: row["type"].as_str().unwrap_or_default().to_owned(),
+                durable: row["durable"].as_bool().unwrap_or_default(),
+                auto_delete: row["auto_delete"].as_bool().unwrap_or_default(),
+                internal: row["internal"].as_bool().unwrap_or_default(),
+            })
     }
 }

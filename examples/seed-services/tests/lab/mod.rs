@@ -45,6 +45,20 @@ pub struct Small {
     pub value: u32,
 }
 
+/// What a Python caller sends as `datetime`, `date`, `Decimal` and `UUID` (kombu envelopes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stamp {
+    #[schemars(extend("format" = "date-time"))]
+    pub at: String,
+    #[schemars(extend("format" = "date"))]
+    pub day: String,
+    #[schemars(regex(pattern = r"^-?[0-9]+(\.[0-9]+)?$"))]
+    pub price: String,
+    #[schemars(extend("format" = "uuid"))]
+    pub id: String,
+}
+
 #[service(name = "lab")]
 pub trait Lab {
     /// `a + b`, with `b` optional.
@@ -61,6 +75,8 @@ pub trait Lab {
     async fn stack(&self) -> Vec<String>;
     /// A context value.
     async fn context_value(&self, key: String) -> Option<serde_json::Value>;
+    /// Echo a stamp.
+    async fn stamp(&self, stamp: Stamp) -> Stamp;
 }
 
 #[derive(Debug)]
@@ -136,6 +152,10 @@ impl Lab for LabImpl {
     async fn context_value(&self, key: String) -> Option<serde_json::Value> {
         context::current().and_then(|c| c.get(&key).cloned())
     }
+
+    async fn stamp(&self, stamp: Stamp) -> Stamp {
+        stamp
+    }
 }
 
 #[service(name = "relay")]
@@ -156,7 +176,7 @@ impl Relay for RelayImpl {
 
 /// Publish `body` with `properties` to `nameko-rpc` / `routing_key` and wait for the reply.
 pub async fn raw_request(
-    broker: &MemoryBroker,
+    broker: &dyn Transport,
     routing_key: &str,
     mut properties: Properties,
     body: &[u8],
