@@ -14,9 +14,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod config;
 mod fields;
+mod shutdown;
 mod transport;
 mod uri;
 
+pub use config::{Config, ConfigError};
+pub use shutdown::{FORCED_EXIT_CODE, Signal, shutdown_signal};
 pub use transport::AmqpTransport;
 pub use uri::{BrokerUri, DEFAULT_AMQP_URI, InvalidUri};

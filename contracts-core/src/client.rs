@@ -73,7 +73,17 @@ impl RpcClient {
     /// Declare a reply queue for `caller` (a service name, or any name for a standalone
     /// client) and start listening on it.
     pub async fn connect(transport: SharedTransport, caller: &str) -> Result<Self, TransportError> {
-        let exchange = topology::rpc_exchange();
+        Self::connect_via(transport, caller, crate::wire::RPC_EXCHANGE).await
+    }
+
+    /// [`RpcClient::connect`] on the RPC exchange `exchange` instead of `nameko-rpc`
+    /// (Nameko's `rpc_exchange` setting).
+    pub async fn connect_via(
+        transport: SharedTransport,
+        caller: &str,
+        exchange: &str,
+    ) -> Result<Self, TransportError> {
+        let exchange = topology::rpc_exchange_named(exchange);
         transport.declare_exchange(&exchange).await?;
         let id = new_uuid();
         let queue = topology::reply_queue(caller, &id);

@@ -58,6 +58,17 @@ impl CallContext {
     /// The context of a worker handling `service.method`: the inbound context with the
     /// last [`PARENT_CALLS_TRACKED`] call ids kept and this worker's own id appended.
     pub fn for_worker(inbound: &Headers, service: &str, method: &str) -> Self {
+        Self::for_worker_tracking(inbound, service, method, PARENT_CALLS_TRACKED)
+    }
+
+    /// [`CallContext::for_worker`] keeping `parents` call ids instead of
+    /// [`PARENT_CALLS_TRACKED`] (Nameko's `parent_calls_tracked` setting).
+    pub fn for_worker_tracking(
+        inbound: &Headers,
+        service: &str,
+        method: &str,
+        parents: usize,
+    ) -> Self {
         let mut ctx = Self::from_headers(inbound);
         let mut stack: Vec<Value> = match ctx.headers.remove(STACK_HEADER) {
             Some(Value::Array(stack)) => stack,
@@ -65,7 +76,7 @@ impl CallContext {
             Some(Value::String(id)) => vec![Value::String(id)],
             _ => Vec::new(),
         };
-        let keep_from = stack.len().saturating_sub(PARENT_CALLS_TRACKED);
+        let keep_from = stack.len().saturating_sub(parents);
         stack.drain(..keep_from);
         stack.push(Value::String(new_call_id(service, method)));
         ctx.headers

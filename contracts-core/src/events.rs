@@ -183,6 +183,7 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             handler_type: HandlerType::default(),
             validation: ValidationMode::default(),
             limits: Limits::default(),
+            parent_calls_tracked: context::PARENT_CALLS_TRACKED,
             invoke,
         }
     }
@@ -199,6 +200,7 @@ pub struct EventHandler {
     handler_type: HandlerType,
     validation: ValidationMode,
     limits: Limits,
+    parent_calls_tracked: usize,
     invoke: Invoke,
 }
 
@@ -226,9 +228,10 @@ impl EventHandler {
         &self.service
     }
 
-    pub(crate) fn with_validation(mut self, mode: ValidationMode, limits: Limits) -> Self {
+    pub(crate) fn configured(mut self, mode: ValidationMode, limits: Limits, parents: usize) -> Self {
         self.validation = mode;
         self.limits = limits;
+        self.parent_calls_tracked = parents;
         self
     }
 
@@ -287,7 +290,12 @@ impl EventHandler {
             let _ = acker.reject(false).await;
             return;
         }
-        let ctx = CallContext::for_worker(&message.properties.headers, &self.service, &self.method);
+        let ctx = CallContext::for_worker_tracking(
+            &message.properties.headers,
+            &self.service,
+            &self.method,
+            self.parent_calls_tracked,
+        );
         match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
             Ok(Ok(())) => {}
             // Nameko's default: a failed handler's event is logged and acked, not retried.

@@ -54,6 +54,9 @@ pub struct ServiceRunner {
     max_workers: usize,
     validation: ValidationMode,
     limits: Limits,
+    prefetch: Option<u16>,
+    rpc_exchange: Arc<str>,
+    parent_calls_tracked: usize,
     services: Vec<Arc<dyn Dispatch>>,
     handlers: Vec<EventHandler>,
 }
@@ -87,6 +90,9 @@ impl ServiceRunner {
             max_workers: DEFAULT_MAX_WORKERS,
             validation: ValidationMode::default(),
             limits: Limits::default(),
+            prefetch: None,
+            rpc_exchange: RPC_EXCHANGE.into(),
+            parent_calls_tracked: context::PARENT_CALLS_TRACKED,
             services: Vec::new(),
             handlers: Vec::new(),
         }
@@ -116,6 +122,26 @@ impl ServiceRunner {
         self
     }
 
+    /// Let each consumer hold `n` unacknowledged deliveries (Nameko 3's `PREFETCH_COUNT`);
+    /// by default, `max_workers`, as in Nameko 2. Deliveries beyond the pool wait for a worker.
+    pub fn prefetch(mut self, n: u16) -> Self {
+        self.prefetch = Some(n);
+        self
+    }
+
+    /// Serve RPC on the exchange `name` instead of `nameko-rpc` (Nameko's `rpc_exchange`).
+    pub fn rpc_exchange(mut self, name: &str) -> Self {
+        self.rpc_exchange = name.into();
+        self
+    }
+
+    /// Keep `n` parent call ids in each worker's `call_id_stack` (Nameko's
+    /// `parent_calls_tracked`, default 10).
+    pub fn parent_calls_tracked(mut self, n: usize) -> Self {
+        self.parent_calls_tracked = n;
+        self
+    }
+
     /// Host a service.
     pub fn serve(mut self, service: impl Dispatch) -> Self {
         self.services.push(Arc::new(service));
@@ -133,7 +159,9 @@ impl ServiceRunner {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut pools: HashMap<String, Arc<Semaphore>> = HashMap::new();
-        let prefetch = u16::try_from(self.max_workers).unwrap_or(u16::MAX);
+        let prefetch = self
+            .prefetch
+            .unwrap_or_else(|| u16::try_from(self.max_workers).unwrap_or(u16::MAX));
         let workers = u32::try_from(self.max_workers).unwrap_or(u32::MAX);
         let mut pool_for = |service: &str| {
             pools
@@ -144,7 +172,7 @@ impl ServiceRunner {
         let transport = &self.transport;
         if !self.services.is_empty() {
             transport
-                .declare_exchange(&topology::rpc_exchange())
+                .declare_exchange(&topology::rpc_exchange_named(&self.rpc_exchange))
                 .await?;
         }
         for service in self.services {
@@ -152,7 +180,7 @@ impl ServiceRunner {
             let queue = topology::rpc_queue(name);
             transport.declare_queue(&queue).await?;
             transport
-                .bind(&queue.name, RPC_EXCHANGE, &topology::rpc_binding(name))
+                .bind(&queue.name, &self.rpc_exchange, &topology::rpc_binding(name))
                 .await?;
             let consumer = transport.consume(&queue.name, prefetch).await?;
             let worker = RpcWorker {
@@ -160,6 +188,8 @@ impl ServiceRunner {
                 transport: transport.clone(),
                 validation: self.validation,
                 limits: self.limits,
+                exchange: self.rpc_exchange.clone(),
+                parent_calls_tracked: self.parent_calls_tracked,
             };
             tasks.spawn(consume(
                 consumer,
@@ -176,7 +206,11 @@ impl ServiceRunner {
             let (queue, consumer) = handler.declare(transport, prefetch).await?;
             tracing::debug!(queue = %queue, "event handler consuming");
             let pool = pool_for(handler.service());
-            let handler = Arc::new(handler.with_validation(self.validation, self.limits));
+            let handler = Arc::new(handler.configured(
+                self.validation,
+                self.limits,
+                self.parent_calls_tracked,
+            ));
             tasks.spawn(consume(
                 consumer,
                 pool,
@@ -255,6 +289,8 @@ struct RpcWorker {
     transport: SharedTransport,
     validation: ValidationMode,
     limits: Limits,
+    exchange: Arc<str>,
+    parent_calls_tracked: usize,
 }
 
 impl RpcWorker {
@@ -298,7 +334,7 @@ impl RpcWorker {
         };
         match self
             .transport
-            .publish(RPC_EXCHANGE, &reply_to, reply, false)
+            .publish(&self.exchange, &reply_to, reply, false)
             .await
         {
             // The reply is out: now the request may be forgotten.
@@ -364,7 +400,12 @@ impl RpcWorker {
                 .check(&bound)
                 .map_err(|f| invalid(Direction::Request, f))?;
         }
-        let ctx = CallContext::for_worker(&message.properties.headers, compiled.name(), method);
+        let ctx = CallContext::for_worker_tracking(
+            &message.properties.headers,
+            compiled.name(),
+            method,
+            self.parent_calls_tracked,
+        );
         let outcome = catch_panic(context::scope(ctx, self.service.dispatch(method, bound)))
             .await
             .map_err(|panic| {

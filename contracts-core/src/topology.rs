@@ -22,7 +22,12 @@ fn topic(name: String) -> ExchangeSpec {
 
 /// `nameko-rpc`: topic, durable.
 pub fn rpc_exchange() -> ExchangeSpec {
-    topic(RPC_EXCHANGE.to_owned())
+    rpc_exchange_named(RPC_EXCHANGE)
+}
+
+/// The RPC exchange under another name (Nameko's `rpc_exchange` setting): topic, durable.
+pub fn rpc_exchange_named(name: &str) -> ExchangeSpec {
+    topic(name.to_owned())
 }
 
 /// `<service>.events`: topic, durable.

@@ -1,0 +1,376 @@
+//! Service configuration in Nameko's YAML, keys and all (nameko-wire.md §4.1).
+//!
+//! ```yaml
+//! AMQP_URI: ${AMQP_URI:amqp://guest:guest@localhost:5672/%2f}
+//! max_workers: 10
+//! PREFETCH_COUNT: 10          # Nameko 3; Nameko 2 uses max_workers
+//! parent_calls_tracked: 10
+//! HEARTBEAT: 60
+//! rpc_exchange: nameko-rpc
+//! serializer: json
+//! RPC_TIMEOUT: 30             # ours: seconds a call waits for its reply
+//! MAX_BODY_BYTES: 8388608     # ours: larger bodies are refused unread
+//! MAX_JSON_DEPTH: 64          # ours: deeper JSON is refused unread
+//! ```
+//!
+//! `${VAR}` and `${VAR:default}` are replaced from the environment before the YAML is read,
+//! nested defaults included (`${A:${B:x}}`), as Nameko does. Then every key above can be
+//! overridden by an environment variable of the same name in upper case (`AMQP_URI`,
+//! `MAX_WORKERS`, `PREFETCH_COUNT`, …). Other keys are kept in [`Config::extra`] for the
+//! application.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contracts_core::client::DEFAULT_TIMEOUT;
+use contracts_core::context::PARENT_CALLS_TRACKED;
+use contracts_core::limits::Limits;
+use contracts_core::server::DEFAULT_MAX_WORKERS;
+use contracts_core::transport::{SharedTransport, TransportError};
+use contracts_core::wire::RPC_EXCHANGE;
+use contracts_core::{RpcClient, ServiceRunner};
+
+use crate::uri::BrokerUri;
+
+/// Nameko's default consumer heartbeat, in seconds.
+pub const DEFAULT_HEARTBEAT: u16 = 60;
+
+/// Everything a service process needs to know, with Nameko's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `AMQP_URI`: the broker (default [`crate::DEFAULT_AMQP_URI`]).
+    pub amqp_uri: BrokerUri,
+    /// `max_workers`: calls and events handled at once per service (default 10).
+    pub max_workers: usize,
+    /// `PREFETCH_COUNT`: unacknowledged deliveries per consumer (default: `max_workers`, as in
+    /// Nameko 2).
+    pub prefetch_count: Option<u16>,
+    /// `parent_calls_tracked`: parent call ids kept in `call_id_stack` (default 10).
+    pub parent_calls_tracked: usize,
+    /// `HEARTBEAT`: seconds between AMQP heartbeats (default 60; 0 turns them off).
+    pub heartbeat: u16,
+    /// `rpc_exchange`: the RPC exchange (default `nameko-rpc`).
+    pub rpc_exchange: String,
+    /// `RPC_TIMEOUT`: how long a call waits for its reply (default 30 s).
+    pub rpc_timeout: Duration,
+    /// `MAX_BODY_BYTES` and `MAX_JSON_DEPTH`: inbound bodies beyond these are refused.
+    pub limits: Limits,
+    /// Every other key of the file, for the application.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The text is not YAML, or not a mapping.
+    #[error("config is not a YAML mapping: {0}")]
+    Yaml(String),
+    /// A key has a value of the wrong kind.
+    #[error("config key `{key}`: {reason}")]
+    Key {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `AMQP_URI` does not parse.
+    #[error(transparent)]
+    Uri(#[from] crate::uri::InvalidUri),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            amqp_uri: BrokerUri::default(),
+            max_workers: DEFAULT_MAX_WORKERS,
+            prefetch_count: None,
+            parent_calls_tracked: PARENT_CALLS_TRACKED,
+            heartbeat: DEFAULT_HEARTBEAT,
+            rpc_exchange: RPC_EXCHANGE.to_owned(),
+            rpc_timeout: DEFAULT_TIMEOUT,
+            limits: Limits::default(),
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+/// The keys this module reads: (YAML key, environment variable).
+const KEYS: [(&str, &str); 10] = [
+    ("AMQP_URI", "AMQP_URI"),
+    ("max_workers", "MAX_WORKERS"),
+    ("PREFETCH_COUNT", "PREFETCH_COUNT"),
+    ("parent_calls_tracked", "PARENT_CALLS_TRACKED"),
+    ("HEARTBEAT", "HEARTBEAT"),
+    ("rpc_exchange", "RPC_EXCHANGE"),
+    ("serializer", "SERIALIZER"),
+    ("RPC_TIMEOUT", "RPC_TIMEOUT"),
+    ("MAX_BODY_BYTES", "MAX_BODY_BYTES"),
+    ("MAX_JSON_DEPTH", "MAX_JSON_DEPTH"),
+];
+
+impl Config {
+    /// Read a YAML file, substituting and overriding from the process environment.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, |name| std::env::var(name).ok())
+    }
+
+    /// Defaults, overridden from the process environment: for running without a file.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::parse("{}", |name| std::env::var(name).ok())
+    }
+
+    /// Read YAML `text` with `env` as the environment.
+    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = substitute(text, &env);
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        let mut map = match serde_json::to_value(yaml) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(serde_json::Value::Null) => serde_json::Map::new(),
+            Ok(other) => return Err(ConfigError::Yaml(format!("top level is {other}"))),
+            Err(e) => return Err(ConfigError::Yaml(e.to_string())),
+        };
+        for (key, var) in KEYS {
+            if let Some(value) = env(var) {
+                // Environment values are YAML scalars too: `MAX_WORKERS=20` is a number.
+                let value = serde_yaml_ng::from_str::<serde_json::Value>(&value)
+                    .unwrap_or(serde_json::Value::String(value));
+                map.insert(key.to_owned(), value);
+            }
+        }
+        let mut config = Self::default();
+        if let Some(uri) = map.remove("AMQP_URI") {
+            config.amqp_uri = text_of("AMQP_URI", &uri)?.parse()?;
+        }
+        if let Some(v) = map.remove("max_workers") {
+            config.max_workers = number("max_workers", &v)?;
+        }
+        if let Some(v) = map.remove("PREFETCH_COUNT") {
+            config.prefetch_count = Some(number("PREFETCH_COUNT", &v)?);
+        }
+        if let Some(v) = map.remove("parent_calls_tracked") {
+            config.parent_calls_tracked = number("parent_calls_tracked", &v)?;
+        }
+        if let Some(v) = map.remove("HEARTBEAT") {
+            config.heartbeat = number("HEARTBEAT", &v)?;
+        }
+        if let Some(v) = map.remove("rpc_exchange") {
+            config.rpc_exchange = text_of("rpc_exchange", &v)?;
+        }
+        if let Some(v) = map.remove("serializer") {
+            let serializer = text_of("serializer", &v)?;
+            if serializer != "json" {
+                return Err(ConfigError::Key {
+                    key: "serializer",
+                    reason: format!(
+                        "`{serializer}` is not supported; contracts speak JSON, Nameko's default"
+                    ),
+                });
+            }
+        }
+        if let Some(v) = map.remove("RPC_TIMEOUT") {
+            let seconds = v.as_f64().filter(|s| *s > 0.0).ok_or(ConfigError::Key {
+                key: "RPC_TIMEOUT",
+                reason: format!("expected a positive number of seconds, got {v}"),
+            })?;
+            config.rpc_timeout = Duration::from_secs_f64(seconds);
+        }
+        if let Some(v) = map.remove("MAX_BODY_BYTES") {
+            config.limits.max_body_bytes = number("MAX_BODY_BYTES", &v)?;
+        }
+        if let Some(v) = map.remove("MAX_JSON_DEPTH") {
+            config.limits.max_depth = number("MAX_JSON_DEPTH", &v)?;
+        }
+        config.amqp_uri = config.amqp_uri.with_heartbeat(config.heartbeat);
+        config.extra = map;
+        Ok(config)
+    }
+
+    /// A runner on `transport` with this configuration's workers, prefetch, limits, exchange
+    /// and call stack depth.
+    pub fn runner(&self, transport: SharedTransport) -> ServiceRunner {
+        let mut runner = ServiceRunner::new(transport)
+            .max_workers(self.max_workers)
+            .limits(self.limits)
+            .rpc_exchange(&self.rpc_exchange)
+            .parent_calls_tracked(self.parent_calls_tracked);
+        if let Some(prefetch) = self.prefetch_count {
+            runner = runner.prefetch(prefetch);
+        }
+        runner
+    }
+
+    /// An RPC client for `caller` on `transport` with this configuration's exchange and
+    /// deadline.
+    pub async fn client(
+        &self,
+        transport: SharedTransport,
+        caller: &str,
+    ) -> Result<RpcClient, TransportError> {
+        Ok(RpcClient::connect_via(transport, caller, &self.rpc_exchange)
+            .await?
+            .with_timeout(self.rpc_timeout))
+    }
+
+    /// Connect to the configured broker.
+    pub async fn connect(&self) -> Result<Arc<crate::AmqpTransport>, TransportError> {
+        crate::AmqpTransport::shared(&self.amqp_uri).await
+    }
+}
+
+fn text_of(key: &'static str, value: &serde_json::Value) -> Result<String, ConfigError> {
+    match value {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        other => Err(ConfigError::Key {
+            key,
+            reason: format!("expected text, got {other}"),
+        }),
+    }
+}
+
+fn number<T: TryFrom<u64>>(key: &'static str, value: &serde_json::Value) -> Result<T, ConfigError> {
+    value
+        .as_u64()
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or(ConfigError::Key {
+            key,
+            reason: format!("expected a whole number in range, got {value}"),
+        })
+}
+
+/// Replace `${VAR}` and `${VAR:default}` (defaults may nest) from `env`.
+fn substitute(text: &str, env: &impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match closing_brace(after) {
+            Some(end) => {
+                let inner = &after[..end];
+                let (name, default) = match inner.find(':') {
+                    Some(colon) => (&inner[..colon], Some(&inner[colon + 1..])),
+                    None => (inner, None),
+                };
+                let value = env(name.trim())
+                    .or_else(|| default.map(|d| substitute(d, env)))
+                    .unwrap_or_default();
+                out.push_str(&value);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of the `}` closing a `${`, skipping nested `${…}`.
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn nameko_keys_and_defaults() {
+        let config = Config::parse(
+            "AMQP_URI: amqp://u:p@rabbit:5672/v\nmax_workers: 4\nPREFETCH_COUNT: 20\n\
+             parent_calls_tracked: 3\nHEARTBEAT: 15\nrpc_exchange: my-rpc\nserializer: json\n\
+             LOGGING: {version: 1}\n",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(config.amqp_uri.to_string(), "amqp://u:***@rabbit:5672/v");
+        assert_eq!(config.amqp_uri.heartbeat(), Some(15));
+        assert_eq!(config.max_workers, 4);
+        assert_eq!(config.prefetch_count, Some(20));
+        assert_eq!(config.parent_calls_tracked, 3);
+        assert_eq!(config.rpc_exchange, "my-rpc");
+        assert_eq!(config.extra["LOGGING"], serde_json::json!({"version": 1}));
+        let defaults = Config::parse("", env(&[])).unwrap();
+        assert_eq!(defaults.max_workers, 10);
+        assert_eq!(defaults.rpc_exchange, "nameko-rpc");
+        assert_eq!(defaults.amqp_uri.heartbeat(), Some(60));
+    }
+
+    #[test]
+    fn env_substitution_with_nested_defaults() {
+        let text = "AMQP_URI: ${AMQP_URI:amqp://guest:guest@${RABBIT_HOST:localhost}:5672/%2f}\n\
+                    max_workers: ${WORKERS:7}\nrpc_exchange: ${EXCHANGE}\n";
+        let config = Config::parse(text, env(&[("RABBIT_HOST", "mq"), ("EXCHANGE", "x")])).unwrap();
+        assert_eq!(config.amqp_uri.host(), "mq:5672");
+        assert_eq!(config.max_workers, 7, "the default is YAML, so a number");
+        assert_eq!(config.rpc_exchange, "x");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = Config::parse(
+            "max_workers: 2\nRPC_TIMEOUT: 5",
+            env(&[("MAX_WORKERS", "20"), ("RPC_TIMEOUT", "0.5")]),
+        )
+        .unwrap();
+        assert_eq!(config.max_workers, 20);
+        assert_eq!(config.rpc_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config::parse("max_workers: many", env(&[])).unwrap_err();
+        assert!(err.to_string().contains("`max_workers`"), "{err}");
+        let err = Config::parse("serializer: pickle", env(&[])).unwrap_err();
+        assert!(err.to_string().contains("`pickle` is not supported"), "{err}");
+        let err = Config::parse("AMQP_URI: 'amqp://u:secret@h:x/v'", env(&[])).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn the_password_stays_out_of_debug_output() {
+        let config = Config::parse("AMQP_URI: amqp://u:hunter2@h:5672/v", env(&[])).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}
