@@ -42,6 +42,7 @@ const PRECONDITION_FAILED: u16 = 406;
 /// [`TransportError::Unroutable`], and manual acknowledgement.
 pub struct AmqpTransport {
     connection: Arc<Connection>,
+    closing: Closing,
     publishers: Vec<Mutex<Channel>>,
     next_publisher: AtomicUsize,
     uri: BrokerUri,
@@ -73,6 +74,7 @@ impl AmqpTransport {
         tracing::info!(broker = %uri, "connected");
         Ok(Self {
             connection: Arc::new(connection),
+            closing: Closing::default(),
             publishers,
             next_publisher: AtomicUsize::new(0),
             uri: uri.clone(),
@@ -91,6 +93,8 @@ impl AmqpTransport {
 
     /// Close the connection. Unsettled deliveries go back to their queues.
     pub async fn close(&self) {
+        // Channels being closed finish first, or lapin reports their close-ok as an error.
+        self.closing.wait().await;
         if let Err(e) = self.connection.close(200, "bye".into()).await {
             tracing::debug!(error = %describe(&e), "closing the connection");
         }
@@ -114,7 +118,7 @@ impl AmqpTransport {
         self.connection
             .create_channel()
             .await
-            .map(ScratchChannel)
+            .map(|channel| ScratchChannel(channel, self.closing.clone()))
             .map_err(|e| closed(&e))
     }
 }
@@ -129,22 +133,38 @@ async fn confirm_channel(connection: &Connection) -> Result<Channel, TransportEr
 }
 
 /// A channel for one declaration, closed when dropped.
-struct ScratchChannel(Channel);
+struct ScratchChannel(Channel, Closing);
 
 impl Drop for ScratchChannel {
     fn drop(&mut self) {
-        close_later(self.0.clone());
+        self.1.close_later(self.0.clone());
     }
 }
 
-fn close_later(channel: Channel) {
-    if !channel.status().connected() {
-        return;
+/// Channel closes still in progress, so that closing the connection can wait for them.
+#[derive(Clone, Default)]
+struct Closing(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Closing {
+    fn close_later(&self, channel: Channel) {
+        if !channel.status().connected() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let task = runtime.spawn(async move {
+                let _ = channel.close(200, "done".into()).await;
+            });
+            let mut tasks = self.0.lock().expect("closing lock");
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task);
+        }
     }
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = channel.close(200, "done".into()).await;
-        });
+
+    async fn wait(&self) {
+        let tasks = std::mem::take(&mut *self.0.lock().expect("closing lock"));
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -374,7 +394,7 @@ impl Transport for AmqpTransport {
                 .create_channel()
                 .await
                 .map_err(|e| closed(&e))?;
-            let guard = Arc::new(ChannelGuard(channel.clone()));
+            let guard = Arc::new(ChannelGuard(channel.clone(), self.closing.clone()));
             if prefetch > 0 {
                 channel
                     .basic_qos(prefetch, BasicQosOptions { global: false })
@@ -400,11 +420,11 @@ impl Transport for AmqpTransport {
 }
 
 /// Closes a consumer's channel once the consumer and every delivery it handed out are gone.
-struct ChannelGuard(Channel);
+struct ChannelGuard(Channel, Closing);
 
 impl Drop for ChannelGuard {
     fn drop(&mut self) {
-        close_later(self.0.clone());
+        self.1.close_later(self.0.clone());
     }
 }
 
