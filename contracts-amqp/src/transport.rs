@@ -535,3 +535,17 @@ impl Drop for AmqpAcker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_connection_names_the_broker_but_not_the_password() {
+        // Port 1 on loopback: nothing listens, so the connection is refused at once.
+        let uri: BrokerUri = "amqp://app:hunter2@127.0.0.1:1/orders".parse().unwrap();
+        let err = AmqpTransport::connect(&uri).await.unwrap_err().to_string();
+        assert!(err.contains("amqp://app:***@127.0.0.1:1/orders"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

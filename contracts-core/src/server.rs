@@ -192,6 +192,7 @@ impl ServiceRunner {
                 parent_calls_tracked: self.parent_calls_tracked,
             };
             tasks.spawn(consume(
+                queue.name.clone(),
                 consumer,
                 pool_for(name),
                 workers,
@@ -212,6 +213,7 @@ impl ServiceRunner {
                 self.parent_calls_tracked,
             ));
             tasks.spawn(consume(
+                queue.to_string(),
                 consumer,
                 pool,
                 workers,
@@ -236,7 +238,7 @@ impl ServiceRunner {
 #[must_use = "the services stop consuming when this is dropped; keep it and call `.stop().await`"]
 pub struct RunningServices {
     stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    tasks: JoinSet<String>,
 }
 
 impl RunningServices {
@@ -246,16 +248,31 @@ impl RunningServices {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+
+    /// Resolves with the queue's name when one of the consumers ends by itself: the broker
+    /// connection was lost, or the queue was deleted or its consumer cancelled. Until then it
+    /// stays pending, so a process can wait on it next to its shutdown signal and exit (to be
+    /// restarted) instead of running on without consuming. Calls in flight on the other
+    /// consumers are unaffected; [`RunningServices::stop`] still stops them gracefully.
+    pub async fn ended(&mut self) -> String {
+        match self.tasks.join_next().await {
+            Some(Ok(queue)) => queue,
+            Some(Err(e)) => format!("a consumer task that failed: {e}"),
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Consume until stopped, running each delivery on a worker task while the pool has room.
 async fn consume<F, Fut>(
+    queue: String,
     mut consumer: Consumer,
     pool: Arc<Semaphore>,
     workers: u32,
     mut stop: watch::Receiver<bool>,
     work: F,
-) where
+) -> String
+where
     F: Fn(Delivery) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
@@ -281,6 +298,7 @@ async fn consume<F, Fut>(
     // Every worker holds a permit until it has replied and acked: holding them all means
     // none is left in flight.
     let _ = pool.acquire_many(workers).await;
+    queue
 }
 
 #[derive(Clone)]

@@ -29,13 +29,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "serving my_service, user_service, another_service, my_client_service and \
          notification_service.on_user_created; SIGTERM or Ctrl-C stops"
     );
-    let signal = shutdown_signal().await;
-    tracing::info!(
-        ?signal,
-        "stopping: finishing calls in flight (a second signal exits at once)"
-    );
-    seed.running.stop().await;
-    broker.close().await;
-    tracing::info!("stopped: every call in flight replied and acked");
-    Ok(())
+    let mut running = seed.running;
+    tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(
+                ?signal,
+                "stopping: finishing calls in flight (a second signal exits at once)"
+            );
+            running.stop().await;
+            broker.close().await;
+            tracing::info!("stopped: every call in flight replied and acked");
+            Ok(())
+        }
+        queue = running.ended() => {
+            // Without its consumers the process would look alive and serve nothing: stop what
+            // is left and exit non-zero, so that the supervisor restarts it.
+            tracing::error!(%queue, "a consumer ended (broker connection lost?); exiting");
+            running.stop().await;
+            std::process::exit(1);
+        }
+    }
 }
