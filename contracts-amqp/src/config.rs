@@ -221,9 +221,11 @@ impl Config {
         transport: SharedTransport,
         caller: &str,
     ) -> Result<RpcClient, TransportError> {
-        Ok(RpcClient::connect_via(transport, caller, &self.rpc_exchange)
-            .await?
-            .with_timeout(self.rpc_timeout))
+        Ok(
+            RpcClient::connect_via(transport, caller, &self.rpc_exchange)
+                .await?
+                .with_timeout(self.rpc_timeout),
+        )
     }
 
     /// Connect to the configured broker.
@@ -363,7 +365,10 @@ mod tests {
         let err = Config::parse("max_workers: many", env(&[])).unwrap_err();
         assert!(err.to_string().contains("`max_workers`"), "{err}");
         let err = Config::parse("serializer: pickle", env(&[])).unwrap_err();
-        assert!(err.to_string().contains("`pickle` is not supported"), "{err}");
+        assert!(
+            err.to_string().contains("`pickle` is not supported"),
+            "{err}"
+        );
         let err = Config::parse("AMQP_URI: 'amqp://u:secret@h:x/v'", env(&[])).unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
     }

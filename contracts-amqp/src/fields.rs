@@ -35,9 +35,9 @@ fn to_amqp(value: &Value) -> AMQPValue {
             }
         }
         Value::String(s) => AMQPValue::LongString(LongString::from(s.as_str())),
-        Value::Array(items) => {
-            AMQPValue::FieldArray(FieldArray::from(items.iter().map(to_amqp).collect::<Vec<_>>()))
-        }
+        Value::Array(items) => AMQPValue::FieldArray(FieldArray::from(
+            items.iter().map(to_amqp).collect::<Vec<_>>(),
+        )),
         Value::Object(map) => AMQPValue::FieldTable(to_table(map)),
     }
 }
@@ -64,14 +64,14 @@ fn from_amqp(value: &AMQPValue) -> Value {
         AMQPValue::Timestamp(t) => Value::from(*t),
         AMQPValue::Float(f) => float(f64::from(*f)),
         AMQPValue::Double(d) => float(*d),
-        AMQPValue::DecimalValue(d) => {
-            float(f64::from(d.value) / 10f64.powi(i32::from(d.scale)))
-        }
+        AMQPValue::DecimalValue(d) => float(f64::from(d.value) / 10f64.powi(i32::from(d.scale))),
         AMQPValue::ShortString(s) => Value::String(s.as_str().to_owned()),
         // py-amqp decodes a non-UTF-8 `S` to bytes; JSON has no bytes, so keep what decodes.
         AMQPValue::LongString(s) => Value::String(String::from_utf8_lossy(s.as_bytes()).into()),
         AMQPValue::ByteArray(b) => Value::String(String::from_utf8_lossy(b.as_slice()).into()),
-        AMQPValue::FieldArray(items) => Value::Array(items.as_slice().iter().map(from_amqp).collect()),
+        AMQPValue::FieldArray(items) => {
+            Value::Array(items.as_slice().iter().map(from_amqp).collect())
+        }
         AMQPValue::FieldTable(t) => Value::Object(from_table(t)),
         AMQPValue::Void => Value::Null,
     }
@@ -98,20 +98,32 @@ mod tests {
             "nameko.nested": {"a": [1, "x", null]},
             "nameko.none": null,
         });
-        let Value::Object(headers) = headers else { unreachable!() };
+        let Value::Object(headers) = headers else {
+            unreachable!()
+        };
         assert_eq!(from_table(&to_table(&headers)), headers);
     }
 
     #[test]
     fn integers_use_py_amqp_widths() {
-        let table = to_table(&serde_json::from_str(r#"{"small": 7, "large": 4294967296}"#).unwrap());
-        assert!(matches!(table.inner().get("small"), Some(AMQPValue::LongInt(7))));
-        assert!(matches!(table.inner().get("large"), Some(AMQPValue::LongLongInt(4294967296))));
+        let table =
+            to_table(&serde_json::from_str(r#"{"small": 7, "large": 4294967296}"#).unwrap());
+        assert!(matches!(
+            table.inner().get("small"),
+            Some(AMQPValue::LongInt(7))
+        ));
+        assert!(matches!(
+            table.inner().get("large"),
+            Some(AMQPValue::LongLongInt(4294967296))
+        ));
     }
 
     #[test]
     fn strings_are_long_strings() {
         let table = to_table(&serde_json::from_str(r#"{"s": "héllo"}"#).unwrap());
-        assert!(matches!(table.inner().get("s"), Some(AMQPValue::LongString(_))));
+        assert!(matches!(
+            table.inner().get("s"),
+            Some(AMQPValue::LongString(_))
+        ));
     }
 }

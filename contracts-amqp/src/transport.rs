@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use contracts_core::transport::{
-    Acker, Acknowledge, BoxFuture, Consumer, Delivery, DeliveryStream, ExchangeKind,
-    ExchangeSpec, Message, Properties, QueueSpec, Transport, TransportError,
+    Acker, Acknowledge, BoxFuture, Consumer, Delivery, DeliveryStream, ExchangeKind, ExchangeSpec,
+    Message, Properties, QueueSpec, Transport, TransportError,
 };
 use futures_core::Stream;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions,
-    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
@@ -203,7 +203,11 @@ fn closed(e: &lapin::Error) -> TransportError {
     TransportError::Closed(describe(e))
 }
 
-fn declare_error(e: &lapin::Error, name: &str, missing: fn(String) -> TransportError) -> TransportError {
+fn declare_error(
+    e: &lapin::Error,
+    name: &str,
+    missing: fn(String) -> TransportError,
+) -> TransportError {
     match reply_code(e) {
         Some(PRECONDITION_FAILED) => TransportError::PreconditionFailed {
             name: name.to_owned(),
@@ -272,7 +276,12 @@ impl Transport for AmqpTransport {
             };
             channel
                 .0
-                .exchange_declare(spec.name.as_str().into(), kind, options, FieldTable::default())
+                .exchange_declare(
+                    spec.name.as_str().into(),
+                    kind,
+                    options,
+                    FieldTable::default(),
+                )
                 .await
                 .map_err(|e| declare_error(&e, &spec.name, TransportError::NoSuchExchange))
         })
@@ -292,7 +301,11 @@ impl Transport for AmqpTransport {
             };
             channel
                 .0
-                .queue_declare(spec.name.as_str().into(), options, to_table(&spec.arguments))
+                .queue_declare(
+                    spec.name.as_str().into(),
+                    options,
+                    to_table(&spec.arguments),
+                )
                 .await
                 .map(drop)
                 .map_err(|e| declare_error(&e, &spec.name, TransportError::NoSuchQueue))
@@ -511,7 +524,10 @@ impl Acknowledge for AmqpAcker {
         })
     }
 
-    fn reject(mut self: Box<Self>, requeue: bool) -> BoxFuture<'static, Result<(), TransportError>> {
+    fn reject(
+        mut self: Box<Self>,
+        requeue: bool,
+    ) -> BoxFuture<'static, Result<(), TransportError>> {
         let acker = self.acker.take().expect("settled once");
         Box::pin(async move {
             let result = acker.reject(BasicRejectOptions { requeue }).await;

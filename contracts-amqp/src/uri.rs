@@ -113,7 +113,12 @@ impl fmt::Display for BrokerUri {
             "/" => "%2f".to_owned(),
             other => other.replace('/', "%2f"),
         };
-        write!(f, "{scheme}://{}:***@{}/{vhost}", user.username, self.host())
+        write!(
+            f,
+            "{scheme}://{}:***@{}/{vhost}",
+            user.username,
+            self.host()
+        )
     }
 }
 
@@ -128,7 +133,9 @@ fn redact(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_owned();
     };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
@@ -165,12 +172,17 @@ mod tests {
     fn password_never_printed() {
         let uri: BrokerUri = "amqp://user:hunter2@h:5672/v".parse().unwrap();
         assert!(!format!("{uri} {uri:?}").contains("hunter2"));
-        let bad = "amqp://user:hunter2@h:notaport/v".parse::<BrokerUri>().unwrap_err();
+        let bad = "amqp://user:hunter2@h:notaport/v"
+            .parse::<BrokerUri>()
+            .unwrap_err();
         assert!(!bad.to_string().contains("hunter2"), "{bad}");
     }
 
     #[test]
     fn heartbeat_is_set() {
-        assert_eq!(BrokerUri::default().with_heartbeat(30).heartbeat(), Some(30));
+        assert_eq!(
+            BrokerUri::default().with_heartbeat(30).heartbeat(),
+            Some(30)
+        );
     }
 }

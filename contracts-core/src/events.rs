@@ -11,12 +11,12 @@ use tokio::sync::OnceCell;
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext, outgoing_headers};
 use crate::contract::CompiledService;
+use crate::kombu;
+use crate::limits::Limits;
 use crate::topology::{self, HandlerType};
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
 };
-use crate::kombu;
-use crate::limits::Limits;
 use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
 use crate::wire::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
 
@@ -228,7 +228,12 @@ impl EventHandler {
         &self.service
     }
 
-    pub(crate) fn configured(mut self, mode: ValidationMode, limits: Limits, parents: usize) -> Self {
+    pub(crate) fn configured(
+        mut self,
+        mode: ValidationMode,
+        limits: Limits,
+        parents: usize,
+    ) -> Self {
         self.validation = mode;
         self.limits = limits;
         self.parent_calls_tracked = parents;

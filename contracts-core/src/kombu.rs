@@ -25,7 +25,9 @@ pub(crate) fn unwrap_envelopes(value: &mut Value, pointer: &str) -> Result<(), S
             .iter_mut()
             .enumerate()
             .try_for_each(|(i, item)| unwrap_envelopes(item, &format!("{pointer}/{i}"))),
-        Value::Object(map) if map.len() == 2 && map.contains_key(TYPE) && map.contains_key(VALUE) => {
+        Value::Object(map)
+            if map.len() == 2 && map.contains_key(TYPE) && map.contains_key(VALUE) =>
+        {
             let kind = map[TYPE].as_str().unwrap_or_default().to_owned();
             let inner = map.remove(VALUE).unwrap_or_default();
             *value = plain(&kind, inner).ok_or_else(|| {

@@ -15,11 +15,11 @@ use crate::context::{self, CallContext};
 use crate::contract::CompiledService;
 use crate::error::encode_declared;
 use crate::events::EventHandler;
+use crate::limits::Limits;
 use crate::topology;
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
-use crate::limits::Limits;
 use crate::validate::{Direction, ValidationError, ValidationMode, decode};
 use crate::wire::{self, CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, RPC_EXCHANGE};
 
@@ -180,7 +180,11 @@ impl ServiceRunner {
             let queue = topology::rpc_queue(name);
             transport.declare_queue(&queue).await?;
             transport
-                .bind(&queue.name, &self.rpc_exchange, &topology::rpc_binding(name))
+                .bind(
+                    &queue.name,
+                    &self.rpc_exchange,
+                    &topology::rpc_binding(name),
+                )
                 .await?;
             let consumer = transport.consume(&queue.name, prefetch).await?;
             let worker = RpcWorker {

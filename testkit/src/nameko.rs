@@ -181,7 +181,11 @@ pub async fn run_client(vhost: &TestVhost, script: &Path, args: &[&str]) -> serd
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| {
         panic!(
             "{} printed no JSON ({e}):\n{stdout}\n{}",

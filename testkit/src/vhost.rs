@@ -81,9 +81,21 @@ impl TestVhost {
         let base = base_uri();
         let parsed: BrokerUri = base.parse().expect("AMQP_URI parses");
         require_broker(&parsed);
-        let name = format!("contracts-{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "contracts-{label}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         rabbitmqctl(&["add_vhost", &name, "-q"]);
-        rabbitmqctl(&["set_permissions", "-p", &name, parsed.username(), ".*", ".*", ".*", "-q"]);
+        rabbitmqctl(&[
+            "set_permissions",
+            "-p",
+            &name,
+            parsed.username(),
+            ".*",
+            ".*",
+            ".*",
+            "-q",
+        ]);
         let authority_end = base
             .find("://")
             .map(|i| i + 3)

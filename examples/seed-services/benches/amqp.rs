@@ -102,10 +102,15 @@ async fn measure(call: &Call, in_flight: usize, seconds: f64) -> (f64, Duration,
     let n = u32::try_from(calls.max(1)).unwrap_or(u32::MAX);
     let per_call = (cpu_time() - cpu) / n;
     let broker_per_call = (broker_cpu_time() - broker_cpu) / n;
-    (calls as f64 / start.elapsed().as_secs_f64(), per_call, broker_per_call)
+    (
+        calls as f64 / start.elapsed().as_secs_f64(),
+        per_call,
+        broker_per_call,
+    )
 }
 
-const REQUEST: &[u8] = br#"{"args": [], "kwargs": {"user_data": {"user_id": 42, "name": "Ada Lovelace"}}}"#;
+const REQUEST: &[u8] =
+    br#"{"args": [], "kwargs": {"user_data": {"user_id": 42, "name": "Ada Lovelace"}}}"#;
 const REPLY: &[u8] = br#"{"result": {"status": "success", "user_id": 42}, "error": null}"#;
 
 /// (a): Nameko's message flow in raw lapin. Requests: topic exchange, mandatory, persistent,
@@ -295,7 +300,12 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-async fn nameko_rate(vhost: &TestVhost, script: &PathBuf, seconds: f64, in_flight: usize) -> f64 {
+async fn nameko_rate(
+    vhost: &TestVhost,
+    script: &std::path::Path,
+    seconds: f64,
+    in_flight: usize,
+) -> f64 {
     let out = run_client(
         vhost,
         script,

@@ -49,10 +49,17 @@ async fn topology_is_nameko_s() {
 
     let rpc = vhost.exchange("nameko-rpc").expect("nameko-rpc");
     assert_eq!(
-        (rpc.kind.as_str(), rpc.durable, rpc.auto_delete, rpc.internal),
+        (
+            rpc.kind.as_str(),
+            rpc.durable,
+            rpc.auto_delete,
+            rpc.internal
+        ),
         ("topic", true, false, false)
     );
-    let events = vhost.exchange("user_service.events").expect("events exchange");
+    let events = vhost
+        .exchange("user_service.events")
+        .expect("events exchange");
     assert_eq!(
         (events.kind.as_str(), events.durable, events.auto_delete),
         ("topic", true, false)
@@ -118,13 +125,48 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
     let unknown_envelope = br#"{"args": [{"__type__": "pickle", "__value__": "x"}], "kwargs": {}}"#;
     let cases: Vec<(&str, Properties, &[u8], &str)> = vec![
         ("invalid JSON", json_props(), b"{not json", "not valid JSON"),
-        ("non-object body", json_props(), b"[1, 2]", "got a JSON array"),
-        ("no args", json_props(), br#"{"kwargs": {}}"#, "Message missing `args` or `kwargs`"),
-        ("no content type", no_type, br#"{"args": [1], "kwargs": {}}"#, "no content type"),
-        ("unknown content type", xjson, br#"{"args": [1], "kwargs": {}}"#, "unsupported content type"),
-        ("unknown kombu envelope", json_props(), unknown_envelope, "`pickle` at /args/0"),
-        ("oversize", json_props(), huge.as_bytes(), "exceeds the limit of 4096 bytes"),
-        ("too deep", json_props(), deep.as_bytes(), "deeper than the limit of 16"),
+        (
+            "non-object body",
+            json_props(),
+            b"[1, 2]",
+            "got a JSON array",
+        ),
+        (
+            "no args",
+            json_props(),
+            br#"{"kwargs": {}}"#,
+            "Message missing `args` or `kwargs`",
+        ),
+        (
+            "no content type",
+            no_type,
+            br#"{"args": [1], "kwargs": {}}"#,
+            "no content type",
+        ),
+        (
+            "unknown content type",
+            xjson,
+            br#"{"args": [1], "kwargs": {}}"#,
+            "unsupported content type",
+        ),
+        (
+            "unknown kombu envelope",
+            json_props(),
+            unknown_envelope,
+            "`pickle` at /args/0",
+        ),
+        (
+            "oversize",
+            json_props(),
+            huge.as_bytes(),
+            "exceeds the limit of 4096 bytes",
+        ),
+        (
+            "too deep",
+            json_props(),
+            deep.as_bytes(),
+            "deeper than the limit of 16",
+        ),
     ];
     for (case, props, body, says) in cases {
         let reply = guarded(case, raw_request(&*broker, "lab.add", props, body)).await;
@@ -148,7 +190,10 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
     assert_eq!(reply.error, None);
     let echoed: Stamp = serde_json::from_value(reply.result).unwrap();
     assert_eq!(echoed.id, "12345678-1234-5678-1234-567812345678");
-    assert_eq!((echoed.day.as_str(), echoed.price.as_str()), ("2020-01-02", "1.50"));
+    assert_eq!(
+        (echoed.day.as_str(), echoed.price.as_str()),
+        ("2020-01-02", "1.50")
+    );
 
     // No reply_to: nobody to answer, so it is dropped, not requeued or redelivered.
     broker
@@ -195,7 +240,9 @@ async fn deadlines_time_out_drop_late_replies_and_expire_unserved_requests() {
     // A call whose handler outlives the deadline fails with Timeout, naming the call.
     match client.with_timeout(Duration::from_millis(200)).gate().await {
         Err(CallError::Timeout {
-            service, method, after,
+            service,
+            method,
+            after,
         }) => {
             assert_eq!((service.as_str(), method.as_str()), ("lab", "gate"));
             assert_eq!(after, Duration::from_millis(200));
@@ -248,7 +295,11 @@ async fn graceful_stop_replies_then_acks_so_nothing_runs_twice() {
     guarded("stop", stopping).await.unwrap();
     let queue = vhost.queue("rpc-lab").expect("rpc-lab");
     assert_eq!(
-        (queue.messages_ready, queue.messages_unacknowledged, queue.consumers),
+        (
+            queue.messages_ready,
+            queue.messages_unacknowledged,
+            queue.consumers
+        ),
         (0, 0, 0),
         "every request acked before the consumer went: {queue:?}"
     );
@@ -268,7 +319,13 @@ async fn a_lost_connection_is_reported_not_ignored() {
     let vhost = TestVhost::create("lost");
     let (_broker, _lab, mut running, _rpc) = lab_on(&vhost, Limits::default()).await;
     let closed = std::process::Command::new("rabbitmqctl")
-        .args(["close_all_connections", "-p", vhost.name(), "test: connection lost", "-q"])
+        .args([
+            "close_all_connections",
+            "-p",
+            vhost.name(),
+            "test: connection lost",
+            "-q",
+        ])
         .status()
         .expect("run rabbitmqctl");
     assert!(closed.success());

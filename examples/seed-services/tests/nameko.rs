@@ -12,9 +12,9 @@ use contracts_core::{RpcClient, ServiceRunner, context};
 use contracts_testkit::nameko::{NamekoProcess, run_client};
 use contracts_testkit::{TestVhost, guarded};
 use lab::{LabImpl, LabServer};
-use serde_json::{Value, json};
 use seed_contracts::MyServiceServer;
 use seed_services::Greeter;
+use serde_json::{Value, json};
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +36,9 @@ trait Greeting {
 
 fn remote(outcome: &Value) -> (&str, &str, &str) {
     (
-        outcome["class"].as_str().unwrap_or_else(|| panic!("not an error: {outcome}")),
+        outcome["class"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error: {outcome}")),
         outcome["exc_type"].as_str().unwrap_or_default(),
         outcome["value"].as_str().unwrap_or_default(),
     )
@@ -46,9 +48,17 @@ fn remote(outcome: &Value) -> (&str, &str, &str) {
 async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
     let vhost = TestVhost::create("seed");
     let broker = vhost.connect().await;
-    let seed = guarded("seed services", seed_services::start(ServiceRunner::new(broker.clone())))
+    let seed = guarded(
+        "seed services",
+        seed_services::start(ServiceRunner::new(broker.clone())),
+    )
+    .await
+    .expect("seed services start");
+    let lab = ServiceRunner::new(broker.clone())
+        .serve(LabServer::new(LabImpl::default()))
+        .start()
         .await
-        .expect("seed services start");
+        .expect("lab starts");
 
     let out = run_client(&vhost, &script("client.py"), &["seed"]).await;
 
@@ -70,10 +80,30 @@ async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
     );
     let (class, exc_type, value) = remote(&out["schema_violation"]);
     assert_eq!((class, exc_type), ("RemoteError", "ValidationError"));
-    assert!(value.contains("/user_data/user_id"), "names the field: {value}");
+    assert!(
+        value.contains("/user_data/user_id"),
+        "names the field: {value}"
+    );
     let (class, exc_type, value) = remote(&out["big_int"]);
-    assert_eq!((class, exc_type), ("RemoteError", "ValidationError"), "{value}");
-    assert!(value.contains("user_id"), "names the field: {value}");
+    assert_eq!(
+        (class, exc_type),
+        ("RemoteError", "ValidationError"),
+        "{value}"
+    );
+    assert!(
+        value.contains("/user_data/user_id"),
+        "names the field: {value}"
+    );
+    // Where the schema allows them (a u128), 31 digits arrive and return exactly.
+    let exact: Value = serde_json::from_str("3000000000000000000000000000021").unwrap();
+    assert_eq!(out["big_int_accepted"], json!({ "ok": exact }));
+    let (class, exc_type, value) = remote(&out["big_int_too_big"]);
+    assert_eq!(
+        (class, exc_type),
+        ("RemoteError", "ValidationError"),
+        "{value}"
+    );
+    assert!(value.contains("/n"), "names the argument: {value}");
     assert_eq!(out["unknown_method"]["class"], "MethodNotFound");
     assert_eq!(out["unknown_method"]["module"], "nameko.exceptions");
     assert_eq!(out["wrong_arity"]["class"], "IncorrectSignature");
@@ -87,8 +117,13 @@ async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
     assert_eq!(out["after_bad_input"], json!({"ok": "Hello, again!"}));
     guarded("two welcomes", seed.welcomes.wait_for(2)).await;
     let welcomed: Vec<u64> = seed.welcomes.all().iter().map(|w| w.user_id).collect();
-    assert_eq!(welcomed, [5, 6], "user_created reached the handler once per user");
+    assert_eq!(
+        welcomed,
+        [5, 6],
+        "user_created reached the handler once per user"
+    );
     seed.running.stop().await;
+    lab.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,10 +154,17 @@ async fn rust_client_calls_a_nameko_service_and_context_survives_the_hops() {
         }
         other => panic!("expected a RemoteError, got {other:?}"),
     }
-    match greeting.rpc().call("greeting_service", "nope", vec![], Default::default()).await {
+    match greeting
+        .rpc()
+        .call("greeting_service", "nope", vec![], Default::default())
+        .await
+    {
         Err(CallError::Remote(e)) => {
             assert_eq!(e.exc_type, "MethodNotFound");
-            assert_eq!(e.exc_path.as_deref(), Some("nameko.exceptions.MethodNotFound"));
+            assert_eq!(
+                e.exc_path.as_deref(),
+                Some("nameko.exceptions.MethodNotFound")
+            );
         }
         other => panic!("expected MethodNotFound, got {other:?}"),
     }
@@ -131,7 +173,10 @@ async fn rust_client_calls_a_nameko_service_and_context_survives_the_hops() {
     let stack = greeting.relay_stack().await.unwrap();
     assert_eq!(stack.len(), 3, "{stack:?}");
     assert!(stack[0].starts_with("rust_caller.call."), "{stack:?}");
-    assert!(stack[1].starts_with("greeting_service.relay_stack."), "{stack:?}");
+    assert!(
+        stack[1].starts_with("greeting_service.relay_stack."),
+        "{stack:?}"
+    );
     assert!(stack[2].starts_with("lab.stack."), "{stack:?}");
     assert_eq!(
         greeting.relay_context("language".into()).await.unwrap(),
@@ -156,24 +201,38 @@ async fn call_id_stack_is_trimmed_to_ten_parents_across_nameko() {
         .await
         .expect("lab starts");
     let python = NamekoProcess::start(&vhost, &script("services.py"), &["greeting_service"]).await;
-    let rpc = RpcClient::connect(broker.clone(), "deep").await.expect("client");
+    let rpc = RpcClient::connect(broker.clone(), "deep")
+        .await
+        .expect("client");
     let greeting = GreetingClient::new(rpc);
     // Calls made from inside a Rust handler whose own stack holds 15 ancestors.
-    let long: Vec<Value> = (0..15).map(|i| json!(format!("ancestor.call.{i}"))).collect();
+    let long: Vec<Value> = (0..15)
+        .map(|i| json!(format!("ancestor.call.{i}")))
+        .collect();
     let mut inbound = contracts_core::transport::Headers::new();
     inbound.insert("nameko.call_id_stack".into(), json!(long));
     let worker = context::CallContext::for_worker(&inbound, "deep", "work");
 
     // Each hop keeps 10 parents + its own id: the Rust worker, Nameko, then Rust again.
-    let at_nameko = context::scope(worker.clone(), greeting.stack()).await.unwrap();
+    let at_nameko = context::scope(worker.clone(), greeting.stack())
+        .await
+        .unwrap();
     assert_eq!(at_nameko.len(), 11, "{at_nameko:?}");
     assert_eq!(at_nameko[0], "ancestor.call.6", "{at_nameko:?}");
     assert!(at_nameko[9].starts_with("deep.work."), "{at_nameko:?}");
-    assert!(at_nameko[10].starts_with("greeting_service.stack."), "{at_nameko:?}");
-    let at_rust = context::scope(worker, greeting.relay_stack()).await.unwrap();
+    assert!(
+        at_nameko[10].starts_with("greeting_service.stack."),
+        "{at_nameko:?}"
+    );
+    let at_rust = context::scope(worker, greeting.relay_stack())
+        .await
+        .unwrap();
     assert_eq!(at_rust.len(), 11, "{at_rust:?}");
     assert_eq!(at_rust[0], "ancestor.call.7", "{at_rust:?}");
-    assert!(at_rust[9].starts_with("greeting_service.relay_stack."), "{at_rust:?}");
+    assert!(
+        at_rust[9].starts_with("greeting_service.relay_stack."),
+        "{at_rust:?}"
+    );
     assert!(at_rust[10].starts_with("lab.stack."), "{at_rust:?}");
 
     python.terminate().await;
@@ -191,7 +250,9 @@ async fn rust_and_nameko_instances_share_rpc_my_service() {
         .start()
         .await
         .expect("the Rust instance declares rpc-my_service as Nameko did");
-    let queue = vhost.queue("rpc-my_service").expect("rpc-my_service exists");
+    let queue = vhost
+        .queue("rpc-my_service")
+        .expect("rpc-my_service exists");
     assert_eq!(queue.consumers, 2, "{queue:?}");
     assert!(queue.durable && !queue.exclusive && !queue.auto_delete);
     assert!(queue.arguments.is_empty(), "no arguments: {queue:?}");

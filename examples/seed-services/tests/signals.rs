@@ -107,7 +107,11 @@ impl ServiceProcess {
 
 async fn client(vhost: &TestVhost) -> LabClient {
     let broker = vhost.connect().await;
-    LabClient::new(RpcClient::connect(broker, "signal_test").await.expect("client"))
+    LabClient::new(
+        RpcClient::connect(broker, "signal_test")
+            .await
+            .expect("client"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,6 +182,12 @@ async fn a_second_signal_exits_at_once_and_the_request_stays_queued() {
         .start()
         .await
         .expect("next instance");
-    assert_eq!(guarded("reply from the next instance", stuck).await.unwrap().unwrap(), 1);
+    assert_eq!(
+        guarded("reply from the next instance", stuck)
+            .await
+            .unwrap()
+            .unwrap(),
+        1
+    );
     running.stop().await;
 }

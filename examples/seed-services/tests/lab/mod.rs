@@ -77,6 +77,8 @@ pub trait Lab {
     async fn context_value(&self, key: String) -> Option<serde_json::Value>;
     /// Echo a stamp.
     async fn stamp(&self, stamp: Stamp) -> Stamp;
+    /// `n * by`, for integers wider than 64 bits (Python sends any size).
+    async fn scale(&self, n: u128, by: u8) -> u128;
 }
 
 #[derive(Debug)]
@@ -155,6 +157,10 @@ impl Lab for LabImpl {
 
     async fn stamp(&self, stamp: Stamp) -> Stamp {
         stamp
+    }
+
+    async fn scale(&self, n: u128, by: u8) -> u128 {
+        n * u128::from(by)
     }
 }
 

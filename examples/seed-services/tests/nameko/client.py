@@ -92,6 +92,8 @@ def seed():
                     user_data={"user_id": 10**30, "name": "Huge"}
                 )
             ),
+            "big_int_accepted": outcome(lambda: n.lab.scale(10**30 + 7, 3)),
+            "big_int_too_big": outcome(lambda: n.lab.scale(10**40, 1)),
             "unknown_method": outcome(lambda: n.my_service.nope()),
             "wrong_arity": outcome(lambda: n.my_service.hello("a", "b")),
             "chained": outcome(lambda: n.another_service.do_something_with_hello()),
