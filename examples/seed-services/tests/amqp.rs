@@ -332,3 +332,49 @@ async fn a_lost_connection_is_reported_not_ignored() {
     assert_eq!(guarded("consumer end", running.ended()).await, "rpc-lab");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_refusals_map_to_transport_errors_and_the_connection_survives_them() {
+    use contracts_core::transport::{QueueSpec, TransportError};
+    let vhost = TestVhost::create("refusals");
+    let broker = vhost.connect().await;
+    let spec = QueueSpec {
+        name: "rpc-x".into(),
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments: Default::default(),
+    };
+    broker.declare_queue(&spec).await.unwrap();
+    // RabbitMQ answers a redeclaration with other flags with 406 PRECONDITION_FAILED.
+    let other = QueueSpec {
+        durable: false,
+        ..spec.clone()
+    };
+    match broker.declare_queue(&other).await {
+        Err(TransportError::PreconditionFailed { name, detail }) => {
+            assert_eq!(name, "rpc-x");
+            assert!(detail.contains("406"), "{detail}");
+        }
+        other => panic!("expected PreconditionFailed, got {other:?}"),
+    }
+    // A publish to a missing exchange is a 404 that closes its channel; the next publish
+    // goes through a fresh one.
+    let message = || Message {
+        properties: json_props(),
+        body: b"{}".to_vec(),
+    };
+    for _ in 0..8 {
+        match broker.publish("no-such-exchange", "k", message(), false).await {
+            Err(TransportError::NoSuchExchange(name)) => assert_eq!(name, "no-such-exchange"),
+            other => panic!("expected NoSuchExchange, got {other:?}"),
+        }
+    }
+    broker.bind("rpc-x", "amq.topic", "k").await.unwrap();
+    broker.publish("amq.topic", "k", message(), true).await.unwrap();
+    assert_eq!(vhost.queue("rpc-x").unwrap().messages_ready, 1);
+    match broker.publish("amq.topic", "nobody", message(), true).await {
+        Err(TransportError::Unroutable { routing_key, .. }) => assert_eq!(routing_key, "nobody"),
+        other => panic!("expected Unroutable, got {other:?}"),
+    }
+}
