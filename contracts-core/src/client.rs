@@ -339,19 +339,32 @@ impl RpcClient {
                 .remove(&correlation_id);
         };
         let routing_key = [service, ".", method].concat();
-        if let Err(e) = shared
-            .transport
-            .publish(&shared.exchange, &routing_key, message, true)
-            .await
-        {
-            forget();
-            return Err(match e {
-                TransportError::Unroutable { .. } => CallError::UnknownService(service.to_owned()),
-                other => CallError::Transport(other),
-            });
-        }
-        let reply = match tokio::time::timeout(self.timeout, rx).await {
-            Ok(reply) => reply,
+        let call = async {
+            match shared
+                .transport
+                .publish(&shared.exchange, &routing_key, message, true)
+                .await
+            {
+                Ok(()) => {}
+                Err(TransportError::Unroutable { .. }) => {
+                    return Err(CallError::UnknownService(service.to_owned()));
+                }
+                Err(other) => return Err(CallError::Transport(other)),
+            }
+            rx.await.map_err(|_| {
+                CallError::Transport(TransportError::Closed(
+                    "the reply listener stopped".to_owned(),
+                ))
+            })
+        };
+        // The deadline covers the whole call, publishing included (a broker under memory
+        // pressure blocks publishers).
+        let reply = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                forget();
+                return Err(e);
+            }
             Err(_) => {
                 forget();
                 return Err(CallError::Timeout {
@@ -360,12 +373,7 @@ impl RpcClient {
                     after: self.timeout,
                 });
             }
-        }
-        .map_err(|_| {
-            CallError::Transport(TransportError::Closed(
-                "the reply listener stopped".to_owned(),
-            ))
-        })?;
+        };
         serde_json::from_slice(&reply.body).map_err(|e| CallError::Protocol {
             service: service.to_owned(),
             method: method.to_owned(),
