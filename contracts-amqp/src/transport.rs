@@ -43,7 +43,8 @@ const PRECONDITION_FAILED: u16 = 406;
 pub struct AmqpTransport {
     connection: Arc<Connection>,
     closing: Closing,
-    publishers: Vec<Mutex<Channel>>,
+    /// `Arc`, because cloning a lapin `Channel` clones a dozen handles: too much per publish.
+    publishers: Vec<Mutex<Arc<Channel>>>,
     next_publisher: AtomicUsize,
     uri: BrokerUri,
 }
@@ -69,7 +70,7 @@ impl AmqpTransport {
             })?;
         let mut publishers = Vec::with_capacity(PUBLISH_CHANNELS);
         for _ in 0..PUBLISH_CHANNELS {
-            publishers.push(Mutex::new(confirm_channel(&connection).await?));
+            publishers.push(Mutex::new(Arc::new(confirm_channel(&connection).await?)));
         }
         tracing::info!(broker = %uri, "connected");
         Ok(Self {
@@ -102,14 +103,14 @@ impl AmqpTransport {
 
     /// A publish channel that is open: one of the pool, reopened if the broker closed it (a
     /// publish to a missing exchange closes its channel with `404`).
-    async fn publisher(&self) -> Result<Channel, TransportError> {
+    async fn publisher(&self) -> Result<Arc<Channel>, TransportError> {
         let slot = &self.publishers
             [self.next_publisher.fetch_add(1, Ordering::Relaxed) % self.publishers.len()];
         let channel = slot.lock().expect("publisher lock").clone();
         if channel.status().connected() {
             return Ok(channel);
         }
-        let fresh = confirm_channel(&self.connection).await?;
+        let fresh = Arc::new(confirm_channel(&self.connection).await?);
         *slot.lock().expect("publisher lock") = fresh.clone();
         Ok(fresh)
     }
