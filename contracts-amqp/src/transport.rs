@@ -19,9 +19,9 @@ use contracts_core::transport::{
 };
 use futures_core::Stream;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
@@ -46,6 +46,8 @@ pub struct AmqpTransport {
     /// `Arc`, because cloning a lapin `Channel` clones a dozen handles: too much per publish.
     publishers: Vec<Mutex<Arc<Channel>>>,
     next_publisher: AtomicUsize,
+    /// The channel of `basic.get`s; their deliveries are settled on it.
+    getter: Mutex<Arc<Channel>>,
     uri: BrokerUri,
 }
 
@@ -72,12 +74,16 @@ impl AmqpTransport {
         for _ in 0..PUBLISH_CHANNELS {
             publishers.push(Mutex::new(Arc::new(confirm_channel(&connection).await?)));
         }
+        let getter = Mutex::new(Arc::new(
+            connection.create_channel().await.map_err(|e| closed(&e))?,
+        ));
         tracing::info!(broker = %uri, "connected");
         Ok(Self {
             connection: Arc::new(connection),
             closing: Closing::default(),
             publishers,
             next_publisher: AtomicUsize::new(0),
+            getter,
             uri: uri.clone(),
         })
     }
@@ -397,6 +403,48 @@ impl Transport for AmqpTransport {
         })
     }
 
+    fn get<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Delivery, u32)>, TransportError>> {
+        Box::pin(async move {
+            let mut channel = self.getter.lock().expect("getter lock").clone();
+            if !channel.status().connected() {
+                // A get on a missing queue closes the channel with 404.
+                channel = Arc::new(
+                    self.connection
+                        .create_channel()
+                        .await
+                        .map_err(|e| closed(&e))?,
+                );
+                *self.getter.lock().expect("getter lock") = channel.clone();
+            }
+            let got = channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+                .await
+                .map_err(|e| declare_error(&e, queue, TransportError::NoSuchQueue))?;
+            Ok(got.map(|got| {
+                let delivery = got.delivery;
+                (
+                    Delivery {
+                        exchange: delivery.exchange.as_str().into(),
+                        routing_key: delivery.routing_key.as_str().into(),
+                        redelivered: delivery.redelivered,
+                        message: Arc::new(Message {
+                            properties: from_properties(&delivery.properties),
+                            body: delivery.data,
+                        }),
+                        acker: Acker::new(AmqpAcker {
+                            acker: Some(delivery.acker),
+                            _channel: None,
+                        }),
+                    },
+                    got.message_count,
+                )
+            }))
+        })
+    }
+
     fn consume<'a>(
         &'a self,
         queue: &'a str,
@@ -472,7 +520,7 @@ impl DeliveryStream for AmqpConsumer {
                             }),
                             acker: Acker::new(AmqpAcker {
                                 acker: Some(delivery.acker),
-                                _channel: self.guard.clone(),
+                                _channel: Some(self.guard.clone()),
                             }),
                         });
                     }
@@ -498,7 +546,8 @@ impl DeliveryStream for AmqpConsumer {
 
 struct AmqpAcker {
     acker: Option<lapin::Acker>,
-    _channel: Arc<ChannelGuard>,
+    /// A consumer's channel stays open while its deliveries are unsettled.
+    _channel: Option<Arc<ChannelGuard>>,
 }
 
 impl AmqpAcker {

@@ -43,6 +43,7 @@ impl CallContext {
     pub fn from_headers(headers: &Headers) -> Self {
         let headers = headers
             .iter()
+            .filter(|(k, _)| !crate::retry::is_bookkeeping(k))
             .map(|(k, v)| {
                 let key = if k.starts_with(HEADER_PREFIX) {
                     k.clone()

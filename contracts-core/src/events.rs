@@ -13,6 +13,7 @@ use crate::context::{self, CallContext, outgoing_headers};
 use crate::contract::CompiledService;
 use crate::kombu;
 use crate::limits::Limits;
+use crate::retry::{self, RetryPolicy};
 use crate::topology::{self, HandlerType};
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
@@ -184,6 +185,8 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             validation: ValidationMode::default(),
             limits: Limits::default(),
             parent_calls_tracked: context::PARENT_CALLS_TRACKED,
+            retry: RetryPolicy::default(),
+            queue_name: String::new(),
             invoke,
         }
     }
@@ -201,6 +204,8 @@ pub struct EventHandler {
     validation: ValidationMode,
     limits: Limits,
     parent_calls_tracked: usize,
+    retry: RetryPolicy,
+    queue_name: String,
     invoke: Invoke,
 }
 
@@ -237,6 +242,14 @@ impl EventHandler {
         self.validation = mode;
         self.limits = limits;
         self.parent_calls_tracked = parents;
+        self.queue_name = self.queue().name;
+        self
+    }
+
+    /// Retry failed events as `policy` says (default: [`RetryPolicy::default`]), then
+    /// dead-letter them.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -271,29 +284,27 @@ impl EventHandler {
         transport
             .bind(&queue.name, &exchange.name, self.event_name())
             .await?;
+        retry::declare(transport.as_ref(), &queue.name, &self.retry).await?;
         let consumer = transport.consume(&queue.name, prefetch).await?;
         Ok((queue.name, consumer))
     }
 
-    pub(crate) async fn handle(&self, delivery: Delivery) {
-        let Delivery { message, acker, .. } = delivery;
+    pub(crate) async fn handle(&self, transport: &SharedTransport, delivery: Delivery) {
+        let message = delivery.message.clone();
         let source = self.source.name();
         let event = self.event_name();
         let payload = match decode_event(&message.body, &self.limits) {
             Ok(payload) => payload,
-            Err(e) => {
-                tracing::error!(source, event, handler = %self.method, error = %e, "event body refused; rejected");
-                let _ = acker.reject(false).await;
-                return;
-            }
+            Err(e) => return self.fail(transport, delivery, &e, false).await,
         };
         if self.validation.checks_inbound()
             && let Err(failures) = self.source.event(self.event).payload.check(&payload)
         {
             let error = ValidationError::new(source, event, Direction::Event, failures);
-            tracing::error!(handler = %self.method, error = %error, "event rejected");
-            let _ = acker.reject(false).await;
-            return;
+            // Retrying cannot make a payload valid: straight to the dead-letter queue.
+            return self
+                .fail(transport, delivery, &error.to_string(), false)
+                .await;
         }
         let ctx = CallContext::for_worker_tracking(
             &message.properties.headers,
@@ -302,17 +313,48 @@ impl EventHandler {
             self.parent_calls_tracked,
         );
         match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
-            Ok(Ok(())) => {}
-            // Nameko's default: a failed handler's event is logged and acked, not retried.
-            Ok(Err(e)) => {
-                tracing::error!(source, event, service = %self.service, handler = %self.method, error = %e, "event handler failed")
+            Ok(Ok(())) => {
+                if let Err(e) = delivery.acker.ack().await {
+                    tracing::warn!(error = %e, "could not ack an event");
+                }
             }
+            Ok(Err(e)) => self.fail(transport, delivery, &e, true).await,
             Err(panic) => {
-                tracing::error!(source, event, service = %self.service, handler = %self.method, panic = %panic, "event handler panicked")
+                let error = format!("{}.{} panicked: {panic}", self.service, self.method);
+                self.fail(transport, delivery, &error, true).await
             }
         }
-        if let Err(e) = acker.ack().await {
-            tracing::warn!(error = %e, "could not ack an event");
+    }
+
+    /// Move a delivery that could not be handled to its retry or dead-letter queue.
+    async fn fail(
+        &self,
+        transport: &SharedTransport,
+        delivery: Delivery,
+        error: &str,
+        retryable: bool,
+    ) {
+        let (source, event) = (self.source.name(), self.event_name());
+        let handler = format!("{}.{}", self.service, self.method);
+        match retry::fail(
+            transport,
+            &self.queue_name,
+            &self.retry,
+            delivery,
+            error,
+            retryable,
+        )
+        .await
+        {
+            Ok(retry::Moved::Retry(after)) => {
+                tracing::warn!(source, event, %handler, error, ?after, "event handling failed; retrying")
+            }
+            Ok(retry::Moved::Dead) => {
+                tracing::error!(source, event, %handler, error, "event handling failed; dead-lettered")
+            }
+            Err(e) => {
+                tracing::error!(source, event, %handler, error, move_error = %e, "event handling failed and the event could not be moved; requeued")
+            }
         }
     }
 }

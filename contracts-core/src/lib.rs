@@ -48,6 +48,7 @@ pub mod error;
 pub mod events;
 mod kombu;
 pub mod limits;
+pub mod retry;
 pub mod schema_files;
 pub mod server;
 pub mod topology;

@@ -222,9 +222,12 @@ impl ServiceRunner {
                 pool,
                 workers,
                 stop_rx.clone(),
-                move |d| {
-                    let handler = handler.clone();
-                    async move { handler.handle(d).await }
+                {
+                    let transport = transport.clone();
+                    move |d| {
+                        let (handler, transport) = (handler.clone(), transport.clone());
+                        async move { handler.handle(&transport, d).await }
+                    }
                 },
             ));
         }

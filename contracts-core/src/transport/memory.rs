@@ -42,9 +42,32 @@ struct Exchange {
 
 struct Queue {
     spec: QueueSpec,
+    /// `x-message-ttl` with a dead-letter target: messages wait out the TTL, then move on.
+    delay: Option<Delay>,
     tx: async_channel::Sender<Queued>,
     rx: async_channel::Receiver<Queued>,
     consumers: AtomicUsize,
+}
+
+/// A queue's `x-message-ttl` and `x-dead-letter-*` arguments.
+struct Delay {
+    ttl: Duration,
+    exchange: String,
+    routing_key: Option<String>,
+}
+
+impl Delay {
+    fn of(spec: &QueueSpec) -> Option<Self> {
+        let args = &spec.arguments;
+        Some(Self {
+            ttl: Duration::from_millis(args.get("x-message-ttl")?.as_u64()?),
+            exchange: args.get("x-dead-letter-exchange")?.as_str()?.to_owned(),
+            routing_key: args
+                .get("x-dead-letter-routing-key")
+                .and_then(|k| k.as_str())
+                .map(str::to_owned),
+        })
+    }
 }
 
 struct Queued {
@@ -144,6 +167,26 @@ impl MemoryBroker {
             .map(|ms| Instant::now() + Duration::from_millis(ms));
         let message = Arc::new(message);
         for queue in targets {
+            // A TTL'd queue with a dead-letter target (a retry queue) holds each message for
+            // its TTL, then routes it on, as RabbitMQ does; nobody consumes such queues.
+            if let (Some(delay), Ok(runtime)) =
+                (&queue.delay, tokio::runtime::Handle::try_current())
+            {
+                let broker = self.clone();
+                let (exchange, ttl) = (delay.exchange.clone(), delay.ttl);
+                let key = delay
+                    .routing_key
+                    .clone()
+                    .unwrap_or_else(|| routing_key.to_string());
+                let message = Message::clone(&message);
+                runtime.spawn(async move {
+                    tokio::time::sleep(ttl).await;
+                    if let Err(e) = broker.route(&exchange, &key, message, false) {
+                        tracing::warn!(error = %e, "in-memory dead-lettering failed");
+                    }
+                });
+                continue;
+            }
             queue.push(Queued {
                 exchange: exchange.clone(),
                 routing_key: routing_key.clone(),
@@ -209,6 +252,7 @@ impl Transport for MemoryBroker {
                 queues.insert(
                     spec.name.clone(),
                     Arc::new(Queue {
+                        delay: Delay::of(spec),
                         spec: spec.clone(),
                         tx,
                         rx,
@@ -284,6 +328,37 @@ impl Transport for MemoryBroker {
         mandatory: bool,
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         ready(self.route(exchange, routing_key, message, mandatory))
+    }
+
+    fn get<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Delivery, u32)>, TransportError>> {
+        let result = self.queue(queue).map(|queue| {
+            let item = loop {
+                match queue.rx.try_recv() {
+                    Ok(item) if item.expires_at.is_some_and(|at| at <= Instant::now()) => {}
+                    Ok(item) => break Some(item),
+                    Err(_) => break None,
+                }
+            }?;
+            let remaining = u32::try_from(queue.rx.len()).unwrap_or(u32::MAX);
+            Some((
+                Delivery {
+                    exchange: item.exchange.clone(),
+                    routing_key: item.routing_key.clone(),
+                    redelivered: item.redelivered,
+                    message: item.message.clone(),
+                    acker: Acker::new(MemoryAcker {
+                        queue: queue.clone(),
+                        item: Some(item),
+                        _permit: None,
+                    }),
+                },
+                remaining,
+            ))
+        });
+        ready(result)
     }
 
     fn consume<'a>(

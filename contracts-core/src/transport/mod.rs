@@ -160,6 +160,13 @@ pub trait Transport: Send + Sync + 'static {
         mandatory: bool,
     ) -> BoxFuture<'a, Result<(), TransportError>>;
 
+    /// Take one message from `queue` (AMQP `basic.get`), with the count of messages left
+    /// behind it; `None` when the queue is empty. For inspecting queues, not for consuming.
+    fn get<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Delivery, u32)>, TransportError>>;
+
     /// Start consuming `queue` with at most `prefetch` unacknowledged deliveries
     /// (0 = unlimited).
     fn consume<'a>(

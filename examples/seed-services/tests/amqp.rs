@@ -365,13 +365,19 @@ async fn broker_refusals_map_to_transport_errors_and_the_connection_survives_the
         body: b"{}".to_vec(),
     };
     for _ in 0..8 {
-        match broker.publish("no-such-exchange", "k", message(), false).await {
+        match broker
+            .publish("no-such-exchange", "k", message(), false)
+            .await
+        {
             Err(TransportError::NoSuchExchange(name)) => assert_eq!(name, "no-such-exchange"),
             other => panic!("expected NoSuchExchange, got {other:?}"),
         }
     }
     broker.bind("rpc-x", "amq.topic", "k").await.unwrap();
-    broker.publish("amq.topic", "k", message(), true).await.unwrap();
+    broker
+        .publish("amq.topic", "k", message(), true)
+        .await
+        .unwrap();
     assert_eq!(vhost.queue("rpc-x").unwrap().messages_ready, 1);
     match broker.publish("amq.topic", "nobody", message(), true).await {
         Err(TransportError::Unroutable { routing_key, .. }) => assert_eq!(routing_key, "nobody"),

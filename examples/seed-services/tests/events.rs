@@ -1,14 +1,13 @@
 //! Events end to end on the in-memory broker: typed publish and subscribe, validation on both
-//! sides, Nameko's handler queues, context propagation and bad payloads.
+//! sides, Nameko's handler queues, context propagation, retries and dead letters.
 
+mod failures;
 mod lab;
 
 use std::sync::Arc;
 
-use contracts_core::transport::Message;
 use contracts_core::{
-    HandlerType, MemoryBroker, PublishError, RpcClient, ServiceRunner, SharedTransport, Transport,
-    context,
+    HandlerType, MemoryBroker, PublishError, RpcClient, ServiceRunner, SharedTransport, context,
 };
 use lab::*;
 use seed_contracts::*;
@@ -30,24 +29,6 @@ fn recording(service: &str, method: &str) -> (contracts_core::EventHandler, Seen
             }
         });
     (handler, rx)
-}
-
-/// A broker with `handler` subscribed on it.
-async fn subscribed(
-    handler: contracts_core::EventHandler,
-) -> (
-    MemoryBroker,
-    SharedTransport,
-    contracts_core::RunningServices,
-) {
-    let broker = MemoryBroker::new();
-    let transport: SharedTransport = Arc::new(broker.clone());
-    let running = ServiceRunner::new(transport.clone())
-        .subscribe(handler)
-        .start()
-        .await
-        .unwrap();
-    (broker, transport, running)
 }
 
 fn event(user_id: u64) -> UserCreated {
@@ -121,72 +102,13 @@ async fn publishers_refuse_payloads_that_break_the_contract() {
 }
 
 #[tokio::test]
-async fn bad_payloads_are_rejected_without_reaching_the_handler() {
-    let (handler, mut seen) = recording("audit", "on_user_created");
-    let queue = handler.queue_name();
-    let (broker, transport, running) = subscribed(handler).await;
-    for body in [
-        &b"{not json"[..],
-        br#"{"user_id": "one", "name": "x"}"#,
-        br#"{"user_id": 1}"#,
-        b"[]",
-    ] {
-        let message = Message {
-            properties: json_props(),
-            body: body.to_vec(),
-        };
-        broker
-            .publish("user_service.events", "user_created", message, false)
-            .await
-            .unwrap();
-    }
-    UserServicePublisher::new(transport)
-        .user_created(&event(3))
-        .await
-        .unwrap();
-    // The first thing the handler sees is the valid event published last.
-    assert_eq!(next(&mut seen).await.0, event(3));
-    running.stop().await;
-    assert_eq!(broker.queue_depth(&queue), Some(0), "nothing requeued");
-    assert!(
-        seen.try_recv().is_err(),
-        "no bad payload reached the handler"
-    );
+async fn bad_payloads_are_dead_lettered_without_reaching_the_handler() {
+    failures::bad_payloads_are_dead_lettered_at_once(MemoryBroker::shared()).await;
 }
 
 #[tokio::test]
-async fn failing_and_panicking_handlers_do_not_stop_the_service() {
-    let (tx, mut seen) = mpsc::unbounded_channel();
-    let handler = UserServiceContract::user_created().handler(
-        "flaky",
-        "on_user_created",
-        move |e: UserCreated| {
-            let tx = tx.clone();
-            async move {
-                match e.user_id {
-                    1 => Err("refused".to_owned()),
-                    2 => panic!("handler bug"),
-                    id => {
-                        tx.send(id).unwrap();
-                        Ok(())
-                    }
-                }
-            }
-        },
-    );
-    let queue = handler.queue_name();
-    let (broker, transport, running) = subscribed(handler).await;
-    let publisher = UserServicePublisher::new(transport);
-    for id in 1..=3 {
-        publisher.user_created(&event(id)).await.unwrap();
-    }
-    assert_eq!(guarded("event 3", seen.recv()).await, Some(3));
-    running.stop().await;
-    assert_eq!(
-        broker.queue_depth(&queue),
-        Some(0),
-        "failed events are acked, as in Nameko"
-    );
+async fn failed_events_are_retried_then_dead_lettered_and_can_be_replayed() {
+    failures::retried_then_dead_lettered_then_replayed(MemoryBroker::shared()).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,304 @@
+//! What happens to an event whose handler failed: bounded retries with backoff through
+//! TTL'd retry queues, then a dead-letter queue per handler that can be listed and replayed.
+//!
+//! Nameko acks and drops a failed event, or with `requeue_on_error` redelivers it at once, in
+//! a loop (nameko-wire.md §2). Here a failed event is republished to
+//! `<handler queue>.retry.<ms>`, a queue nobody consumes whose `x-message-ttl` is the delay
+//! and whose dead-letter target is the handler queue: the broker hands it back after the
+//! delay, no consumer blocks meanwhile and other events keep flowing. After the last attempt
+//! it goes to `<handler queue>.dead`. The handler queue itself keeps Nameko's exact
+//! declaration, so Nameko handlers can still share it.
+//!
+//! Moves are published with confirms before the original is acked: a crash in between means
+//! a duplicate, never a loss, so handlers must tolerate duplicates.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::transport::{
+    Delivery, Headers, Message, QueueSpec, SharedTransport, Transport, TransportError,
+};
+
+/// Header: how many times handlers have failed on this message.
+pub const ATTEMPTS_HEADER: &str = "x-contracts-attempts";
+/// Header: the last failure, in words.
+pub const ERROR_HEADER: &str = "x-contracts-error";
+/// Header: the exchange the event was first published to.
+pub const ORIGINAL_EXCHANGE_HEADER: &str = "x-contracts-original-exchange";
+/// Header: the routing key (event type) it was first published with.
+pub const ORIGINAL_ROUTING_KEY_HEADER: &str = "x-contracts-original-routing-key";
+
+/// Whether a header is bookkeeping of this module or of the broker's dead-lettering, not
+/// context data to pass on to the calls a handler makes.
+pub(crate) fn is_bookkeeping(header: &str) -> bool {
+    header.starts_with("x-contracts-") || header == "x-death"
+}
+
+/// When a failed event is tried again: after each delay in turn, then it is dead-lettered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    delays: Vec<Duration>,
+}
+
+impl Default for RetryPolicy {
+    /// Three retries, after 1 s, 10 s and 60 s: long enough to ride out a restart of a
+    /// dependency, short enough that a real bug reaches the dead-letter queue within minutes.
+    fn default() -> Self {
+        Self::new([1, 10, 60].map(Duration::from_secs))
+    }
+}
+
+impl RetryPolicy {
+    /// Retry after each of `delays` in turn (whole milliseconds, at least 1).
+    pub fn new(delays: impl IntoIterator<Item = Duration>) -> Self {
+        Self {
+            delays: delays
+                .into_iter()
+                .map(|d| Duration::from_millis(d.as_millis().clamp(1, u128::from(u32::MAX)) as u64))
+                .collect(),
+        }
+    }
+
+    /// No retries: a failed event goes straight to the dead-letter queue.
+    pub fn none() -> Self {
+        Self { delays: Vec::new() }
+    }
+
+    /// The delays, in order.
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays
+    }
+
+    /// Attempts in all: the first one plus one per delay.
+    pub fn max_attempts(&self) -> usize {
+        self.delays.len() + 1
+    }
+}
+
+/// The retry queue for `delay` of the handler consuming `queue`.
+pub fn retry_queue(queue: &str, delay: Duration) -> QueueSpec {
+    let mut arguments = Headers::new();
+    arguments.insert("x-message-ttl".into(), json!(delay.as_millis() as u64));
+    arguments.insert("x-dead-letter-exchange".into(), json!(""));
+    arguments.insert("x-dead-letter-routing-key".into(), json!(queue));
+    QueueSpec {
+        name: format!("{queue}.retry.{}", delay.as_millis()),
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments,
+    }
+}
+
+/// The dead-letter queue of the handler consuming `queue`.
+pub fn dead_letter_queue(queue: &str) -> QueueSpec {
+    QueueSpec {
+        name: format!("{queue}.dead"),
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments: Headers::new(),
+    }
+}
+
+/// Declare the retry and dead-letter queues of the handler consuming `queue`.
+pub(crate) async fn declare(
+    transport: &dyn Transport,
+    queue: &str,
+    policy: &RetryPolicy,
+) -> Result<(), TransportError> {
+    for delay in policy.delays() {
+        transport.declare_queue(&retry_queue(queue, *delay)).await?;
+    }
+    transport.declare_queue(&dead_letter_queue(queue)).await
+}
+
+/// Where a failed delivery went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Moved {
+    /// To a retry queue, to come back after the delay.
+    Retry(Duration),
+    /// To the dead-letter queue.
+    Dead,
+}
+
+/// Move a delivery whose handling failed with `error` to its next retry queue, or to the
+/// dead-letter queue once the policy is spent (at once when `retryable` is false, as for a
+/// payload that breaks the contract), then ack it. If the move fails, the delivery is
+/// requeued rather than lost.
+pub(crate) async fn fail(
+    transport: &SharedTransport,
+    queue: &str,
+    policy: &RetryPolicy,
+    delivery: Delivery,
+    error: &str,
+    retryable: bool,
+) -> Result<Moved, TransportError> {
+    let Delivery {
+        exchange,
+        routing_key,
+        message,
+        acker,
+        ..
+    } = delivery;
+    let mut message = Message::clone(&message);
+    let headers = &mut message.properties.headers;
+    let attempts = headers
+        .get(ATTEMPTS_HEADER)
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        + 1;
+    headers.insert(ATTEMPTS_HEADER.into(), json!(attempts));
+    headers.insert(ERROR_HEADER.into(), json!(error));
+    // The first failure records where the event came from; later ones arrive from the
+    // default exchange, by the handler queue's name.
+    headers
+        .entry(ORIGINAL_EXCHANGE_HEADER)
+        .or_insert_with(|| json!(&*exchange));
+    headers
+        .entry(ORIGINAL_ROUTING_KEY_HEADER)
+        .or_insert_with(|| json!(&*routing_key));
+    let next = usize::try_from(attempts - 1)
+        .ok()
+        .filter(|_| retryable)
+        .and_then(|i| policy.delays().get(i).copied());
+    let (target, moved) = match next {
+        Some(delay) => (retry_queue(queue, delay).name, Moved::Retry(delay)),
+        None => (dead_letter_queue(queue).name, Moved::Dead),
+    };
+    if let Err(e) = transport.publish("", &target, message, true).await {
+        let _ = acker.reject(true).await;
+        return Err(e);
+    }
+    acker.ack().await?;
+    Ok(moved)
+}
+
+/// A message in a dead-letter queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeadLetter {
+    /// The event type it was published as.
+    pub event: String,
+    /// The exchange it was published to.
+    pub exchange: String,
+    /// How many times handling failed.
+    pub attempts: u64,
+    /// The last failure.
+    pub error: String,
+    /// The message, bookkeeping headers included.
+    pub message: Message,
+}
+
+impl DeadLetter {
+    fn from_message(message: Message) -> Self {
+        let text = |key: &str| {
+            message
+                .properties
+                .headers
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self {
+            event: text(ORIGINAL_ROUTING_KEY_HEADER),
+            exchange: text(ORIGINAL_EXCHANGE_HEADER),
+            attempts: message
+                .properties
+                .headers
+                .get(ATTEMPTS_HEADER)
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            error: text(ERROR_HEADER),
+            message,
+        }
+    }
+
+    /// The payload as JSON (`Null` if the body is not JSON, as for a rejected body).
+    pub fn payload(&self) -> Value {
+        serde_json::from_slice(&self.message.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Every message in the dead-letter queue of the handler consuming `queue`, oldest first. The
+/// queue is left as it was.
+pub async fn dead_letters(
+    transport: &dyn Transport,
+    queue: &str,
+) -> Result<Vec<DeadLetter>, TransportError> {
+    let dead = dead_letter_queue(queue).name;
+    // Hold every delivery unsettled until the end: settling one would put it back at the
+    // head of the queue, where the next `get` would find it again.
+    let mut held = Vec::new();
+    while let Some((delivery, remaining)) = transport.get(&dead).await? {
+        held.push(delivery);
+        if remaining == 0 {
+            break;
+        }
+    }
+    let letters = held
+        .iter()
+        .map(|d| DeadLetter::from_message(Message::clone(&d.message)))
+        .collect();
+    for delivery in held {
+        delivery.acker.reject(true).await?;
+    }
+    Ok(letters)
+}
+
+/// Send every dead letter of the handler consuming `queue` back to that handler queue (and
+/// only there, not to the other subscribers of the event), with its attempts reset. Returns
+/// how many were replayed.
+pub async fn replay_dead_letters(
+    transport: &dyn Transport,
+    queue: &str,
+) -> Result<usize, TransportError> {
+    let dead = dead_letter_queue(queue).name;
+    let mut replayed = 0;
+    while let Some((delivery, remaining)) = transport.get(&dead).await? {
+        let mut message = Message::clone(&delivery.message);
+        message.properties.headers.remove(ATTEMPTS_HEADER);
+        message.properties.headers.remove(ERROR_HEADER);
+        match transport.publish("", queue, message, true).await {
+            Ok(()) => delivery.acker.ack().await?,
+            Err(e) => {
+                delivery.acker.reject(true).await?;
+                return Err(e);
+            }
+        }
+        replayed += 1;
+        if remaining == 0 {
+            break;
+        }
+    }
+    Ok(replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_are_named_after_the_handler_queue() {
+        let retry = retry_queue("evt-a-b--c.d", Duration::from_secs(10));
+        assert_eq!(retry.name, "evt-a-b--c.d.retry.10000");
+        assert_eq!(retry.arguments["x-message-ttl"], json!(10000));
+        assert_eq!(retry.arguments["x-dead-letter-exchange"], json!(""));
+        assert_eq!(
+            retry.arguments["x-dead-letter-routing-key"],
+            json!("evt-a-b--c.d")
+        );
+        assert_eq!(dead_letter_queue("evt-a-b--c.d").name, "evt-a-b--c.d.dead");
+    }
+
+    #[test]
+    fn policy_counts_attempts() {
+        assert_eq!(RetryPolicy::default().max_attempts(), 4);
+        assert_eq!(RetryPolicy::none().max_attempts(), 1);
+        assert_eq!(
+            RetryPolicy::new([Duration::ZERO]).delays(),
+            [Duration::from_millis(1)]
+        );
+    }
+}

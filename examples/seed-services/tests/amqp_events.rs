@@ -1,0 +1,35 @@
+//! Event failure handling on the real RabbitMQ, each test in its own vhost: retry queues with
+//! `x-message-ttl` that dead-letter back to the handler queue, the dead-letter queue, listing
+//! and replay. The same scenarios run on the in-memory broker in `events.rs`.
+
+mod failures;
+
+use contracts_testkit::TestVhost;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_events_are_retried_then_dead_lettered_and_can_be_replayed() {
+    let vhost = TestVhost::create("retry");
+    failures::retried_then_dead_lettered_then_replayed(vhost.connect().await).await;
+    // The handler queue keeps Nameko's exact declaration; the retry queues carry the TTL.
+    let handler = vhost
+        .queue("evt-user_service-user_created--flaky.on_user_created")
+        .expect("handler queue");
+    assert!(handler.arguments.is_empty(), "{handler:?}");
+    let retry = vhost
+        .queue("evt-user_service-user_created--flaky.on_user_created.retry.50")
+        .expect("retry queue");
+    assert_eq!(
+        serde_json::Value::Object(retry.arguments),
+        serde_json::json!({
+            "x-dead-letter-exchange": ["longstr", ""],
+            "x-dead-letter-routing-key": ["longstr", "evt-user_service-user_created--flaky.on_user_created"],
+            "x-message-ttl": ["signedint", 50],
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_payloads_are_dead_lettered_without_reaching_the_handler() {
+    let vhost = TestVhost::create("bad-events");
+    failures::bad_payloads_are_dead_lettered_at_once(vhost.connect().await).await;
+}

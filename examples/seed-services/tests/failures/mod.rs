@@ -1,0 +1,202 @@
+//! The failure path of event handling, written once and run on every broker: retries with
+//! backoff through retry queues, the dead-letter queue, listing and replaying it.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use contracts_core::retry::{self, RetryPolicy};
+use contracts_core::transport::{Message, Properties};
+use contracts_core::{EventHandler, ServiceRunner, SharedTransport};
+use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+const GUARD: Duration = Duration::from_secs(30);
+
+async fn guarded<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(GUARD, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {GUARD:?}"))
+}
+
+fn event(user_id: u64) -> UserCreated {
+    UserCreated {
+        user_id,
+        name: format!("user {user_id}"),
+    }
+}
+
+/// A handler that fails user 1, panics on user 2 and takes user 3, until `healed` is set;
+/// it reports every attempt as `(user_id, attempt)`.
+fn flaky(healed: Arc<AtomicBool>) -> (EventHandler, mpsc::UnboundedReceiver<u64>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handler = UserServiceContract::user_created().handler(
+        "flaky",
+        "on_user_created",
+        move |e: UserCreated| {
+            let (tx, healed) = (tx.clone(), healed.clone());
+            async move {
+                tx.send(e.user_id).unwrap();
+                if healed.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                match e.user_id {
+                    1 => Err(format!("user {} refused", e.user_id)),
+                    2 => panic!("handler bug"),
+                    _ => Ok(()),
+                }
+            }
+        },
+    );
+    (handler, rx)
+}
+
+/// Users 1 and 2 fail three times each (first try, then retries after 50 and 100 ms), then
+/// land in the dead-letter queue with their error and attempt count; user 3 is handled once.
+/// Listing leaves the dead letters in place; replaying sends them back to this handler only.
+pub async fn retried_then_dead_lettered_then_replayed(transport: SharedTransport) {
+    let policy = RetryPolicy::new([50, 100].map(Duration::from_millis));
+    let healed = Arc::new(AtomicBool::new(false));
+    let (handler, mut attempts) = flaky(healed.clone());
+    let handler = handler.retry(policy.clone());
+    let queue = handler.queue_name();
+    let running = ServiceRunner::new(transport.clone())
+        .subscribe(handler)
+        .start()
+        .await
+        .unwrap();
+    let publisher = UserServicePublisher::new(transport.clone());
+    for id in 1..=3 {
+        publisher.user_created(&event(id)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    // 3 attempts each for users 1 and 2, one for user 3.
+    while seen.len() < 7 {
+        seen.push(guarded("attempts", attempts.recv()).await.unwrap());
+    }
+    // Stopping waits for the handlers in flight, and so for their last move.
+    running.stop().await;
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 1, 1, 2, 2, 2, 3]);
+    assert!(attempts.try_recv().is_err(), "no fourth attempt");
+
+    let letters = retry::dead_letters(transport.as_ref(), &queue)
+        .await
+        .unwrap();
+    let mut users: Vec<_> = letters
+        .iter()
+        .map(|l| (l.payload()["user_id"].as_u64().unwrap(), l.attempts))
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, [(1, 3), (2, 3)]);
+    for letter in &letters {
+        assert_eq!(letter.event, "user_created");
+        assert_eq!(letter.exchange, "user_service.events");
+        match letter.payload()["user_id"].as_u64() {
+            Some(1) => assert_eq!(letter.error, "user 1 refused"),
+            _ => assert!(
+                letter.error.contains("panicked: handler bug"),
+                "{}",
+                letter.error
+            ),
+        }
+    }
+    assert_eq!(
+        retry::dead_letters(transport.as_ref(), &queue)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "listing leaves the dead letters where they are"
+    );
+
+    // Fixed: replay, and both are handled once more, successfully.
+    healed.store(true, Ordering::SeqCst);
+    let (handler, mut attempts) = flaky(healed);
+    let running = ServiceRunner::new(transport.clone())
+        .subscribe(handler.retry(policy))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        retry::replay_dead_letters(transport.as_ref(), &queue)
+            .await
+            .unwrap(),
+        2
+    );
+    let mut replayed = vec![
+        guarded("replay", attempts.recv()).await.unwrap(),
+        guarded("replay", attempts.recv()).await.unwrap(),
+    ];
+    replayed.sort_unstable();
+    assert_eq!(replayed, [1, 2]);
+    running.stop().await;
+    assert!(
+        retry::dead_letters(transport.as_ref(), &queue)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Payloads that are not JSON or break the event's schema skip the retries: straight to the
+/// dead-letter queue, with the reason, never reaching the handler.
+pub async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTransport) {
+    let (handler, mut attempts) = flaky(Arc::new(AtomicBool::new(true)));
+    let queue = handler.queue_name();
+    let running = ServiceRunner::new(transport.clone())
+        .subscribe(handler.retry(RetryPolicy::new([Duration::from_secs(60)])))
+        .start()
+        .await
+        .unwrap();
+    let props = Properties {
+        content_type: Some("application/json".into()),
+        delivery_mode: 2,
+        ..Properties::default()
+    };
+    for body in [
+        &b"{not json"[..],
+        br#"{"user_id": "one", "name": "x"}"#,
+        br#"{"user_id": 1}"#,
+    ] {
+        let message = Message {
+            properties: props.clone(),
+            body: body.to_vec(),
+        };
+        transport
+            .publish("user_service.events", "user_created", message, false)
+            .await
+            .unwrap();
+    }
+    UserServicePublisher::new(transport.clone())
+        .user_created(&event(9))
+        .await
+        .unwrap();
+    // Queues are FIFO: once the valid event published last is handled, the bad ones went by.
+    assert_eq!(guarded("valid event", attempts.recv()).await, Some(9));
+    running.stop().await;
+    assert!(
+        attempts.try_recv().is_err(),
+        "no bad payload reached the handler"
+    );
+    let letters = retry::dead_letters(transport.as_ref(), &queue)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 3);
+    assert!(
+        letters[0].error.contains("not JSON"),
+        "{}",
+        letters[0].error
+    );
+    assert!(
+        letters[1].error.contains("/user_id"),
+        "{}",
+        letters[1].error
+    );
+    assert!(letters[2].error.contains("name"), "{}", letters[2].error);
+    assert!(letters.iter().all(|l| l.attempts == 1));
+    assert_eq!(letters[2].payload(), json!({"user_id": 1}));
+}
