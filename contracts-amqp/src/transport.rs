@@ -241,6 +241,9 @@ fn to_properties(properties: &Properties) -> BasicProperties {
     if let Some(v) = &properties.reply_to {
         out = out.with_reply_to(v.as_str().into());
     }
+    if let Some(v) = &properties.message_id {
+        out = out.with_message_id(v.as_str().into());
+    }
     if let Some(v) = &properties.expiration {
         out = out.with_expiration(v.as_str().into());
     }
@@ -255,6 +258,7 @@ fn from_properties(properties: &BasicProperties) -> Properties {
         content_encoding: text(properties.content_encoding()),
         correlation_id: text(properties.correlation_id()),
         reply_to: text(properties.reply_to()),
+        message_id: text(properties.message_id()),
         expiration: text(properties.expiration()),
         delivery_mode: properties.delivery_mode().unwrap_or(1),
         priority: properties.priority().unwrap_or(0),

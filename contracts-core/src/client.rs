@@ -317,6 +317,7 @@ impl RpcClient {
                 content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
                 correlation_id: Some(correlation_id.clone()),
                 reply_to: Some(shared.reply_to.clone()),
+                message_id: None,
                 // At least 1 ms: RabbitMQ reads "0" as "deliver now or drop".
                 expiration: Some(self.timeout.as_millis().max(1).to_string()),
                 delivery_mode: 2,

@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext, outgoing_headers};
 use crate::contract::CompiledService;
+use crate::dedupe::{self, Claim, DedupeStore, DedupeWindow};
 use crate::kombu;
 use crate::limits::Limits;
 use crate::retry::{self, RetryPolicy};
@@ -101,6 +102,7 @@ impl EventPublisher {
                 content_type: Some(CONTENT_TYPE_JSON.to_owned()),
                 content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
                 delivery_mode: 2,
+                message_id: Some(context::new_uuid()),
                 headers: outgoing_headers(self.service.name(), &event.name, &Headers::new()),
                 ..Properties::default()
             },
@@ -186,6 +188,7 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             limits: Limits::default(),
             parent_calls_tracked: context::PARENT_CALLS_TRACKED,
             retry: RetryPolicy::default(),
+            dedupe: None,
             queue_name: String::new(),
             invoke,
         }
@@ -205,6 +208,7 @@ pub struct EventHandler {
     limits: Limits,
     parent_calls_tracked: usize,
     retry: RetryPolicy,
+    dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
     queue_name: String,
     invoke: Invoke,
 }
@@ -243,6 +247,18 @@ impl EventHandler {
         self.limits = limits;
         self.parent_calls_tracked = parents;
         self.queue_name = self.queue().name;
+        self
+    }
+
+    /// Handle each event once, however often it is delivered: keys of handled events are
+    /// kept in `store` (see [`crate::dedupe`]) for the default [`DedupeWindow`].
+    pub fn dedupe(self, store: impl DedupeStore) -> Self {
+        self.dedupe_for(store, DedupeWindow::default())
+    }
+
+    /// [`EventHandler::dedupe`] with other claim and memory durations.
+    pub fn dedupe_for(mut self, store: impl DedupeStore, window: DedupeWindow) -> Self {
+        self.dedupe = Some((Arc::new(store), window));
         self
     }
 
@@ -306,23 +322,53 @@ impl EventHandler {
                 .fail(transport, delivery, &error.to_string(), false)
                 .await;
         }
+        let key = match &self.dedupe {
+            None => None,
+            Some((store, window)) => {
+                let key = dedupe::key_of(&self.queue_name, &message);
+                match store.claim(&key, window.claim).await {
+                    Ok(Claim::Fresh) => Some(key),
+                    Ok(Claim::Duplicate) => {
+                        tracing::info!(source, event, handler = %self.method, %key, "duplicate event acked unhandled");
+                        if let Err(e) = delivery.acker.ack().await {
+                            tracing::warn!(error = %e, "could not ack an event");
+                        }
+                        return;
+                    }
+                    Err(e) => return self.fail(transport, delivery, &e.to_string(), true).await,
+                }
+            }
+        };
         let ctx = CallContext::for_worker_tracking(
             &message.properties.headers,
             &self.service,
             &self.method,
             self.parent_calls_tracked,
         );
-        match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
-            Ok(Ok(())) => {
+        let outcome = match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => Err(format!(
+                "{}.{} panicked: {panic}",
+                self.service, self.method
+            )),
+        };
+        if let (Some(key), Some((store, window))) = (&key, &self.dedupe) {
+            let recorded = match &outcome {
+                Ok(()) => store.complete(key, window.remember).await,
+                Err(_) => store.release(key).await,
+            };
+            if let Err(e) = recorded {
+                tracing::warn!(%key, error = %e, "dedupe store not updated");
+            }
+        }
+        match outcome {
+            Ok(()) => {
                 if let Err(e) = delivery.acker.ack().await {
                     tracing::warn!(error = %e, "could not ack an event");
                 }
             }
-            Ok(Err(e)) => self.fail(transport, delivery, &e, true).await,
-            Err(panic) => {
-                let error = format!("{}.{} panicked: {panic}", self.service, self.method);
-                self.fail(transport, delivery, &error, true).await
-            }
+            Err(e) => self.fail(transport, delivery, &e, true).await,
         }
     }
 

@@ -44,6 +44,7 @@ mod catch_panic;
 pub mod client;
 pub mod context;
 pub mod contract;
+pub mod dedupe;
 pub mod error;
 pub mod events;
 mod kombu;

@@ -39,6 +39,9 @@ pub struct Properties {
     pub correlation_id: Option<String>,
     /// For RPC requests: the routing key (on the RPC exchange) that the reply goes to.
     pub reply_to: Option<String>,
+    /// The publisher's id for the message; our event publishers set a fresh UUID, which
+    /// handlers use to recognise duplicates.
+    pub message_id: Option<String>,
     /// Per-message TTL in milliseconds, as a decimal string (AMQP's form): the broker drops
     /// the message if no consumer took it in time.
     pub expiration: Option<String>,

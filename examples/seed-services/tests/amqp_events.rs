@@ -2,6 +2,7 @@
 //! `x-message-ttl` that dead-letter back to the handler queue, the dead-letter queue, listing
 //! and replay. The same scenarios run on the in-memory broker in `events.rs`.
 
+mod duplicates;
 mod failures;
 
 use contracts_testkit::TestVhost;
@@ -32,4 +33,21 @@ async fn failed_events_are_retried_then_dead_lettered_and_can_be_replayed() {
 async fn bad_payloads_are_dead_lettered_without_reaching_the_handler() {
     let vhost = TestVhost::create("bad-events");
     failures::bad_payloads_are_dead_lettered_at_once(vhost.connect().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_is_handled_once_with_the_memory_store() {
+    let vhost = TestVhost::create("dedupe-mem");
+    duplicates::redelivered_event_is_handled_once(
+        vhost.connect().await,
+        contracts_core::dedupe::MemoryDedupe::new(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_is_handled_once_with_the_redis_store() {
+    let vhost = TestVhost::create("dedupe-redis");
+    let store = contracts_testkit::redis_dedupe(vhost.name()).await;
+    duplicates::redelivered_event_is_handled_once(vhost.connect().await, store).await;
 }

@@ -1,6 +1,7 @@
 //! Events end to end on the in-memory broker: typed publish and subscribe, validation on both
 //! sides, Nameko's handler queues, context propagation, retries and dead letters.
 
+mod duplicates;
 mod failures;
 mod lab;
 
@@ -168,4 +169,13 @@ async fn handler_types_share_queues_as_nameko_does() {
         r.stop().await;
     }
     assert!(seen_a.try_recv().is_err() && seen_b.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_handled_once() {
+    duplicates::redelivered_event_is_handled_once(
+        MemoryBroker::shared(),
+        contracts_core::dedupe::MemoryDedupe::new(),
+    )
+    .await;
 }
