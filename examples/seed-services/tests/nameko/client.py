@@ -117,7 +117,20 @@ def my_service_many():
         return {"replies": [call.result() for call in calls]}
 
 
-SCENARIOS = {"seed": seed, "my_service_many": my_service_many}
+def dispatch_standalone():
+    """Nameko's standalone dispatcher: no headers at all."""
+    from nameko.standalone.events import event_dispatcher
+
+    dispatch = event_dispatcher(CONFIG)
+    dispatch("user_service", "user_created", {"user_id": 2, "name": "Standalone"})
+    return {"dispatched": True}
+
+
+SCENARIOS = {
+    "seed": seed,
+    "my_service_many": my_service_many,
+    "dispatch_standalone": dispatch_standalone,
+}
 
 if __name__ == "__main__":
     print(json.dumps(SCENARIOS[sys.argv[1]]()))

@@ -11,6 +11,7 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 
+from nameko.events import BROADCAST, SINGLETON, EventDispatcher, event_handler  # noqa: E402
 from nameko.extensions import DependencyProvider  # noqa: E402
 from nameko.rpc import RpcProxy, rpc  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
@@ -66,7 +67,54 @@ class MyService:
         return "Hello, {}! (nameko)".format(name)
 
 
-SERVICES = {cls.name: cls for cls in (GreetingService, MyService)}
+class UserServiceEvents:
+    """A Python `user_service` that dispatches `user_created` with EventDispatcher."""
+
+    name = "user_service"
+    dispatch = EventDispatcher()
+
+    @rpc
+    def announce(self, user_id, name):
+        self.dispatch("user_created", {"user_id": user_id, "name": name})
+
+
+class PyListener:
+    """Nameko handlers of every type for `user_service.user_created`; each reports to the
+    Rust `tally` service what it got."""
+
+    name = "py_listener"
+    tally = RpcProxy("tally")
+
+    @event_handler("user_service", "user_created")
+    def on_pool(self, payload):
+        self.tally.record(payload["user_id"], "pool")
+
+    @event_handler("user_service", "user_created", handler_type=SINGLETON)
+    def on_singleton(self, payload):
+        self.tally.record(payload["user_id"], "singleton")
+
+    @event_handler(
+        "user_service", "user_created", handler_type=BROADCAST, reliable_delivery=False
+    )
+    def on_broadcast(self, payload):
+        self.tally.record(payload["user_id"], "broadcast")
+
+
+class Mailer:
+    """A Nameko `mailer.on_user_created`, sharing its service-pool queue with a Rust one."""
+
+    name = "mailer"
+    tally = RpcProxy("tally")
+
+    @event_handler("user_service", "user_created")
+    def on_user_created(self, payload):
+        self.tally.record(payload["user_id"], "nameko")
+
+
+SERVICES = {
+    cls.name: cls
+    for cls in (GreetingService, MyService, UserServiceEvents, PyListener, Mailer)
+}
 
 
 def main():
