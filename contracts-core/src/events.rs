@@ -187,6 +187,7 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             validation: ValidationMode::default(),
             limits: Limits::default(),
             parent_calls_tracked: context::PARENT_CALLS_TRACKED,
+            reliable_delivery: true,
             retry: RetryPolicy::default(),
             dedupe: None,
             queue_name: String::new(),
@@ -207,6 +208,7 @@ pub struct EventHandler {
     validation: ValidationMode,
     limits: Limits,
     parent_calls_tracked: usize,
+    reliable_delivery: bool,
     retry: RetryPolicy,
     dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
     queue_name: String,
@@ -250,6 +252,15 @@ impl EventHandler {
         self
     }
 
+    /// Nameko's `reliable_delivery` (default `true`): with `false`, the handler's queue is
+    /// deleted when the handler stops, so events published while no instance runs are lost,
+    /// and a broadcast queue is exclusive to its connection. Retry and dead-letter queues are
+    /// declared only for reliable handlers.
+    pub fn reliable_delivery(mut self, reliable: bool) -> Self {
+        self.reliable_delivery = reliable;
+        self
+    }
+
     /// Handle each event once, however often it is delivered: keys of handled events are
     /// kept in `store` (see [`crate::dedupe`]) for the default [`DedupeWindow`].
     pub fn dedupe(self, store: impl DedupeStore) -> Self {
@@ -279,12 +290,13 @@ impl EventHandler {
     }
 
     fn queue(&self) -> crate::transport::QueueSpec {
-        topology::event_queue(
+        topology::event_queue_with(
             self.source.name(),
             self.event_name(),
             &self.service,
             &self.method,
             &self.handler_type,
+            self.reliable_delivery,
         )
     }
 
@@ -300,7 +312,9 @@ impl EventHandler {
         transport
             .bind(&queue.name, &exchange.name, self.event_name())
             .await?;
-        retry::declare(transport.as_ref(), &queue.name, &self.retry).await?;
+        if self.reliable_delivery {
+            retry::declare(transport.as_ref(), &queue.name, &self.retry).await?;
+        }
         let consumer = transport.consume(&queue.name, prefetch).await?;
         Ok((queue.name, consumer))
     }
@@ -382,6 +396,14 @@ impl EventHandler {
     ) {
         let (source, event) = (self.source.name(), self.event_name());
         let handler = format!("{}.{}", self.service, self.method);
+        if !self.reliable_delivery {
+            // Nobody asked for the event to survive: log and drop it, as Nameko does.
+            tracing::error!(source, event, %handler, error, "event handling failed; dropped (reliable_delivery off)");
+            if let Err(e) = delivery.acker.ack().await {
+                tracing::warn!(error = %e, "could not ack an event");
+            }
+            return;
+        }
         match retry::fail(
             transport,
             &self.queue_name,

@@ -99,6 +99,20 @@ pub fn event_queue(
     method: &str,
     handler_type: &HandlerType,
 ) -> QueueSpec {
+    event_queue_with(source, event, service, method, handler_type, true)
+}
+
+/// [`event_queue`] with Nameko's `reliable_delivery` set as given. Without it the queue is
+/// deleted when its last consumer goes (events published meanwhile are lost), and a
+/// broadcast queue is also exclusive to its connection (nameko-wire.md §2).
+pub fn event_queue_with(
+    source: &str,
+    event: &str,
+    service: &str,
+    method: &str,
+    handler_type: &HandlerType,
+    reliable_delivery: bool,
+) -> QueueSpec {
     let name = match handler_type {
         HandlerType::ServicePool => format!("evt-{source}-{event}--{service}.{method}"),
         HandlerType::Singleton => format!("evt-{source}-{event}"),
@@ -109,8 +123,8 @@ pub fn event_queue(
     QueueSpec {
         name,
         durable: true,
-        exclusive: false,
-        auto_delete: false,
+        exclusive: !reliable_delivery && matches!(handler_type, HandlerType::Broadcast { .. }),
+        auto_delete: !reliable_delivery,
         arguments: Headers::new(),
     }
 }
@@ -143,6 +157,10 @@ mod tests {
             event_queue("src", "evt", "svc", "m", &HandlerType::Singleton).name,
             "evt-src-evt"
         );
+        let unreliable = event_queue_with("s", "e", "v", "m", &HandlerType::broadcast(), false);
+        assert!(unreliable.auto_delete && unreliable.exclusive && unreliable.durable);
+        let pool = event_queue_with("s", "e", "v", "m", &HandlerType::ServicePool, false);
+        assert!(pool.auto_delete && !pool.exclusive);
         let HandlerType::Broadcast { identifier } = HandlerType::broadcast() else {
             unreachable!()
         };

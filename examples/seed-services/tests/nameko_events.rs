@@ -7,7 +7,6 @@
 //! below is on a message, not on time.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use contracts_core::prelude::*;
 use contracts_core::{EventHandler, HandlerType, RpcClient, ServiceRunner, context};
@@ -135,12 +134,36 @@ async fn the_rust_publisher_reaches_nameko_handlers_of_every_type() {
     let vhost = TestVhost::create("evt-out");
     let broker = vhost.connect().await;
     let (tx, mut tallied) = mpsc::unbounded_channel();
+    let (rust_tx, mut rust_seen) = mpsc::unbounded_channel();
+    // A Rust broadcast handler without reliable_delivery, like Nameko's on_broadcast.
+    let volatile = rust_handler(&rust_tx, "rust_volatile", "broadcast")
+        .handler_type(HandlerType::broadcast())
+        .reliable_delivery(false);
     let running = ServiceRunner::new(broker.clone())
         .serve(TallyServer::new(Recorder(tx)))
+        .subscribe(volatile)
         .start()
         .await
         .unwrap();
     let python = NamekoProcess::start(&vhost, &script("services.py"), &["py_listener"]).await;
+    let queues = vhost.queues();
+    let flags = |prefix: &str| {
+        let q = queues
+            .iter()
+            .find(|q| q.name.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}* in {queues:?}"));
+        (q.durable, q.exclusive, q.auto_delete)
+    };
+    let nameko = flags("evt-user_service-user_created--py_listener.on_broadcast-");
+    assert_eq!(
+        nameko,
+        (false, true, true),
+        "RabbitMQ lists exclusive queues as transient"
+    );
+    assert_eq!(
+        flags("evt-user_service-user_created--rust_volatile.on_user_created-"),
+        nameko
+    );
 
     UserServicePublisher::new(broker.clone())
         .user_created(&UserCreated {
@@ -162,6 +185,10 @@ async fn the_rust_publisher_reaches_nameko_handlers_of_every_type() {
             (7, "singleton".into())
         ]
     );
+    assert_eq!(
+        guarded("rust broadcast", rust_seen.recv()).await.unwrap().0,
+        7
+    );
 
     python.terminate().await;
     running.stop().await;
@@ -172,16 +199,14 @@ async fn rust_and_nameko_handlers_share_a_service_pool_queue() {
     let vhost = TestVhost::create("evt-shared");
     let broker = vhost.connect().await;
     let (tally_tx, mut tallied) = mpsc::unbounded_channel();
-    let rust_seen = Arc::new(Mutex::new(Vec::new()));
     let handler = {
-        let (rust_seen, tally_tx) = (rust_seen.clone(), tally_tx.clone());
+        let tally_tx = tally_tx.clone();
         UserServiceContract::user_created().handler(
             "mailer",
             "on_user_created",
             move |e: UserCreated| {
-                let (rust_seen, tally_tx) = (rust_seen.clone(), tally_tx.clone());
+                let tally_tx = tally_tx.clone();
                 async move {
-                    rust_seen.lock().unwrap().push(e.user_id);
                     tally_tx
                         .send((e.user_id, "rust".to_owned()))
                         .map_err(|_| "test gone")
