@@ -22,6 +22,29 @@ pub struct ServiceContract {
     pub methods: Vec<MethodContract>,
     /// Events the service publishes, in declaration order.
     pub events: Vec<EventContract>,
+    /// Events the service handles, so that docs and compatibility checks see who consumes
+    /// what.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// One event handler of a service: what it consumes and from where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The publishing service.
+    pub source: String,
+    /// The event type.
+    pub event: String,
+    /// The handling method (the handler queue's name carries it).
+    pub method: String,
+    /// `service_pool`, `singleton` or `broadcast`, as Nameko spells them.
+    pub handler_type: String,
+    /// The queue it consumes; a broadcast queue ends in `{broadcast_identifier}`.
+    pub queue: String,
+    /// Whether the queue outlives the handler (Nameko's `reliable_delivery`).
+    pub reliable_delivery: bool,
+    /// The payload it expects: the source's event schema.
+    pub payload: MessageSchema,
 }
 
 /// One RPC method.
@@ -114,7 +137,14 @@ impl ServiceContract {
             doc: doc.map(str::to_owned),
             methods: Vec::new(),
             events: Vec::new(),
+            subscriptions: Vec::new(),
         }
+    }
+
+    /// The same contract, also recording `subscription`.
+    pub fn with_subscription(mut self, subscription: Subscription) -> Self {
+        self.subscriptions.push(subscription);
+        self
     }
 
     /// Add a method that cannot fail with a declared error.

@@ -284,6 +284,38 @@ impl EventHandler {
         &self.source.event(self.event).name
     }
 
+    /// What this handler consumes, for the handling service's contract
+    /// ([`ServiceContract::with_subscription`](crate::ServiceContract::with_subscription)).
+    pub fn subscription(&self) -> crate::contract::Subscription {
+        let (handler_type, queue) = match &self.handler_type {
+            HandlerType::ServicePool => ("service_pool", self.queue().name),
+            HandlerType::Singleton => ("singleton", self.queue().name),
+            HandlerType::Broadcast { .. } => (
+                "broadcast",
+                topology::event_queue(
+                    self.source.name(),
+                    self.event_name(),
+                    &self.service,
+                    &self.method,
+                    &HandlerType::Broadcast {
+                        identifier: "{broadcast_identifier}".to_owned(),
+                    },
+                )
+                .name,
+            ),
+        };
+        let event = self.source.event(self.event);
+        crate::contract::Subscription {
+            source: self.source.name().to_owned(),
+            event: event.name.clone(),
+            method: self.method.clone(),
+            handler_type: handler_type.to_owned(),
+            queue,
+            reliable_delivery: self.reliable_delivery,
+            payload: self.source.contract().events[self.event].payload.clone(),
+        }
+    }
+
     /// The queue this handler consumes.
     pub fn queue_name(&self) -> String {
         self.queue().name

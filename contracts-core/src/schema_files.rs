@@ -59,14 +59,41 @@ pub fn render(contract: &ServiceContract) -> BTreeMap<PathBuf, String> {
             })
         })
         .collect();
-    let manifest = json!({
+    // A subscription points at the publisher's event file rather than copying its schema:
+    // one schema per message, whoever reads it.
+    let subscriptions: Vec<Value> = contract
+        .subscriptions
+        .iter()
+        .map(|s| {
+            json!({
+                "source": s.source,
+                "event": s.event,
+                "method": s.method,
+                "handler_type": s.handler_type,
+                "queue": s.queue,
+                "reliable_delivery": s.reliable_delivery,
+                "payload": {
+                    "type": s.payload.type_name,
+                    "schema": format!("../{}/{}.event.json", s.source, s.event),
+                },
+            })
+        })
+        .collect();
+    let mut manifest = json!({
         "name": contract.name,
         "doc": contract.doc,
-        "rpc": { "exchange": crate::wire::RPC_EXCHANGE, "queue": format!("rpc-{}", contract.name) },
+        // A service that only handles events has no RPC queue, as in Nameko.
+        "rpc": (!contract.methods.is_empty()).then(|| json!({
+            "exchange": crate::wire::RPC_EXCHANGE,
+            "queue": format!("rpc-{}", contract.name),
+        })),
         "events_exchange": format!("{}.events", contract.name),
         "methods": methods,
         "events": events,
     });
+    if !subscriptions.is_empty() {
+        manifest["subscriptions"] = Value::Array(subscriptions);
+    }
     put("service.json".to_owned(), &manifest);
     files
 }

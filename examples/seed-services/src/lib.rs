@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use contracts_core::{
-    CallError, EventHandler, RpcClient, RunningServices, ServiceRunner, SharedTransport,
-    TransportError,
+    CallError, EventHandler, RpcClient, RunningServices, ServiceContract, ServiceRunner,
+    SharedTransport, TransportError,
 };
 use seed_contracts::*;
 use tokio::sync::watch;
@@ -178,6 +178,19 @@ impl Welcomes {
             },
         )
     }
+}
+
+/// `notification_service`'s contract: no RPC methods, one event handler. Its schema files
+/// record that it consumes `user_service.user_created`.
+pub fn notification_contract() -> &'static ServiceContract {
+    static CONTRACT: std::sync::OnceLock<ServiceContract> = std::sync::OnceLock::new();
+    CONTRACT.get_or_init(|| {
+        ServiceContract::new(
+            "notification_service",
+            Some("Welcomes new users, once each."),
+        )
+        .with_subscription(Welcomes::default().handler().subscription())
+    })
 }
 
 /// Every seed service, running.

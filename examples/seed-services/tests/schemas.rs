@@ -18,6 +18,7 @@ fn seed_contracts() -> Vec<&'static ServiceContract> {
         UserServiceContract::contract(),
         AnotherServiceContract::contract(),
         MyClientServiceContract::contract(),
+        seed_services::notification_contract(),
     ]
 }
 
@@ -206,4 +207,40 @@ fn known_bad_messages_are_rejected() {
         json!({"contact": {"email": "a@b.io", "handle": "ab", "tier": "gold"}}),
     );
     assert_rejects(&reply_schema(lab, "small"), json!({"value": 11}));
+}
+
+#[test]
+fn every_subscription_names_a_published_event_and_its_schema_file() {
+    let contracts = seed_contracts();
+    let mut checked = 0;
+    for subscriber in &contracts {
+        for sub in &subscriber.subscriptions {
+            let source = contracts
+                .iter()
+                .find(|c| c.name == sub.source)
+                .unwrap_or_else(|| {
+                    panic!("{} subscribes to unknown {}", subscriber.name, sub.source)
+                });
+            let event = source
+                .events
+                .iter()
+                .find(|e| e.name == sub.event)
+                .unwrap_or_else(|| panic!("{} publishes no {}", sub.source, sub.event));
+            assert_eq!(
+                event.payload, sub.payload,
+                "{}.{}",
+                subscriber.name, sub.method
+            );
+            let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../schemas")
+                .join(&sub.source)
+                .join(format!("{}.event.json", sub.event));
+            assert!(file.exists(), "{} is missing", file.display());
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked, 1,
+        "notification_service.on_user_created is recorded"
+    );
 }
