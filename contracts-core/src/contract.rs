@@ -190,6 +190,27 @@ impl ServiceContract {
         self
     }
 
+    /// Add a service-pool handler `method` of `source`'s event `event`, whose payload is `P`.
+    pub fn with_handler<P: JsonSchema>(self, source: &str, event: &str, method: &str) -> Self {
+        let queue = crate::topology::event_queue(
+            source,
+            event,
+            &self.name,
+            method,
+            &crate::topology::HandlerType::ServicePool,
+        )
+        .name;
+        self.with_subscription(Subscription {
+            source: source.to_owned(),
+            event: event.to_owned(),
+            method: method.to_owned(),
+            handler_type: "service_pool".to_owned(),
+            queue,
+            reliable_delivery: true,
+            payload: schema_of::<P>(),
+        })
+    }
+
     /// Find a method by name.
     pub fn method(&self, name: &str) -> Option<&MethodContract> {
         self.methods.iter().find(|m| m.name == name)

@@ -105,11 +105,22 @@ pub use contract::{CompiledService, ServiceContract};
 ///     fn user_created(event: UserCreated);
 /// }
 ///
+/// /// Reacts to users' events.
+/// #[service(name = "notification_service")]
+/// pub trait NotificationService {
+///     /// Welcome a new user.
+///     #[handles(UserServiceContract::user_created)]
+///     async fn on_user_created(&self, event: UserCreated);
+/// }
+///
 /// let contract = UserServiceContract::contract();
 /// assert_eq!(contract.name, "user_service");
 /// assert_eq!(contract.methods[0].params, ["user_data"]);
 /// assert_eq!(contract.methods[0].error.as_ref().unwrap().exc_path, "user_service.UserError");
 /// assert_eq!(contract.events[0].name, "user_created");
+/// let subscription = &NotificationServiceContract::contract().subscriptions[0];
+/// assert_eq!((subscription.source.as_str(), subscription.event.as_str()), ("user_service", "user_created"));
+/// assert_eq!(subscription.queue, "evt-user_service-user_created--notification_service.on_user_created");
 /// ```
 ///
 /// `name` is the Nameko service name: one routing-key word (no `.`, `*`, `#` or whitespace).
@@ -119,7 +130,11 @@ pub use contract::{CompiledService, ServiceContract};
 /// `#[schemars(..)]` constraints on an argument go onto its field (serde attributes are refused:
 /// an argument's name is its wire name). It returns `T`, or
 /// `Result<T, E>` with a [`DeclaredError`] `E` that travels typed. Each `#[event] fn name(payload:
-/// P);` declares an event. `#[cfg]` on an item carries over to everything generated for it.
+/// P);` declares an event. Each `#[handles(SourceContract::event)] async fn on_event(&self,
+/// event: P)` is an event handler of another service's event (or this one's), returning `()` or
+/// `Result<(), E>` with `E: Display`: the contract records the subscription, the payload type
+/// must be the event's (checked at compile time), and serving the service subscribes it on a
+/// Nameko service-pool queue. `#[cfg]` on an item carries over to everything generated for it.
 ///
 /// Generated next to the trait, for a trait `UserService`:
 /// - `UserServiceContract`: `contract()` (the [`ServiceContract`]) and one function per event

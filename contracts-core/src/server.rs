@@ -35,6 +35,12 @@ pub trait Dispatch: Send + Sync + 'static {
 
     /// Run `method` on a request whose arguments are bound by name and already validated.
     fn dispatch<'a>(&'a self, method: &'a str, request: Value) -> BoxFuture<'a, Outcome>;
+
+    /// The service's event handlers (its `#[handles]` methods), subscribed by the runner
+    /// with the service.
+    fn handlers(self: Arc<Self>) -> Vec<EventHandler> {
+        Vec::new()
+    }
 }
 
 /// Runs services and event handlers: consumes their queues, bounds concurrency, and stops
@@ -142,9 +148,11 @@ impl ServiceRunner {
         self
     }
 
-    /// Host a service.
+    /// Host a service: its RPC methods and its event handlers.
     pub fn serve(mut self, service: impl Dispatch) -> Self {
-        self.services.push(Arc::new(service));
+        let service = Arc::new(service);
+        self.handlers.extend(service.clone().handlers());
+        self.services.push(service);
         self
     }
 
@@ -170,12 +178,19 @@ impl ServiceRunner {
                 .clone()
         };
         let transport = &self.transport;
-        if !self.services.is_empty() {
+        // Like Nameko, only a service with RPC methods gets an RPC queue: one that only
+        // handles events consumes its handler queues alone.
+        let rpc_services: Vec<_> = self
+            .services
+            .into_iter()
+            .filter(|s| !s.compiled().contract().methods.is_empty())
+            .collect();
+        if !rpc_services.is_empty() {
             transport
                 .declare_exchange(&topology::rpc_exchange_named(&self.rpc_exchange))
                 .await?;
         }
-        for service in self.services {
+        for service in rpc_services {
             let name = service.compiled().name();
             let queue = topology::rpc_queue(name);
             transport.declare_queue(&queue).await?;

@@ -151,6 +151,52 @@ pub fn event_signature(cx: &Ctxt, f: &syn::TraitItemFn) {
     }
 }
 
+/// `#[handles(..)] async fn on_event(&self, event: Payload)`: async, `&self`, one payload.
+pub fn handler_signature(cx: &Ctxt, f: &syn::TraitItemFn, shape: &str) {
+    let sig = &f.sig;
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            sig.fn_token,
+            format!("event handlers are `async fn`: {shape}"),
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &sig.generics,
+            format!("event handlers cannot be generic: {shape}"),
+        );
+    }
+    if let Some(default) = &f.default {
+        cx.error_spanned_by(
+            default,
+            format!("the contract declares the handler; implement it in the `impl`: {shape}"),
+        );
+    }
+    let mut typed = 0;
+    for (position, input) in sig.inputs.iter().enumerate() {
+        match input {
+            syn::FnArg::Receiver(r) if position == 0 => receiver(cx, r),
+            syn::FnArg::Receiver(r) => cx.error_spanned_by(r, shape),
+            syn::FnArg::Typed(t) => {
+                typed += 1;
+                param_type(cx, &t.ty);
+            }
+        }
+    }
+    if !matches!(sig.inputs.first(), Some(syn::FnArg::Receiver(_))) {
+        cx.error_spanned_by(
+            &sig.ident,
+            format!("event handlers take `&self` first: {shape}"),
+        );
+    }
+    if typed != 1 {
+        cx.error_spanned_by(
+            &sig.ident,
+            format!("an event handler takes exactly one payload argument: {shape}"),
+        );
+    }
+}
+
 /// Names must be unique: Nameko routes by name alone.
 pub fn unique<'a>(cx: &Ctxt, what: &str, items: impl Iterator<Item = (&'a Ident, &'a String)>) {
     let mut seen = HashSet::new();

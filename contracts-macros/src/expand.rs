@@ -3,10 +3,11 @@
 //! keeps its helpers inside `const _: () = { ... };` so they cannot collide with user items.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
+use syn::spanned::Spanned;
 
-use crate::model::{Event, Method, Param, Service};
+use crate::model::{Event, Handler, Method, Param, Service};
 
 fn core() -> TokenStream {
     quote!(::contracts_core)
@@ -124,10 +125,26 @@ fn service_trait(service: &Service) -> TokenStream {
                 -> impl ::core::future::Future<Output = #output> + ::core::marker::Send;
         }
     });
+    let handlers = service.handlers.iter().map(|h| {
+        let Handler {
+            ident,
+            attrs,
+            arg,
+            payload,
+            output,
+            ..
+        } = h;
+        quote! {
+            #(#attrs)*
+            fn #ident(&self, #arg: #payload)
+                -> impl ::core::future::Future<Output = #output> + ::core::marker::Send;
+        }
+    });
     quote! {
         #(#attrs)*
         #vis trait #ident: ::core::marker::Send + ::core::marker::Sync + 'static #supertraits {
             #(#methods)*
+            #(#handlers)*
         }
     }
 }
@@ -208,6 +225,30 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             let contract = contract.with_event::<#payload>(#name, #event_doc);
         }
     });
+    let subscriptions = service.handlers.iter().map(|h| {
+        let Handler {
+            name,
+            payload,
+            cfgs,
+            ..
+        } = h;
+        let event = event_const(&h.source);
+        quote! {
+            #(#cfgs)*
+            let contract = contract.with_handler::<#payload>(#event.0, #event.1, #name);
+        }
+    });
+    let event_consts = service.events.iter().map(|e| {
+        let cfgs = &e.cfgs;
+        let ident = format_ident!("__event_{}", e.name);
+        let event_name = &e.name;
+        quote! {
+            #(#cfgs)*
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals)]
+            pub const #ident: (&'static str, &'static str) = (#name, #event_name);
+        }
+    });
     let event_specs = service.events.iter().map(|e| {
         let Event {
             ident,
@@ -239,8 +280,11 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
                 let contract = #core::ServiceContract::new(#name, #service_doc);
                 #(#methods)*
                 #(#events)*
+                #(#subscriptions)*
                 contract
             }
+
+            #(#event_consts)*
 
             /// The service model: name, methods, events and every message's JSON Schema.
             pub fn contract() -> &'static #core::ServiceContract {
@@ -257,6 +301,17 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
         }
     };
     (item, impls)
+}
+
+/// `Source::event` → `Source::__event_event`: the `(service, event)` names as a constant, so
+/// recording a subscription never initialises the source's contract (two services handling
+/// each other's events would otherwise wait on each other's initialisation).
+fn event_const(source: &syn::Path) -> TokenStream {
+    let mut path = source.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = format_ident!("__event_{}", last.ident, span = last.ident.span());
+    }
+    quote!(#path)
 }
 
 fn reply_types(method: &Method) -> (TokenStream, TokenStream) {
@@ -372,6 +427,7 @@ fn server(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             }),
         }
     });
+    let handlers_fn = server_handlers(service, trait_ident);
     let item = quote! {
         #[doc = #doc]
         #vis struct #server<S> {
@@ -407,9 +463,62 @@ fn server(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
                     other => #core::__private::method_not_found(other),
                 }
             }
+
+            #handlers_fn
         }
     };
     (item, impls)
+}
+
+/// `Dispatch::handlers`: one typed `EventHandler` per `#[handles]` method. The payload type
+/// checks here: the source's `EventSpec<P>` only takes a handler of `P`.
+fn server_handlers(service: &Service, trait_ident: &Ident) -> TokenStream {
+    if service.handlers.is_empty() {
+        return TokenStream::new();
+    }
+    let core = core();
+    let service_name = &service.name;
+    let pushes = service.handlers.iter().map(|h| {
+        let Handler {
+            ident,
+            name,
+            cfgs,
+            source,
+            payload,
+            fallible,
+            ..
+        } = h;
+        let call = if *fallible {
+            quote!(<S as #trait_ident>::#ident(&server.service, event).await)
+        } else {
+            quote! {
+                <S as #trait_ident>::#ident(&server.service, event).await;
+                ::core::result::Result::<(), #core::Never>::Ok(())
+            }
+        };
+        // Spanned at the payload type: a payload that is not the source event's type is
+        // reported there.
+        let subscribe = quote_spanned! {payload.span()=>
+            #source().handler(#service_name, #name, move |event: #payload| {
+                let server = ::std::sync::Arc::clone(&server);
+                async move { #call }
+            })
+        };
+        quote! {
+            #(#cfgs)*
+            handlers.push({
+                let server = ::std::sync::Arc::clone(&self);
+                #subscribe
+            });
+        }
+    });
+    quote! {
+        fn handlers(self: ::std::sync::Arc<Self>) -> ::std::vec::Vec<#core::EventHandler> {
+            let mut handlers = ::std::vec::Vec::new();
+            #(#pushes)*
+            handlers
+        }
+    }
 }
 
 fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {

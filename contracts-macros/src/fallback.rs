@@ -9,7 +9,7 @@ use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 use syn::{FnArg, Pat, TraitItem};
 
-use crate::model::is_event_attr;
+use crate::model::{is_event_attr, is_handles_attr};
 
 pub fn expand(item: &syn::ItemTrait, errors: syn::Error) -> TokenStream {
     let mut item = item.clone();
@@ -24,6 +24,7 @@ pub fn expand(item: &syn::ItemTrait, errors: syn::Error) -> TokenStream {
     });
     for trait_item in &mut item.items {
         if let TraitItem::Fn(f) = trait_item {
+            f.attrs.retain(|a| !is_handles_attr(a));
             for (position, input) in f.sig.inputs.iter_mut().enumerate() {
                 if let FnArg::Typed(typed) = input {
                     typed.attrs.clear();

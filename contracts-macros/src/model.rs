@@ -63,6 +63,7 @@ pub struct Service {
     pub docs: Option<String>,
     pub methods: Vec<Method>,
     pub events: Vec<Event>,
+    pub handlers: Vec<Handler>,
 }
 
 pub struct Method {
@@ -86,6 +87,22 @@ pub struct Param {
     pub ty: Type,
     /// Attributes for the request struct field (`///` and `#[schemars]`).
     pub attrs: Vec<Attribute>,
+}
+
+/// `#[handles(SourceContract::event)] async fn on_event(&self, event: Payload);`
+pub struct Handler {
+    pub ident: Ident,
+    pub name: String,
+    /// Doc comments and other attributes carried onto the trait method.
+    pub attrs: Vec<Attribute>,
+    pub cfgs: Vec<Attribute>,
+    /// The source contract's event function, e.g. `UserServiceContract::user_created`.
+    pub source: syn::Path,
+    pub arg: Ident,
+    pub payload: Type,
+    /// `()` or `Result<(), E>` as written.
+    pub output: Type,
+    pub fallible: bool,
 }
 
 pub struct Event {
@@ -134,20 +151,34 @@ pub fn is_event_attr(attr: &Attribute) -> bool {
     attr.path().is_ident("event")
 }
 
+pub fn is_handles_attr(attr: &Attribute) -> bool {
+    attr.path().is_ident("handles")
+}
+
 impl Service {
     pub fn from_trait(cx: &Ctxt, attr: ServiceAttr, item: &syn::ItemTrait) -> Option<Self> {
         check::trait_header(cx, item);
         let mut methods = Vec::new();
         let mut events = Vec::new();
+        let mut handlers = Vec::new();
         for trait_item in &item.items {
             match trait_item {
-                TraitItem::Fn(f) => match f.attrs.iter().find(|a| is_event_attr(a)) {
-                    Some(event_attr) => {
-                        check::event_attr(cx, event_attr);
-                        events.extend(Event::from_fn(cx, f));
+                TraitItem::Fn(f) => {
+                    let event_attr = f.attrs.iter().find(|a| is_event_attr(a));
+                    let handles_attr = f.attrs.iter().find(|a| is_handles_attr(a));
+                    match (event_attr, handles_attr) {
+                        (Some(_), Some(handles)) => cx.error_spanned_by(
+                            handles,
+                            "a function is either an `#[event]` this service publishes or a `#[handles(..)]` handler of another's",
+                        ),
+                        (Some(event_attr), None) => {
+                            check::event_attr(cx, event_attr);
+                            events.extend(Event::from_fn(cx, f));
+                        }
+                        (None, Some(handles)) => handlers.extend(Handler::from_fn(cx, f, handles)),
+                        (None, None) => methods.extend(Method::from_fn(cx, f)),
                     }
-                    None => methods.extend(Method::from_fn(cx, f)),
-                },
+                }
                 other => cx.error_spanned_by(
                     other,
                     "a service trait holds only `async fn` methods and `#[event] fn` declarations",
@@ -161,7 +192,14 @@ impl Service {
             let reserved = ["new", "with_validation", "contract", "build"];
             check::not_reserved(cx, "an event", &e.ident, &e.name, &reserved);
         }
-        check::unique(cx, "method", methods.iter().map(|m| (&m.ident, &m.name)));
+        check::unique(
+            cx,
+            "method",
+            methods
+                .iter()
+                .map(|m| (&m.ident, &m.name))
+                .chain(handlers.iter().map(|h| (&h.ident, &h.name))),
+        );
         check::unique(cx, "event", events.iter().map(|e| (&e.ident, &e.name)));
         let Some(name) = attr.name else {
             cx.error_spanned_by(
@@ -184,6 +222,66 @@ impl Service {
             docs: docs(&item.attrs),
             methods,
             events,
+            handlers,
+        })
+    }
+}
+
+impl Handler {
+    fn from_fn(cx: &Ctxt, f: &syn::TraitItemFn, attr: &Attribute) -> Option<Self> {
+        let shape =
+            "write `#[handles(SourceContract::event)] async fn on_event(&self, event: Payload);`";
+        let source = match attr.parse_args::<syn::Path>() {
+            Ok(path) if path.segments.len() >= 2 => path,
+            Ok(path) => {
+                cx.error_spanned_by(
+                    &path,
+                    format!("name the event through its contract, as in `UserServiceContract::user_created`: {shape}"),
+                );
+                return None;
+            }
+            Err(_) => {
+                cx.error_spanned_by(attr, shape);
+                return None;
+            }
+        };
+        check::handler_signature(cx, f, shape);
+        let (arg, payload) = f.sig.inputs.iter().find_map(|input| match input {
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(pat) => Some((pat.ident.clone(), (*typed.ty).clone())),
+                other => {
+                    cx.error_spanned_by(other, format!("name the payload argument: {shape}"));
+                    None
+                }
+            },
+            FnArg::Receiver(_) => None,
+        })?;
+        let output = match &f.sig.output {
+            ReturnType::Default => syn::parse_quote!(()),
+            ReturnType::Type(_, ty) => (**ty).clone(),
+        };
+        let (ok, err) = split_result(cx, &output);
+        if !matches!(&ok, Type::Tuple(t) if t.elems.is_empty()) {
+            cx.error_spanned_by(
+                &output,
+                "a handler returns nothing or `Result<(), E>`: an event has nobody to reply to",
+            );
+        }
+        Some(Self {
+            name: f.sig.ident.unraw().to_string(),
+            ident: f.sig.ident.clone(),
+            attrs: f
+                .attrs
+                .iter()
+                .filter(|a| !is_handles_attr(a))
+                .cloned()
+                .collect(),
+            cfgs: cfgs(&f.attrs),
+            source,
+            arg,
+            payload,
+            output,
+            fallible: err.is_some(),
         })
     }
 }

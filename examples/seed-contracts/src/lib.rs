@@ -129,3 +129,12 @@ pub trait MyClientService {
     /// Create a user through `user_service`, reporting failure instead of raising it.
     async fn try_create_user(&self, user_data: UserData) -> TryCreateOutcome;
 }
+
+/// Reacts to `user_service`'s events (the article's notification service).
+#[service(name = "notification_service")]
+pub trait NotificationService {
+    /// Welcome a new user, once: an event can be delivered more than once, so the handler
+    /// must be idempotent.
+    #[handles(UserServiceContract::user_created)]
+    async fn on_user_created(&self, event: UserCreated);
+}

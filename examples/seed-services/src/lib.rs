@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use contracts_core::{
-    CallError, EventHandler, RpcClient, RunningServices, ServiceContract, ServiceRunner,
-    SharedTransport, TransportError,
+    CallError, RpcClient, RunningServices, ServiceRunner, SharedTransport, TransportError,
 };
 use seed_contracts::*;
 use tokio::sync::watch;
@@ -162,35 +161,12 @@ impl Welcomes {
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = changed.wait_for(|count| *count >= n).await;
     }
-
-    /// The `notification_service.on_user_created` handler.
-    pub fn handler(&self) -> EventHandler {
-        let welcomes = self.clone();
-        UserServiceContract::user_created().handler(
-            "notification_service",
-            "on_user_created",
-            move |event: UserCreated| {
-                let welcomes = welcomes.clone();
-                async move {
-                    welcomes.welcome(event);
-                    Ok::<(), std::convert::Infallible>(())
-                }
-            },
-        )
-    }
 }
 
-/// `notification_service`'s contract: no RPC methods, one event handler. Its schema files
-/// record that it consumes `user_service.user_created`.
-pub fn notification_contract() -> &'static ServiceContract {
-    static CONTRACT: std::sync::OnceLock<ServiceContract> = std::sync::OnceLock::new();
-    CONTRACT.get_or_init(|| {
-        ServiceContract::new(
-            "notification_service",
-            Some("Welcomes new users, once each."),
-        )
-        .with_subscription(Welcomes::default().handler().subscription())
-    })
+impl NotificationService for Welcomes {
+    async fn on_user_created(&self, event: UserCreated) {
+        self.welcome(event);
+    }
 }
 
 /// Every seed service, running.
@@ -214,7 +190,7 @@ pub async fn start(runner: ServiceRunner) -> Result<SeedServices, TransportError
         .serve(UserServiceServer::new(Users::new(transport.clone())))
         .serve(AnotherServiceServer::new(Another::new(another_rpc)))
         .serve(MyClientServiceServer::new(ClientService::new(client_rpc)))
-        .subscribe(welcomes.handler())
+        .serve(NotificationServiceServer::new(welcomes.clone()))
         .start()
         .await?;
     Ok(SeedServices { running, welcomes })

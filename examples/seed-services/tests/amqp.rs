@@ -92,6 +92,10 @@ async fn topology_is_nameko_s() {
             "{q:?}"
         );
     }
+    assert!(
+        !queues.iter().any(|q| q.name == "rpc-notification_service"),
+        "a service that only handles events has no RPC queue, as in Nameko"
+    );
     let handler = queues
         .iter()
         .find(|q| q.name == "evt-user_service-user_created--notification_service.on_user_created")

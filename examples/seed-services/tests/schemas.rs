@@ -18,7 +18,7 @@ fn seed_contracts() -> Vec<&'static ServiceContract> {
         UserServiceContract::contract(),
         AnotherServiceContract::contract(),
         MyClientServiceContract::contract(),
-        seed_services::notification_contract(),
+        NotificationServiceContract::contract(),
     ]
 }
 
