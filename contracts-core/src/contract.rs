@@ -190,23 +190,32 @@ impl ServiceContract {
         self
     }
 
-    /// Add a service-pool handler `method` of `source`'s event `event`, whose payload is `P`.
-    pub fn with_handler<P: JsonSchema>(self, source: &str, event: &str, method: &str) -> Self {
-        let queue = crate::topology::event_queue(
-            source,
-            event,
-            &self.name,
-            method,
-            &crate::topology::HandlerType::ServicePool,
-        )
-        .name;
+    /// Add a handler `method` of `source`'s event `event`, whose payload is `P`;
+    /// `handler_type` is Nameko's name for it (`service_pool`, `singleton`, `broadcast`).
+    pub fn with_handler<P: JsonSchema>(
+        self,
+        source: &str,
+        event: &str,
+        method: &str,
+        handler_type: &str,
+        reliable_delivery: bool,
+    ) -> Self {
+        use crate::topology::HandlerType;
+        let kind = match handler_type {
+            "singleton" => HandlerType::Singleton,
+            "broadcast" => HandlerType::Broadcast {
+                identifier: "{broadcast_identifier}".to_owned(),
+            },
+            _ => HandlerType::ServicePool,
+        };
+        let queue = crate::topology::event_queue(source, event, &self.name, method, &kind).name;
         self.with_subscription(Subscription {
             source: source.to_owned(),
             event: event.to_owned(),
             method: method.to_owned(),
-            handler_type: "service_pool".to_owned(),
+            handler_type: handler_type.to_owned(),
             queue,
-            reliable_delivery: true,
+            reliable_delivery,
             payload: schema_of::<P>(),
         })
     }

@@ -188,12 +188,22 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             limits: Limits::default(),
             parent_calls_tracked: context::PARENT_CALLS_TRACKED,
             reliable_delivery: true,
-            retry: RetryPolicy::default(),
+            retry: None,
             dedupe: None,
             queue_name: String::new(),
             invoke,
         }
     }
+}
+
+/// What a runner applies to every handler it hosts: its own settings, and the policies of
+/// handlers that set none.
+pub(crate) struct HandlerDefaults {
+    pub(crate) validation: ValidationMode,
+    pub(crate) limits: Limits,
+    pub(crate) parent_calls_tracked: usize,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
 }
 
 type Invoke = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -209,7 +219,8 @@ pub struct EventHandler {
     limits: Limits,
     parent_calls_tracked: usize,
     reliable_delivery: bool,
-    retry: RetryPolicy,
+    /// `None` until set here or by the runner's default; then [`RetryPolicy::default`].
+    retry: Option<RetryPolicy>,
     dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
     queue_name: String,
     invoke: Invoke,
@@ -239,17 +250,22 @@ impl EventHandler {
         &self.service
     }
 
-    pub(crate) fn configured(
-        mut self,
-        mode: ValidationMode,
-        limits: Limits,
-        parents: usize,
-    ) -> Self {
-        self.validation = mode;
-        self.limits = limits;
-        self.parent_calls_tracked = parents;
+    pub(crate) fn configured(mut self, defaults: &HandlerDefaults) -> Self {
+        self.validation = defaults.validation;
+        self.limits = defaults.limits;
+        self.parent_calls_tracked = defaults.parent_calls_tracked;
+        if self.retry.is_none() {
+            self.retry = defaults.retry.clone();
+        }
+        if self.dedupe.is_none() {
+            self.dedupe = defaults.dedupe.clone();
+        }
         self.queue_name = self.queue().name;
         self
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.retry.clone().unwrap_or_default()
     }
 
     /// Nameko's `reliable_delivery` (default `true`): with `false`, the handler's queue is
@@ -276,7 +292,7 @@ impl EventHandler {
     /// Retry failed events as `policy` says (default: [`RetryPolicy::default`]), then
     /// dead-letter them.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.retry = Some(policy);
         self
     }
 
@@ -345,7 +361,7 @@ impl EventHandler {
             .bind(&queue.name, &exchange.name, self.event_name())
             .await?;
         if self.reliable_delivery {
-            retry::declare(transport.as_ref(), &queue.name, &self.retry).await?;
+            retry::declare(transport.as_ref(), &queue.name, &self.retry_policy()).await?;
         }
         let consumer = transport.consume(&queue.name, prefetch).await?;
         Ok((queue.name, consumer))
@@ -439,7 +455,7 @@ impl EventHandler {
         match retry::fail(
             transport,
             &self.queue_name,
-            &self.retry,
+            &self.retry_policy(),
             delivery,
             error,
             retryable,

@@ -13,9 +13,12 @@ use tokio::task::JoinSet;
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext};
 use crate::contract::CompiledService;
+use crate::dedupe::{DedupeStore, DedupeWindow};
 use crate::error::encode_declared;
 use crate::events::EventHandler;
+use crate::events::HandlerDefaults;
 use crate::limits::Limits;
+use crate::retry::RetryPolicy;
 use crate::topology;
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
@@ -61,6 +64,8 @@ pub struct ServiceRunner {
     validation: ValidationMode,
     limits: Limits,
     prefetch: Option<u16>,
+    retry: Option<RetryPolicy>,
+    dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
     rpc_exchange: Arc<str>,
     parent_calls_tracked: usize,
     services: Vec<Arc<dyn Dispatch>>,
@@ -97,6 +102,8 @@ impl ServiceRunner {
             validation: ValidationMode::default(),
             limits: Limits::default(),
             prefetch: None,
+            retry: None,
+            dedupe: None,
             rpc_exchange: RPC_EXCHANGE.into(),
             parent_calls_tracked: context::PARENT_CALLS_TRACKED,
             services: Vec::new(),
@@ -132,6 +139,20 @@ impl ServiceRunner {
     /// by default, `max_workers`, as in Nameko 2. Deliveries beyond the pool wait for a worker.
     pub fn prefetch(mut self, n: u16) -> Self {
         self.prefetch = Some(n);
+        self
+    }
+
+    /// Retry failed events as `policy` says in every handler that sets no policy of its own
+    /// (`#[handles]` methods among them).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Deduplicate events with `store` in every handler that has no store of its own
+    /// (`#[handles]` methods among them), for the default [`DedupeWindow`].
+    pub fn dedupe(mut self, store: impl DedupeStore) -> Self {
+        self.dedupe = Some((Arc::new(store), DedupeWindow::default()));
         self
     }
 
@@ -222,15 +243,19 @@ impl ServiceRunner {
                 },
             ));
         }
+        let defaults = HandlerDefaults {
+            validation: self.validation,
+            limits: self.limits,
+            parent_calls_tracked: self.parent_calls_tracked,
+            retry: self.retry,
+            dedupe: self.dedupe,
+        };
         for handler in self.handlers {
+            let handler = handler.configured(&defaults);
             let (queue, consumer) = handler.declare(transport, prefetch).await?;
             tracing::debug!(queue = %queue, "event handler consuming");
             let pool = pool_for(handler.service());
-            let handler = Arc::new(handler.configured(
-                self.validation,
-                self.limits,
-                self.parent_calls_tracked,
-            ));
+            let handler = Arc::new(handler);
             tasks.spawn(consume(
                 queue.to_string(),
                 consumer,

@@ -84,3 +84,118 @@ fn the_contract_follows_the_trait() {
     assert_eq!(ProbeContract::happened().name(), "happened");
     assert_eq!(ProbeContract::happened().source(), "macro_probe");
 }
+
+/// Handles the probe's event three ways.
+#[service(name = "macro_listener")]
+pub trait Listener {
+    /// The default: a service pool.
+    #[handles(ProbeContract::happened)]
+    async fn on_pool(&self, payload: String);
+
+    /// Once in the whole cluster; may fail.
+    #[handles(ProbeContract::happened, handler_type = "singleton")]
+    async fn on_singleton(&self, payload: String) -> Result<(), String>;
+
+    /// Every instance, with a queue that goes with it.
+    #[handles(
+        ProbeContract::happened,
+        handler_type = "broadcast",
+        reliable_delivery = false
+    )]
+    async fn on_broadcast(&self, payload: String);
+
+    /// Compiled out: no subscription.
+    #[cfg(any())]
+    #[handles(ProbeContract::happened)]
+    async fn on_gone(&self, payload: String);
+}
+
+#[test]
+fn handlers_are_recorded_as_subscriptions() {
+    let contract = ListenerContract::contract();
+    assert!(contract.methods.is_empty(), "handlers are not RPC methods");
+    let seen: Vec<(&str, &str, &str, bool)> = contract
+        .subscriptions
+        .iter()
+        .map(|s| {
+            assert_eq!(
+                (s.source.as_str(), s.event.as_str()),
+                ("macro_probe", "happened")
+            );
+            assert_eq!(s.payload.schema["type"], "string");
+            (
+                s.method.as_str(),
+                s.handler_type.as_str(),
+                s.queue.as_str(),
+                s.reliable_delivery,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "on_pool",
+                "service_pool",
+                "evt-macro_probe-happened--macro_listener.on_pool",
+                true
+            ),
+            (
+                "on_singleton",
+                "singleton",
+                "evt-macro_probe-happened",
+                true
+            ),
+            (
+                "on_broadcast",
+                "broadcast",
+                "evt-macro_probe-happened--macro_listener.on_broadcast-{broadcast_identifier}",
+                false
+            ),
+        ]
+    );
+}
+
+struct Recording(tokio::sync::mpsc::UnboundedSender<&'static str>);
+
+impl Listener for Recording {
+    async fn on_pool(&self, _: String) {
+        self.0.send("pool").unwrap();
+    }
+
+    async fn on_singleton(&self, payload: String) -> Result<(), String> {
+        self.0.send("singleton").map_err(|_| payload)
+    }
+
+    async fn on_broadcast(&self, _: String) {
+        self.0.send("broadcast").unwrap();
+    }
+}
+
+#[tokio::test]
+async fn serving_a_service_subscribes_its_handlers() {
+    use contracts_core::{MemoryBroker, ServiceRunner};
+    let broker = MemoryBroker::shared();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let running = ServiceRunner::new(broker.clone())
+        .serve(ListenerServer::new(Recording(tx)))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        broker.consumer_count("rpc-macro_listener"),
+        None,
+        "no RPC queue"
+    );
+    ProbePublisher::new(broker.clone())
+        .happened(&"x".to_owned())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        got.push(rx.recv().await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, ["broadcast", "pool", "singleton"]);
+    running.stop().await;
+}

@@ -230,12 +230,16 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             name,
             payload,
             cfgs,
+            handler_type,
+            reliable_delivery,
             ..
         } = h;
         let event = event_const(&h.source);
         quote! {
             #(#cfgs)*
-            let contract = contract.with_handler::<#payload>(#event.0, #event.1, #name);
+            let contract = contract.with_handler::<#payload>(
+                #event.0, #event.1, #name, #handler_type, #reliable_delivery,
+            );
         }
     });
     let event_consts = service.events.iter().map(|e| {
@@ -486,8 +490,15 @@ fn server_handlers(service: &Service, trait_ident: &Ident) -> TokenStream {
             source,
             payload,
             fallible,
+            handler_type,
+            reliable_delivery,
             ..
         } = h;
+        let handler_type = match handler_type.as_str() {
+            "singleton" => quote!(#core::HandlerType::Singleton),
+            "broadcast" => quote!(#core::HandlerType::broadcast()),
+            _ => quote!(#core::HandlerType::ServicePool),
+        };
         let call = if *fallible {
             quote!(<S as #trait_ident>::#ident(&server.service, event).await)
         } else {
@@ -509,6 +520,8 @@ fn server_handlers(service: &Service, trait_ident: &Ident) -> TokenStream {
             handlers.push({
                 let server = ::std::sync::Arc::clone(&self);
                 #subscribe
+                    .handler_type(#handler_type)
+                    .reliable_delivery(#reliable_delivery)
             });
         }
     });

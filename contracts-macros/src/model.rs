@@ -98,6 +98,10 @@ pub struct Handler {
     pub cfgs: Vec<Attribute>,
     /// The source contract's event function, e.g. `UserServiceContract::user_created`.
     pub source: syn::Path,
+    /// `service_pool` (default), `singleton` or `broadcast`.
+    pub handler_type: String,
+    /// Nameko's `reliable_delivery` (default true).
+    pub reliable_delivery: bool,
     pub arg: Ident,
     pub payload: Type,
     /// `()` or `Result<(), E>` as written.
@@ -231,20 +235,26 @@ impl Handler {
     fn from_fn(cx: &Ctxt, f: &syn::TraitItemFn, attr: &Attribute) -> Option<Self> {
         let shape =
             "write `#[handles(SourceContract::event)] async fn on_event(&self, event: Payload);`";
-        let source = match attr.parse_args::<syn::Path>() {
-            Ok(path) if path.segments.len() >= 2 => path,
-            Ok(path) => {
-                cx.error_spanned_by(
-                    &path,
-                    format!("name the event through its contract, as in `UserServiceContract::user_created`: {shape}"),
-                );
-                return None;
-            }
-            Err(_) => {
-                cx.error_spanned_by(attr, shape);
+        let parsed =
+            attr.parse_args_with(|input: syn::parse::ParseStream| HandlesAttr::parse(cx, input));
+        let HandlesAttr {
+            source,
+            handler_type,
+            reliable_delivery,
+        } = match parsed {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                cx.syn_error(e);
                 return None;
             }
         };
+        if source.segments.len() < 2 {
+            cx.error_spanned_by(
+                &source,
+                format!("name the event through its contract, as in `UserServiceContract::user_created`: {shape}"),
+            );
+            return None;
+        }
         check::handler_signature(cx, f, shape);
         let (arg, payload) = f.sig.inputs.iter().find_map(|input| match input {
             FnArg::Typed(typed) => match &*typed.pat {
@@ -278,6 +288,8 @@ impl Handler {
                 .collect(),
             cfgs: cfgs(&f.attrs),
             source,
+            handler_type,
+            reliable_delivery,
             arg,
             payload,
             output,
@@ -406,6 +418,61 @@ impl Event {
             docs: docs(&f.attrs),
             cfgs: cfgs(&f.attrs),
             payload,
+        })
+    }
+}
+
+/// The arguments of `#[handles(Source::event, handler_type = "...", reliable_delivery = ..)]`.
+struct HandlesAttr {
+    source: syn::Path,
+    handler_type: String,
+    reliable_delivery: bool,
+}
+
+impl HandlesAttr {
+    fn parse(cx: &Ctxt, input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let source: syn::Path = input.parse()?;
+        let mut handler_type: Option<LitStr> = None;
+        let mut reliable: Option<syn::LitBool> = None;
+        while input.parse::<syn::Token![,]>().is_ok() && !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<syn::Token![=]>()?;
+            if key == "handler_type" {
+                let value: LitStr = input.parse()?;
+                if !["service_pool", "singleton", "broadcast"].contains(&value.value().as_str()) {
+                    cx.error_spanned_by(
+                        &value,
+                        "handler_type is \"service_pool\", \"singleton\" or \"broadcast\", as in Nameko",
+                    );
+                }
+                handler_type = Some(value);
+            } else if key == "reliable_delivery" {
+                reliable = Some(input.parse()?);
+            } else {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unsupported #[handles] key `{key}`; the keys are `handler_type` and `reliable_delivery`"
+                    ),
+                ));
+            }
+        }
+        let handler_type_name = handler_type
+            .as_ref()
+            .map_or_else(|| "service_pool".to_owned(), LitStr::value);
+        let reliable_delivery = reliable.as_ref().is_none_or(syn::LitBool::value);
+        if handler_type_name == "broadcast" && reliable_delivery {
+            // Nameko refuses the same (EventHandlerConfigurationError): each start would leave
+            // a durable queue behind under a fresh identifier.
+            cx.error_spanned_by(
+                handler_type.as_ref().expect("broadcast was written"),
+                "a broadcast handler gets a fresh queue per instance: add `reliable_delivery = false`, as Nameko requires",
+            );
+        }
+        Ok(Self {
+            source,
+            handler_type: handler_type_name,
+            reliable_delivery,
         })
     }
 }
