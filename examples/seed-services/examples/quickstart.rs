@@ -5,8 +5,12 @@
 //! cargo run --example quickstart
 //! ```
 
+use std::time::Duration;
+
+use contracts_core::retry::{self, RetryPolicy};
 use contracts_core::{CallError, MemoryBroker, RpcClient, ServiceRunner};
 use seed_contracts::*;
+use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,6 +84,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("my_client_service.try_create_user({ada:?})");
     println!("  -> {:?}\n", my_client.try_create_user(ada).await?);
+
+    // An event handler that keeps failing: retried with backoff, then dead-lettered.
+    let (attempts_tx, mut attempts) = mpsc::unbounded_channel();
+    let audit = UserServiceContract::user_created()
+        .handler("audit", "on_user_created", move |event: UserCreated| {
+            let attempts_tx = attempts_tx.clone();
+            async move {
+                let _ = attempts_tx.send(event.user_id);
+                Err(format!("audit log unavailable for user {}", event.user_id))
+            }
+        })
+        .retry(RetryPolicy::new([50, 100].map(Duration::from_millis)));
+    let queue = audit.queue_name();
+    let auditing = ServiceRunner::new(broker.clone())
+        .subscribe(audit)
+        .start()
+        .await?;
+    let grace = UserData {
+        user_id: 2,
+        name: "Grace Hopper".into(),
+    };
+    println!("user_service.create_user({grace:?}), audited by a failing handler");
+    users.create_user(grace).await?;
+    for attempt in 1..=3 {
+        attempts.recv().await;
+        println!("  audit.on_user_created attempt {attempt} failed");
+    }
+    auditing.stop().await;
+    for letter in retry::dead_letters(broker.as_ref(), &queue).await? {
+        println!(
+            "  -> dead-lettered after {} attempts: {} (payload {})",
+            letter.attempts,
+            letter.error,
+            letter.payload()
+        );
+    }
+    println!();
 
     services.running.stop().await;
     println!("stopped gracefully");
