@@ -1,0 +1,204 @@
+//! A `schemas/` directory read back: services, their methods' request, reply and error
+//! schemas, their events' payload schemas, and what they subscribe to. Only the files are
+//! read, so the tool serves contracts written in any language.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Every service of a schemas directory, by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    /// Services by name.
+    pub services: BTreeMap<String, Service>,
+}
+
+/// One service's contract.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Service {
+    /// Nameko service name.
+    pub name: String,
+    /// RPC methods by name.
+    pub methods: BTreeMap<String, Method>,
+    /// Event payload schemas by event name.
+    pub events: BTreeMap<String, Value>,
+    /// `(source, event)` pairs this service handles, with the handling method.
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// One RPC method's messages.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Method {
+    /// Parameter names, in order.
+    pub params: Vec<String>,
+    /// Request schema: what the server reads.
+    pub request: Value,
+    /// Reply schema: what clients read.
+    pub reply: Value,
+    /// Declared error schema, if any: what clients read.
+    pub error: Option<Value>,
+}
+
+/// An event handler recorded in a contract.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Subscription {
+    /// The publishing service.
+    pub source: String,
+    /// The event.
+    pub event: String,
+    /// The handling method.
+    pub method: String,
+}
+
+/// Why a schemas directory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not the JSON it should be.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn read_json(path: &Path) -> Result<Value, CatalogError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| CatalogError::Invalid {
+        path: path.to_owned(),
+        reason: format!("not JSON: {e}"),
+    })
+}
+
+/// The schema file named under `key.schema` in `entry`, read from `dir`.
+fn schema_at(dir: &Path, entry: &Value, key: &str) -> Result<Value, CatalogError> {
+    let file = entry[key]["schema"]
+        .as_str()
+        .ok_or_else(|| CatalogError::Invalid {
+            path: dir.join("service.json"),
+            reason: format!("`{key}.schema` is not a file name in {entry}"),
+        })?;
+    read_json(&dir.join(file))
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+impl Catalog {
+    /// Read every `<service>/service.json` under `dir`, with the schema files it names.
+    pub fn load(dir: &Path) -> Result<Self, CatalogError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut catalog = Self::default();
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("service.json").is_file())
+            .collect();
+        dirs.sort();
+        for service_dir in dirs {
+            let service = Service::load(&service_dir)?;
+            catalog.services.insert(service.name.clone(), service);
+        }
+        Ok(catalog)
+    }
+
+    /// The schema of a message named `service.method[.request|.reply|.error]` or
+    /// `service.event`, with what it is, for messages.
+    pub fn message(&self, name: &str) -> Result<(String, &Value), String> {
+        let mut parts = name.splitn(3, '.');
+        let (Some(service), Some(item)) = (parts.next(), parts.next()) else {
+            return Err(format!(
+                "`{name}`: name a message as service.method, service.method.reply, \
+                 service.method.error or service.event"
+            ));
+        };
+        let part = parts.next();
+        let known: Vec<&String> = self.services.keys().collect();
+        let svc = self
+            .services
+            .get(service)
+            .ok_or_else(|| format!("no service `{service}` in the schemas (have: {known:?})"))?;
+        if let Some(method) = svc.methods.get(item) {
+            return match part.unwrap_or("request") {
+                "request" => Ok((format!("{service}.{item} request"), &method.request)),
+                "reply" => Ok((format!("{service}.{item} reply"), &method.reply)),
+                "error" => method
+                    .error
+                    .as_ref()
+                    .map(|e| (format!("{service}.{item} error"), e))
+                    .ok_or_else(|| format!("{service}.{item} declares no error")),
+                other => Err(format!(
+                    "`{other}`: a method's messages are request, reply and error"
+                )),
+            };
+        }
+        if let (Some(payload), None) = (svc.events.get(item), part) {
+            return Ok((format!("{service}.{item} event"), payload));
+        }
+        Err(format!(
+            "`{service}` has no method or event `{item}` (methods: {:?}, events: {:?})",
+            svc.methods.keys().collect::<Vec<_>>(),
+            svc.events.keys().collect::<Vec<_>>()
+        ))
+    }
+}
+
+impl Service {
+    fn load(dir: &Path) -> Result<Self, CatalogError> {
+        let manifest = read_json(&dir.join("service.json"))?;
+        let mut service = Self {
+            name: text(&manifest["name"]),
+            ..Self::default()
+        };
+        for m in manifest["methods"].as_array().into_iter().flatten() {
+            let error = match m.get("error") {
+                Some(e) if !e.is_null() => Some(schema_at(dir, m, "error")?),
+                _ => None,
+            };
+            service.methods.insert(
+                text(&m["name"]),
+                Method {
+                    params: m["params"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(text)
+                        .collect(),
+                    request: schema_at(dir, m, "request")?,
+                    reply: schema_at(dir, m, "reply")?,
+                    error,
+                },
+            );
+        }
+        for e in manifest["events"].as_array().into_iter().flatten() {
+            service
+                .events
+                .insert(text(&e["name"]), schema_at(dir, e, "payload")?);
+        }
+        for s in manifest["subscriptions"].as_array().into_iter().flatten() {
+            service.subscriptions.push(Subscription {
+                source: text(&s["source"]),
+                event: text(&s["event"]),
+                method: text(&s["method"]),
+            });
+        }
+        Ok(service)
+    }
+}

@@ -1,0 +1,170 @@
+//! `contracts check`: every change between two catalogs, per service, message and direction.
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Service};
+use crate::compat::{Change, Reader, compare};
+
+/// One change found between the baseline and the current schemas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `service`, `service.method` or `service.event`.
+    pub item: String,
+    /// `request`, `reply`, `error`, `event`, or `contract` for whole items.
+    pub message: String,
+    /// Who reads that message.
+    pub reader: Option<Reader>,
+    /// The change itself.
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+fn whole(item: String, what: &str, breaking: bool) -> Finding {
+    Finding {
+        item,
+        message: "contract".into(),
+        reader: None,
+        change: Change {
+            at: "/".into(),
+            what: what.into(),
+            breaking,
+        },
+    }
+}
+
+fn messages(
+    findings: &mut Vec<Finding>,
+    item: &str,
+    message: &str,
+    reader: Reader,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) {
+    findings.extend(compare(old, new, reader).into_iter().map(|change| Finding {
+        item: item.to_owned(),
+        message: message.to_owned(),
+        reader: Some(reader),
+        change,
+    }));
+}
+
+/// Every change from `old` to `new`, breaking ones first.
+pub fn check(old: &Catalog, new: &Catalog) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (name, old_service) in &old.services {
+        match new.services.get(name) {
+            None => findings.push(whole(name.clone(), "service removed", true)),
+            Some(new_service) => service(&mut findings, old_service, new_service),
+        }
+    }
+    for name in new
+        .services
+        .keys()
+        .filter(|n| !old.services.contains_key(*n))
+    {
+        findings.push(whole(name.clone(), "service added", false));
+    }
+    findings.sort_by_key(|f| !f.change.breaking);
+    findings
+}
+
+fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+    let svc = &old.name;
+    for (name, old_method) in &old.methods {
+        let item = format!("{svc}.{name}");
+        let Some(new_method) = new.methods.get(name) else {
+            findings.push(whole(item, "method removed", true));
+            continue;
+        };
+        if old_method.params != new_method.params {
+            // Nameko callers pass arguments by position too: a reordering rebinds them.
+            let reordered = old_method
+                .params
+                .iter()
+                .zip(&new_method.params)
+                .any(|(o, n)| o != n);
+            let what = format!(
+                "parameters changed from {:?} to {:?}",
+                old_method.params, new_method.params
+            );
+            findings.push(Finding {
+                item: item.clone(),
+                message: "request".into(),
+                reader: Some(Reader::Server),
+                change: Change {
+                    at: "/".into(),
+                    what: if reordered {
+                        format!("{what}: positional callers bind differently")
+                    } else {
+                        what
+                    },
+                    breaking: reordered,
+                },
+            });
+        }
+        messages(
+            findings,
+            &item,
+            "request",
+            Reader::Server,
+            &old_method.request,
+            &new_method.request,
+        );
+        messages(
+            findings,
+            &item,
+            "reply",
+            Reader::Clients,
+            &old_method.reply,
+            &new_method.reply,
+        );
+        match (&old_method.error, &new_method.error) {
+            (Some(o), Some(n)) => messages(findings, &item, "error", Reader::Clients, o, n),
+            (None, Some(_)) => findings.push(whole(item.clone(), "now declares an error", true)),
+            (Some(_), None) => {
+                findings.push(whole(item.clone(), "no longer declares an error", false))
+            }
+            (None, None) => {}
+        }
+    }
+    for name in new.methods.keys().filter(|n| !old.methods.contains_key(*n)) {
+        findings.push(whole(format!("{svc}.{name}"), "method added", false));
+    }
+    for (name, old_payload) in &old.events {
+        let item = format!("{svc}.{name}");
+        match new.events.get(name) {
+            None => findings.push(whole(item, "event removed", true)),
+            Some(new_payload) => messages(
+                findings,
+                &item,
+                "event",
+                Reader::Clients,
+                old_payload,
+                new_payload,
+            ),
+        }
+    }
+    for name in new.events.keys().filter(|n| !old.events.contains_key(*n)) {
+        findings.push(whole(format!("{svc}.{name}"), "event added", false));
+    }
+    for sub in &old.subscriptions {
+        if !new.subscriptions.contains(sub) {
+            let item = format!("{svc}.{}", sub.method);
+            findings.push(whole(
+                item,
+                &format!("no longer handles {}.{}", sub.source, sub.event),
+                false,
+            ));
+        }
+    }
+    for sub in &new.subscriptions {
+        if !old.subscriptions.contains(sub) {
+            let item = format!("{svc}.{}", sub.method);
+            findings.push(whole(
+                item,
+                &format!("now handles {}.{}", sub.source, sub.event),
+                false,
+            ));
+        }
+    }
+}

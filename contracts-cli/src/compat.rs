@@ -1,0 +1,348 @@
+//! Whether a schema change breaks the other side.
+//!
+//! Who reads a message decides which way a change breaks:
+//! - a schema **read by the server** (an RPC request) breaks when it **narrows**: clients
+//!   built on the old schema send what the new server refuses (a new required field, a
+//!   narrower type, a removed enum value, a tighter bound or pattern, a removed property
+//!   where unknown properties are denied);
+//! - a schema **read by clients or subscribers** (an RPC reply, a declared error, an event
+//!   payload) breaks when it **widens**: the new writer sends what old readers refuse (a new
+//!   enum value or `oneOf` branch, a field no longer required, a wider type, a new property
+//!   where the old schema denied unknown ones).
+//!
+//! The other direction is listed as a non-breaking change. The comparison walks both schemas
+//! in step, resolving local `$ref`s (`#/$defs/...`) in each.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Who reads the message whose schema changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reader {
+    /// The server reads it (RPC request): narrowing breaks.
+    Server,
+    /// Clients or subscribers read it (reply, error, event): widening breaks.
+    Clients,
+}
+
+/// One difference between two schemas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Where in the schema, as a JSON pointer into the message (`/user_data/name`).
+    pub at: String,
+    /// What changed, in words.
+    pub what: String,
+    /// Whether it breaks the readers.
+    pub breaking: bool,
+}
+
+/// Which way a change moves the set of accepted messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Narrows,
+    Widens,
+    /// Neither a subset nor a superset (a changed pattern, say): breaks both readers.
+    Shifts,
+    /// Worth listing, breaks nobody (an optional property added, say).
+    Neutral,
+}
+
+struct Diff<'a> {
+    reader: Reader,
+    old_root: &'a Value,
+    new_root: &'a Value,
+    changes: Vec<Change>,
+}
+
+impl Diff<'_> {
+    fn note(&mut self, at: &str, way: Way, what: String) {
+        let breaking = match (way, self.reader) {
+            (Way::Shifts, _) => true,
+            (Way::Narrows, Reader::Server) | (Way::Widens, Reader::Clients) => true,
+            (Way::Narrows | Way::Widens | Way::Neutral, _) => false,
+        };
+        self.changes.push(Change {
+            at: if at.is_empty() { "/".into() } else { at.into() },
+            what,
+            breaking,
+        });
+    }
+}
+
+/// Every change from `old` to `new`, for a message read by `reader`.
+pub fn compare(old: &Value, new: &Value, reader: Reader) -> Vec<Change> {
+    let mut diff = Diff {
+        reader,
+        old_root: old,
+        new_root: new,
+        changes: Vec::new(),
+    };
+    walk(&mut diff, old, new, "", 0);
+    diff.changes
+}
+
+/// Follow a local `$ref` (`#/$defs/Name`) within `root`, repeatedly.
+fn resolve<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
+    for _ in 0..32 {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(pointer) if pointer.starts_with('#') => match root.pointer(&pointer[1..]) {
+                Some(target) => schema = target,
+                None => return schema,
+            },
+            _ => return schema,
+        }
+    }
+    schema
+}
+
+/// The JSON types a schema admits; `None` when it does not restrict them.
+fn types(schema: &Value) -> Option<BTreeSet<String>> {
+    match schema.get("type")? {
+        Value::String(t) => Some([t.clone()].into()),
+        Value::Array(ts) => Some(
+            ts.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether type `t` is admitted by `set` (`integer` is within `number`).
+fn admits(set: &BTreeSet<String>, t: &str) -> bool {
+    set.contains(t) || (t == "integer" && set.contains("number"))
+}
+
+/// The values a schema allows when it is an enumeration: `enum`, `const`, or a `oneOf` /
+/// `anyOf` whose branches are all constants (how schemars writes documented enums).
+fn enumeration(root: &Value, schema: &Value) -> Option<BTreeSet<String>> {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return Some(values.iter().map(Value::to_string).collect());
+    }
+    if let Some(value) = schema.get("const") {
+        return Some([value.to_string()].into());
+    }
+    let branches = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)?;
+    let mut all = BTreeSet::new();
+    for branch in branches {
+        all.extend(enumeration(root, resolve(root, branch))?);
+    }
+    Some(all)
+}
+
+fn denies_unknown(schema: &Value) -> bool {
+    schema.get("additionalProperties") == Some(&Value::Bool(false))
+        || schema.get("unevaluatedProperties") == Some(&Value::Bool(false))
+}
+
+fn required(schema: &Value) -> BTreeSet<String> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn properties(schema: &Value) -> Map<String, Value> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn walk(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    let (old_root, new_root) = (diff.old_root, diff.new_root);
+    let (old, new) = (resolve(old_root, old), resolve(new_root, new));
+
+    // Types.
+    match (types(old), types(new)) {
+        (Some(o), Some(n)) => {
+            let lost: Vec<&String> = o.iter().filter(|t| !admits(&n, t)).collect();
+            let gained: Vec<&String> = n.iter().filter(|t| !admits(&o, t)).collect();
+            if !lost.is_empty() {
+                diff.note(at, Way::Narrows, format!("type no longer admits {lost:?}"));
+            }
+            if !gained.is_empty() {
+                diff.note(at, Way::Widens, format!("type now also admits {gained:?}"));
+            }
+        }
+        (Some(o), None) => diff.note(at, Way::Widens, format!("type {o:?} no longer enforced")),
+        (None, Some(n)) => diff.note(at, Way::Narrows, format!("type restricted to {n:?}")),
+        (None, None) => {}
+    }
+
+    // Enumerations.
+    match (enumeration(old_root, old), enumeration(new_root, new)) {
+        (Some(o), Some(n)) => {
+            let removed: Vec<&String> = o.difference(&n).collect();
+            let added: Vec<&String> = n.difference(&o).collect();
+            if !removed.is_empty() {
+                diff.note(
+                    at,
+                    Way::Narrows,
+                    format!("enum values removed: {removed:?}"),
+                );
+            }
+            if !added.is_empty() {
+                diff.note(at, Way::Widens, format!("enum values added: {added:?}"));
+            }
+            return;
+        }
+        (Some(_), None) => diff.note(at, Way::Widens, "no longer an enumeration".into()),
+        (None, Some(_)) => diff.note(at, Way::Narrows, "now an enumeration".into()),
+        (None, None) => {}
+    }
+
+    // Bounds: a larger minimum or a smaller maximum narrows.
+    for key in [
+        "minimum",
+        "exclusiveMinimum",
+        "minLength",
+        "minItems",
+        "minProperties",
+    ] {
+        bound(diff, at, key, old.get(key), new.get(key), true);
+    }
+    for key in [
+        "maximum",
+        "exclusiveMaximum",
+        "maxLength",
+        "maxItems",
+        "maxProperties",
+    ] {
+        bound(diff, at, key, old.get(key), new.get(key), false);
+    }
+    for key in ["pattern", "format", "multipleOf"] {
+        match (old.get(key), new.get(key)) {
+            (None, Some(n)) => diff.note(at, Way::Narrows, format!("{key} {n} added")),
+            (Some(o), None) => diff.note(at, Way::Widens, format!("{key} {o} removed")),
+            (Some(o), Some(n)) if o != n => {
+                diff.note(at, Way::Shifts, format!("{key} changed from {o} to {n}"))
+            }
+            _ => {}
+        }
+    }
+
+    // Objects.
+    let (old_required, new_required) = (required(old), required(new));
+    for field in new_required.difference(&old_required) {
+        diff.note(
+            &format!("{at}/{field}"),
+            Way::Narrows,
+            "field now required".into(),
+        );
+    }
+    for field in old_required.difference(&new_required) {
+        diff.note(
+            &format!("{at}/{field}"),
+            Way::Widens,
+            "field no longer required".into(),
+        );
+    }
+    let (old_props, new_props) = (properties(old), properties(new));
+    for (name, old_prop) in &old_props {
+        let here = format!("{at}/{name}");
+        match new_props.get(name) {
+            Some(new_prop) => walk(diff, old_prop, new_prop, &here, depth + 1),
+            None if denies_unknown(new) => diff.note(
+                &here,
+                Way::Narrows,
+                "property removed, and unknown properties are denied".into(),
+            ),
+            // A required one is reported as "no longer required" above.
+            None => diff.note(&here, Way::Neutral, "property removed".into()),
+        }
+    }
+    for name in new_props.keys().filter(|n| !old_props.contains_key(*n)) {
+        let here = format!("{at}/{name}");
+        if denies_unknown(old) {
+            diff.note(
+                &here,
+                Way::Widens,
+                "property added where unknown properties were denied".into(),
+            );
+        } else {
+            // A required one is reported as "now required" above.
+            diff.note(&here, Way::Neutral, "property added".into());
+        }
+    }
+    match (denies_unknown(old), denies_unknown(new)) {
+        (false, true) => diff.note(at, Way::Narrows, "unknown properties now denied".into()),
+        (true, false) => diff.note(at, Way::Widens, "unknown properties now allowed".into()),
+        _ => {}
+    }
+
+    // Arrays.
+    if let (Some(o), Some(n)) = (old.get("items"), new.get("items")) {
+        walk(diff, o, n, &format!("{at}/items"), depth + 1);
+    }
+
+    // Alternatives that are not plain enumerations: compare branch by branch.
+    for key in ["oneOf", "anyOf"] {
+        let (o, n) = (
+            old.get(key).and_then(Value::as_array),
+            new.get(key).and_then(Value::as_array),
+        );
+        match (o, n) {
+            (Some(o), Some(n)) => {
+                if n.len() > o.len() {
+                    diff.note(
+                        at,
+                        Way::Widens,
+                        format!("{} {key} branch(es) added", n.len() - o.len()),
+                    );
+                }
+                if n.len() < o.len() {
+                    diff.note(
+                        at,
+                        Way::Narrows,
+                        format!("{} {key} branch(es) removed", o.len() - n.len()),
+                    );
+                }
+                for (i, (ob, nb)) in o.iter().zip(n).enumerate() {
+                    walk(diff, ob, nb, &format!("{at}/{key}/{i}"), depth + 1);
+                }
+            }
+            (None, Some(_)) | (Some(_), None) => {
+                diff.note(at, Way::Shifts, format!("{key} added or removed"))
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+fn bound(
+    diff: &mut Diff,
+    at: &str,
+    key: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    lower: bool,
+) {
+    let num = |v: Option<&Value>| v.and_then(Value::as_f64);
+    match (num(old), num(new)) {
+        (None, Some(n)) => diff.note(at, Way::Narrows, format!("{key} {n} added")),
+        (Some(o), None) => diff.note(at, Way::Widens, format!("{key} {o} removed")),
+        (Some(o), Some(n)) if o != n => {
+            let tighter = if lower { n > o } else { n < o };
+            let way = if tighter { Way::Narrows } else { Way::Widens };
+            let how = if tighter { "tightened" } else { "relaxed" };
+            diff.note(at, way, format!("{key} {how} from {o} to {n}"));
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,14 @@
+//! The `contracts` command-line tool's library: it works from the committed `schemas/` files
+//! alone, so it serves services written in any language.
+//!
+//! - [`catalog`] reads a schemas directory back;
+//! - [`compat`] tells whether a schema change breaks the message's readers;
+//! - [`check`] compares two catalogs (`contracts check`);
+//! - [`baseline`] finds the catalog to compare with (a directory or a git revision);
+//! - [`validate`] checks payloads against a message's schema (`contracts validate`).
+
+pub mod baseline;
+pub mod catalog;
+pub mod check;
+pub mod compat;
+pub mod validate;

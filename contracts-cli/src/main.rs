@@ -1,0 +1,237 @@
+//! `contracts`: breaking-change checks and payload validation from the committed `schemas/`
+//! files. Exit codes: 0 clean, 1 violations found, 2 usage or I/O error.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use contracts_cli::catalog::Catalog;
+use contracts_cli::check::{Finding, check};
+use contracts_cli::{baseline, validate};
+
+const EXIT_CODES: &str = "Exit codes: 0 clean, 1 violations found (breaking changes, invalid \
+                          payloads), 2 usage or I/O error.";
+
+#[derive(Parser)]
+#[command(
+    name = "contracts",
+    version,
+    about = "Check service contracts from their schema files: breaking changes, payloads.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// The schemas directory (one folder per service, each with a service.json).
+    #[arg(long, global = true, default_value = "schemas")]
+    schemas: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// A table for people.
+    Table,
+    /// JSON for machines.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compare the schemas with a baseline and classify every change; exit 1 on a breaking one.
+    #[command(after_help = "Examples:
+  contracts check --against origin/main            # a git revision of the same repository
+  contracts check --against ../released/schemas    # a directory
+  contracts check --against v1.2.0 --format json   # for machines
+
+A request schema breaks when it narrows (the server reads it); a reply, error or event
+schema breaks when it widens (clients and subscribers read it). Removed services, methods
+and events break. Exit codes: 0 no breaking change, 1 breaking changes, 2 usage or I/O error.")]
+    Check {
+        /// The baseline: a schemas directory, or a git revision (`origin/main`, a tag).
+        #[arg(long)]
+        against: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Validate JSON payloads against a message's schema, printing each error's JSON pointer.
+    #[command(after_help = "Examples:
+  contracts validate user_service.create_user payload.json        # a request (the default)
+  contracts validate user_service.create_user.reply reply.json
+  contracts validate user_service.user_created events/*.json      # an event payload
+  echo '{\"user_data\": {\"user_id\": 0}}' | contracts validate user_service.create_user -
+
+A request payload is the object of keyword arguments (Nameko's `kwargs`).
+Exit codes: 0 every payload valid, 1 some payload invalid, 2 usage or I/O error.")]
+    Validate {
+        /// `service.method` (its request), `service.method.reply`, `service.method.error`
+        /// or `service.event`.
+        message: String,
+        /// JSON files to check; `-` (the default) reads one payload from standard input.
+        #[arg(default_value = "-")]
+        files: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+/// What went wrong outside the contracts themselves: exit code 2.
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Check { against, format } => run_check(&cli.schemas, against, *format),
+        Command::Validate {
+            message,
+            files,
+            format,
+        } => run_validate(&cli.schemas, message, files, *format),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(Usage(message)) => {
+            eprintln!("contracts: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(schemas: &Path) -> Result<Catalog, Usage> {
+    Catalog::load(schemas).map_err(|e| Usage(e.to_string()))
+}
+
+/// `Ok(true)` when no change breaks.
+fn run_check(schemas: &Path, against: &str, format: Format) -> Result<bool, Usage> {
+    let current = load(schemas)?;
+    let old = baseline::load(schemas, against).map_err(Usage)?;
+    let findings = check(&old, &current);
+    let breaking = findings.iter().filter(|f| f.change.breaking).count();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "against": against,
+                "breaking": breaking,
+                "changes": findings,
+            }))
+            .expect("findings encode")
+        ),
+        Format::Table => print_findings(&findings, against, breaking),
+    }
+    Ok(breaking == 0)
+}
+
+fn print_findings(findings: &[Finding], against: &str, breaking: usize) {
+    if findings.is_empty() {
+        println!("no changes against {against}");
+        return;
+    }
+    let rows: Vec<[String; 4]> = findings
+        .iter()
+        .map(|f| {
+            [
+                if f.change.breaking {
+                    "BREAKING".into()
+                } else {
+                    "ok".into()
+                },
+                format!("{} {}", f.item, f.message),
+                f.change.at.clone(),
+                f.change.what.clone(),
+            ]
+        })
+        .collect();
+    let header = ["verdict", "message", "at", "change"];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 4]| {
+        println!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    };
+    line(header);
+    for row in &rows {
+        line([&row[0], &row[1], &row[2], &row[3]]);
+    }
+    println!(
+        "\n{} change(s) against {against}, {breaking} breaking",
+        findings.len()
+    );
+}
+
+/// `Ok(true)` when every payload is valid.
+fn run_validate(
+    schemas: &Path,
+    message: &str,
+    files: &[String],
+    format: Format,
+) -> Result<bool, Usage> {
+    let catalog = load(schemas)?;
+    let (label, schema) = catalog.message(message).map_err(Usage)?;
+    let mut all_valid = true;
+    let mut report = Vec::new();
+    for file in files {
+        let text = if file == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Usage(format!("cannot read standard input: {e}")))?;
+            text
+        } else {
+            std::fs::read_to_string(file).map_err(|e| Usage(format!("cannot read {file}: {e}")))?
+        };
+        let violations = match serde_json::from_str(&text) {
+            Ok(payload) => validate::validate(schema, &payload).map_err(Usage)?,
+            Err(e) => vec![validate::Violation {
+                pointer: String::new(),
+                reason: format!("not JSON: {e}"),
+            }],
+        };
+        all_valid &= violations.is_empty();
+        match format {
+            Format::Table if violations.is_empty() => println!("{file}: valid {label}"),
+            Format::Table => {
+                println!("{file}: invalid {label}");
+                for v in &violations {
+                    let at = if v.pointer.is_empty() {
+                        "/"
+                    } else {
+                        &v.pointer
+                    };
+                    println!("  {at}: {}", v.reason);
+                }
+            }
+            Format::Json => report.push(serde_json::json!({
+                "file": file,
+                "message": label,
+                "valid": violations.is_empty(),
+                "errors": violations,
+            })),
+        }
+    }
+    if let Format::Json = format {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report encodes")
+        );
+    }
+    Ok(all_valid)
+}

@@ -1,0 +1,272 @@
+//! The `contracts` binary end to end: exit codes, the repository's fixtures, and `check`
+//! against a directory and against a git revision.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn contracts(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .args(args)
+        .output()
+        .expect("run contracts")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("contracts-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+}
+
+#[test]
+fn fixtures_good_pass_and_bad_fail_with_their_pointers() {
+    let schemas = workspace().join("schemas");
+    let fixtures = workspace().join("fixtures");
+    let mut checked = 0;
+    for message_dir in std::fs::read_dir(&fixtures).unwrap().filter_map(Result::ok) {
+        if !message_dir.path().is_dir() {
+            continue;
+        }
+        let message = message_dir.file_name().into_string().unwrap();
+        for verdict in ["good", "bad"] {
+            let dir = message_dir.path().join(verdict);
+            let Ok(files) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for file in files.filter_map(Result::ok).map(|f| f.path()) {
+                if file.extension().is_none_or(|e| e != "json") {
+                    continue;
+                }
+                let out = contracts(&[
+                    "--schemas",
+                    schemas.to_str().unwrap(),
+                    "validate",
+                    &message,
+                    file.to_str().unwrap(),
+                    "--format",
+                    "json",
+                ]);
+                let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                    panic!(
+                        "{}: {e}: {}",
+                        file.display(),
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+                if verdict == "good" {
+                    assert_eq!(code(&out), 0, "{}: {report}", file.display());
+                } else {
+                    assert_eq!(code(&out), 1, "{}: {report}", file.display());
+                    let mut pointers: Vec<String> = report[0]["errors"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e["pointer"].as_str().unwrap().to_owned())
+                        .collect();
+                    pointers.sort();
+                    let expected =
+                        std::fs::read_to_string(file.with_extension("expected")).unwrap();
+                    let mut expected: Vec<String> = expected.lines().map(str::to_owned).collect();
+                    expected.sort();
+                    assert_eq!(pointers, expected, "{}", file.display());
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 7, "only {checked} fixtures found");
+}
+
+#[test]
+fn check_against_a_directory_classifies_and_sets_the_exit_code() {
+    let dir = scratch("dir");
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    copy_dir(&workspace().join("schemas"), &old);
+    copy_dir(&old, &new);
+    let run = |format: &str| {
+        contracts(&[
+            "--schemas",
+            new.to_str().unwrap(),
+            "check",
+            "--against",
+            old.to_str().unwrap(),
+            "--format",
+            format,
+        ])
+    };
+    let same = run("table");
+    assert_eq!(code(&same), 0, "{}", String::from_utf8_lossy(&same.stdout));
+
+    // A non-breaking change: the reply may now carry an optional field.
+    edit_json(&new.join("user_service/create_user.reply.json"), |s| {
+        s["properties"]["note"] = serde_json::json!({"type": "string"});
+    });
+    let fine = run("json");
+    assert_eq!(code(&fine), 0, "{}", String::from_utf8_lossy(&fine.stdout));
+    let report: Value = serde_json::from_slice(&fine.stdout).unwrap();
+    assert_eq!(report["breaking"], 0);
+    assert_eq!(report["changes"][0]["what"], "property added");
+
+    // Breaking: a tighter request bound, and a removed event.
+    edit_json(&new.join("user_service/create_user.request.json"), |s| {
+        s["$defs"]["UserData"]["properties"]["name"]["maxLength"] = serde_json::json!(10);
+    });
+    edit_json(&new.join("user_service/service.json"), |s| {
+        s["events"] = serde_json::json!([]);
+    });
+    let broken = run("json");
+    assert_eq!(code(&broken), 1);
+    let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
+    assert_eq!(report["breaking"], 2, "{report}");
+    let changes = report["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["item"] == "user_service.create_user"
+                && c["message"] == "request"
+                && c["at"] == "/user_data/name"
+                && c["breaking"] == true),
+        "{report}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["item"] == "user_service.user_created" && c["what"] == "event removed"),
+        "{report}"
+    );
+    let table = String::from_utf8_lossy(&run("table").stdout).into_owned();
+    assert!(
+        table.contains("BREAKING  user_service.create_user request"),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_against_a_git_revision() {
+    let repo = scratch("git");
+    copy_dir(&workspace().join("schemas"), &repo.join("schemas"));
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "baseline"]);
+    std::fs::remove_dir_all(repo.join("schemas/another_service")).unwrap();
+    let schemas = repo.join("schemas");
+    let out = contracts(&[
+        "--schemas",
+        schemas.to_str().unwrap(),
+        "check",
+        "--against",
+        "HEAD",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        code(&out),
+        1,
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("another_service contract") && table.contains("service removed"),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&repo);
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let schemas = workspace().join("schemas");
+    let schemas = schemas.to_str().unwrap();
+    for args in [
+        vec![
+            "--schemas",
+            schemas,
+            "validate",
+            "no_such_service.method",
+            "x.json",
+        ],
+        vec![
+            "--schemas",
+            schemas,
+            "validate",
+            "user_service.create_user",
+            "/no/such/file.json",
+        ],
+        vec!["--schemas", "/no/such/dir", "check", "--against", "HEAD"],
+        vec![
+            "--schemas",
+            schemas,
+            "check",
+            "--against",
+            "no-such-revision-or-dir",
+        ],
+        vec!["frobnicate"],
+    ] {
+        let out = contracts(&args);
+        assert_eq!(
+            code(&out),
+            2,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+    }
+}
+
+#[test]
+fn help_shows_examples_for_every_command() {
+    for command in ["check", "validate"] {
+        let out = contracts(&[command, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("Examples:") && help.contains(&format!("contracts {command}")),
+            "{help}"
+        );
+        assert!(help.contains("Exit codes"), "{help}");
+    }
+}
