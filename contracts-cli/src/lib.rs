@@ -5,10 +5,13 @@
 //! - [`compat`] tells whether a schema change breaks the message's readers;
 //! - [`check`] compares two catalogs (`contracts check`);
 //! - [`baseline`] finds the catalog to compare with (a directory or a git revision);
-//! - [`validate`] checks payloads against a message's schema (`contracts validate`).
+//! - [`validate`] checks payloads against a message's schema (`contracts validate`);
+//! - [`remote`] calls methods and dispatches events over RabbitMQ (`contracts call`,
+//!   `contracts dispatch`).
 
 pub mod baseline;
 pub mod catalog;
 pub mod check;
 pub mod compat;
+pub mod remote;
 pub mod validate;

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use contracts_cli::catalog::Catalog;
 use contracts_cli::check::{Finding, check};
-use contracts_cli::{baseline, validate};
+use contracts_cli::{baseline, remote, validate};
+use std::time::Duration;
 
 const EXIT_CODES: &str = "Exit codes: 0 clean, 1 violations found (breaking changes, invalid \
                           payloads), 2 usage or I/O error.";
@@ -75,6 +76,50 @@ Exit codes: 0 every payload valid, 1 some payload invalid, 2 usage or I/O error.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Call an RPC method over RabbitMQ, like Nameko's `n.rpc.service.method(..)`, and print
+    /// the reply.
+    #[command(after_help = "Examples:
+  contracts call my_service.hello '[\"World\"]'                          # positional arguments
+  contracts call user_service.create_user '{\"user_data\": {\"user_id\": 1, \"name\": \"Ada\"}}'
+  contracts call slow_service.work '{}' --timeout 60
+  AMQP_URI=amqp://user:pass@rabbit:5672/prod contracts call my_service.hello '[\"x\"]'
+
+The request (and the reply) are checked against schemas/ when the service has schemas there;
+services without (Python Nameko ones, say) are called as they are.
+Exit codes: 0 a reply, 1 refused (schema violation, or an error reply, printed as Nameko's
+RemoteError), 2 usage, broker or timeout error.")]
+    Call {
+        /// `service.method`.
+        target: String,
+        /// The arguments as JSON: an object binds by name (kwargs), an array by position.
+        #[arg(default_value = "{}")]
+        arguments: String,
+        /// Seconds to wait for the reply.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        /// The broker.
+        #[arg(long, env = "AMQP_URI", default_value = contracts_amqp::DEFAULT_AMQP_URI, hide_env_values = true)]
+        amqp_uri: String,
+    },
+    /// Publish an event over RabbitMQ, like Nameko's `n.dispatch_event(service, event, data)`.
+    #[command(after_help = "Examples:
+  contracts dispatch user_service user_created '{\"user_id\": 7, \"name\": \"Grace\"}'
+  AMQP_URI=amqp://user:pass@rabbit:5672/prod contracts dispatch billing invoice_paid '{\"id\": 3}'
+
+The payload is checked against schemas/ when the service has schemas there.
+Exit codes: 0 published (confirmed by the broker), 1 refused by the schema, 2 usage or
+broker error.")]
+    Dispatch {
+        /// The publishing service.
+        service: String,
+        /// The event type.
+        event: String,
+        /// The payload as JSON.
+        payload: String,
+        /// The broker.
+        #[arg(long, env = "AMQP_URI", default_value = contracts_amqp::DEFAULT_AMQP_URI, hide_env_values = true)]
+        amqp_uri: String,
+    },
 }
 
 /// What went wrong outside the contracts themselves: exit code 2.
@@ -89,6 +134,55 @@ fn main() -> ExitCode {
             files,
             format,
         } => run_validate(&cli.schemas, message, files, *format),
+        Command::Call {
+            target,
+            arguments,
+            timeout,
+            amqp_uri,
+        } => runtime().and_then(|rt| {
+            let catalog = optional_catalog(&cli.schemas)?;
+            let timeout = Duration::try_from_secs_f64(*timeout)
+                .map_err(|_| Usage(format!("--timeout {timeout}: not a duration")))?;
+            remote_outcome(rt.block_on(remote::call(
+                catalog.as_ref(),
+                amqp_uri,
+                target,
+                arguments,
+                timeout,
+            )))
+            .map(|reply| match reply {
+                Some(reply) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&reply).expect("JSON encodes")
+                    );
+                    true
+                }
+                None => false,
+            })
+        }),
+        Command::Dispatch {
+            service,
+            event,
+            payload,
+            amqp_uri,
+        } => runtime().and_then(|rt| {
+            let catalog = optional_catalog(&cli.schemas)?;
+            remote_outcome(rt.block_on(remote::dispatch(
+                catalog.as_ref(),
+                amqp_uri,
+                service,
+                event,
+                payload,
+            )))
+            .map(|published| match published {
+                Some(()) => {
+                    println!("dispatched {service}.{event}");
+                    true
+                }
+                None => false,
+            })
+        }),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -97,6 +191,36 @@ fn main() -> ExitCode {
             eprintln!("contracts: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))
+}
+
+/// The schemas when the directory exists: `call` and `dispatch` also serve services that
+/// have none (Python ones).
+fn optional_catalog(schemas: &Path) -> Result<Option<Catalog>, Usage> {
+    if schemas.is_dir() {
+        load(schemas).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// `Some` on success; a refusal is printed and is `None` (exit 1); an unusable broker or
+/// input is exit 2.
+fn remote_outcome<T>(outcome: Result<T, remote::Failure>) -> Result<Option<T>, Usage> {
+    match outcome {
+        Ok(value) => Ok(Some(value)),
+        Err(remote::Failure::Refused(why)) => {
+            eprintln!("{why}");
+            Ok(None)
+        }
+        Err(remote::Failure::Unusable(why)) => Err(Usage(why)),
     }
 }
 
