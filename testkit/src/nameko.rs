@@ -11,8 +11,12 @@ use tokio::process::{Child, Command};
 
 use crate::{GUARD, TestVhost};
 
-/// The Nameko release the interop tests pin.
-pub const NAMEKO: &str = "nameko==2.14.1";
+/// What the venv holds: Nameko 2.14.1 and the schema tools (`testkit/python-requirements.txt`).
+pub const REQUIREMENTS: &str = include_str!("../python-requirements.txt");
+
+fn requirements_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python-requirements.txt")
+}
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,7 +38,8 @@ pub fn python() -> PathBuf {
     let venv = venv();
     let python = venv.join("bin").join("python");
     let ready = venv.join(".contracts-ready");
-    if ready.exists() {
+    // The marker holds the requirements it was made with: a changed list re-installs.
+    if std::fs::read_to_string(&ready).is_ok_and(|made| made == REQUIREMENTS) {
         return python;
     }
     std::fs::create_dir_all(venv.parent().expect("venv has a parent")).expect("create target/");
@@ -46,16 +51,17 @@ pub fn python() -> PathBuf {
             if let Err(why) = result {
                 panic!(
                     "cannot create the Nameko venv at {}: {why}\nCreate it by hand with \
-                     `python3 -m venv {0} && {0}/bin/pip install {NAMEKO}` (or run .ci/run).",
-                    venv.display()
+                     `python3 -m venv {0} && {0}/bin/pip install -r {1}` (or run .ci/run).",
+                    venv.display(),
+                    requirements_file().display()
                 );
             }
-            std::fs::write(&ready, NAMEKO).expect("write the venv marker");
+            std::fs::write(&ready, REQUIREMENTS).expect("write the venv marker");
         }
         Err(_) => {
             // Another test binary is building it; a lock older than the guard is stale.
             let started = std::time::Instant::now();
-            while !ready.exists() {
+            while !std::fs::read_to_string(&ready).is_ok_and(|made| made == REQUIREMENTS) {
                 assert!(
                     started.elapsed() < Duration::from_secs(600),
                     "waited 10 minutes for another process to create {}; remove {} if it died",
@@ -88,7 +94,14 @@ fn build_venv(venv: &Path) -> Result<(), String> {
     };
     let venv_text = venv.to_str().ok_or("venv path is not UTF-8")?;
     run(Path::new("python3"), &["-m", "venv", venv_text])?;
-    run(&venv.join("bin").join("pip"), &["install", "-q", NAMEKO])
+    let requirements = requirements_file();
+    let requirements = requirements
+        .to_str()
+        .ok_or("requirements path is not UTF-8")?;
+    run(
+        &venv.join("bin").join("pip"),
+        &["install", "-q", "-r", requirements],
+    )
 }
 
 fn python_command(vhost: &TestVhost, script: &Path) -> Command {
