@@ -19,10 +19,14 @@ pub struct Catalog {
 pub struct Service {
     /// Nameko service name.
     pub name: String,
+    /// The service's doc comment.
+    pub doc: String,
     /// RPC methods by name.
     pub methods: BTreeMap<String, Method>,
     /// Event payload schemas by event name.
     pub events: BTreeMap<String, Value>,
+    /// Event doc comments by event name.
+    pub event_docs: BTreeMap<String, String>,
     /// `(source, event)` pairs this service handles, with the handling method.
     pub subscriptions: Vec<Subscription>,
 }
@@ -30,6 +34,8 @@ pub struct Service {
 /// One RPC method's messages.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Method {
+    /// The method's doc comment.
+    pub doc: String,
     /// Parameter names, in order.
     pub params: Vec<String>,
     /// Request schema: what the server reads.
@@ -165,6 +171,7 @@ impl Service {
         let manifest = read_json(&dir.join("service.json"))?;
         let mut service = Self {
             name: text(&manifest["name"]),
+            doc: text(&manifest["doc"]),
             ..Self::default()
         };
         for m in manifest["methods"].as_array().into_iter().flatten() {
@@ -175,6 +182,7 @@ impl Service {
             service.methods.insert(
                 text(&m["name"]),
                 Method {
+                    doc: text(&m["doc"]),
                     params: m["params"]
                         .as_array()
                         .into_iter()
@@ -191,6 +199,7 @@ impl Service {
             service
                 .events
                 .insert(text(&e["name"]), schema_at(dir, e, "payload")?);
+            service.event_docs.insert(text(&e["name"]), text(&e["doc"]));
         }
         for s in manifest["subscriptions"].as_array().into_iter().flatten() {
             service.subscriptions.push(Subscription {

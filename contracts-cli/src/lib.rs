@@ -2,6 +2,7 @@
 //! alone, so it serves services written in any language.
 //!
 //! - [`catalog`] reads a schemas directory back;
+//! - [`asyncapi`] and [`catalog_page`] write the docs (`contracts docs`);
 //! - [`compat`] tells whether a schema change breaks the message's readers;
 //! - [`check`] compares two catalogs (`contracts check`);
 //! - [`baseline`] finds the catalog to compare with (a directory or a git revision);
@@ -9,8 +10,10 @@
 //! - [`remote`] calls methods and dispatches events over RabbitMQ (`contracts call`,
 //!   `contracts dispatch`).
 
+pub mod asyncapi;
 pub mod baseline;
 pub mod catalog;
+pub mod catalog_page;
 pub mod check;
 pub mod compat;
 pub mod remote;

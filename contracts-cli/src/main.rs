@@ -76,6 +76,21 @@ Exit codes: 0 every payload valid, 1 some payload invalid, 2 usage or I/O error.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Write the docs: an AsyncAPI 3.0 document and a self-contained HTML catalog page.
+    #[command(after_help = "Examples:
+  contracts docs                          # docs/asyncapi.json and docs/catalog.html
+  contracts docs --out site --title 'Orders platform'
+
+The HTML page needs no network: styles inline, the topology drawn as inline SVG.
+Exit codes: 0 written, 2 usage or I/O error.")]
+    Docs {
+        /// Where to write `asyncapi.json` and `catalog.html`.
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
+        /// The title of both documents.
+        #[arg(long, default_value = "Service catalog")]
+        title: String,
+    },
     /// Call an RPC method over RabbitMQ, like Nameko's `n.rpc.service.method(..)`, and print
     /// the reply.
     #[command(after_help = "Examples:
@@ -134,6 +149,7 @@ fn main() -> ExitCode {
             files,
             format,
         } => run_validate(&cli.schemas, message, files, *format),
+        Command::Docs { out, title } => run_docs(&cli.schemas, out, title),
         Command::Call {
             target,
             arguments,
@@ -192,6 +208,27 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_docs(schemas: &Path, out: &Path, title: &str) -> Result<bool, Usage> {
+    let catalog = load(schemas)?;
+    std::fs::create_dir_all(out).map_err(|e| Usage(format!("{}: {e}", out.display())))?;
+    let write = |name: &str, text: String| {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        println!("wrote {}", path.display());
+        Ok::<(), Usage>(())
+    };
+    let asyncapi = contracts_cli::asyncapi::document(&catalog, title);
+    write(
+        "asyncapi.json",
+        serde_json::to_string_pretty(&asyncapi).expect("JSON encodes") + "\n",
+    )?;
+    write(
+        "catalog.html",
+        contracts_cli::catalog_page::page(&catalog, title),
+    )?;
+    Ok(true)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Usage> {

@@ -260,7 +260,7 @@ fn usage_and_io_errors_exit_2() {
 
 #[test]
 fn help_shows_examples_for_every_command() {
-    for command in ["check", "validate"] {
+    for command in ["check", "validate", "docs", "call", "dispatch"] {
         let out = contracts(&[command, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -269,4 +269,74 @@ fn help_shows_examples_for_every_command() {
         );
         assert!(help.contains("Exit codes"), "{help}");
     }
+}
+
+/// The committed `docs/` match what `contracts docs` writes from the committed schemas;
+/// `CONTRACTS_BLESS=1` rewrites them. (`.ci/run` validates them with the AsyncAPI CLI and
+/// renders the page in headless Chromium.)
+#[test]
+fn committed_docs_match_the_schemas() {
+    let out = scratch("docs");
+    let schemas = workspace().join("schemas");
+    let run = contracts(&[
+        "--schemas",
+        schemas.to_str().unwrap(),
+        "docs",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&run), 0, "{}", String::from_utf8_lossy(&run.stderr));
+    let committed = workspace().join("docs");
+    let bless = std::env::var_os("CONTRACTS_BLESS").is_some();
+    for file in ["asyncapi.json", "catalog.html"] {
+        let fresh = std::fs::read_to_string(out.join(file)).unwrap();
+        if bless {
+            std::fs::write(committed.join(file), &fresh).unwrap();
+            continue;
+        }
+        let old = std::fs::read_to_string(committed.join(file)).unwrap_or_default();
+        assert!(
+            old == fresh,
+            "docs/{file} is out of date: run `cargo run -p contracts-cli -- docs` \
+             (or CONTRACTS_BLESS=1 cargo test -p contracts-cli --test cli)"
+        );
+    }
+    let asyncapi: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("asyncapi.json")).unwrap()).unwrap();
+    assert_eq!(asyncapi["asyncapi"], "3.0.0");
+    assert_eq!(
+        asyncapi["channels"]["rpc_user_service_create_user"]["address"],
+        "user_service.create_user"
+    );
+    assert_eq!(
+        asyncapi["channels"]["event_user_service_user_created"]["bindings"]["amqp"]["exchange"]["name"],
+        "user_service.events"
+    );
+    assert!(asyncapi["operations"]["notification_service_on_user_created"].is_object());
+    let html = std::fs::read_to_string(out.join("catalog.html")).unwrap();
+    for service in [
+        "my_service",
+        "user_service",
+        "another_service",
+        "my_client_service",
+        "notification_service",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"service-{service}\"")),
+            "{service}"
+        );
+        assert!(
+            html.contains(&format!("data-service=\"{service}\"")),
+            "{service} in the diagram"
+        );
+    }
+    // No network: nothing is fetched from anywhere (URLs in schema text are just text).
+    for fetch in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(fetch), "the page fetches {fetch}");
+    }
+    assert!(
+        !html.contains("<script src") && !html.contains("<link"),
+        "self-contained"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -1,0 +1,263 @@
+//! `contracts docs`, part one: an AsyncAPI 3.0 document of every service in a catalog.
+//!
+//! - Each RPC method is a channel on `nameko-rpc` (address `<service>.<method>`) whose
+//!   operation (the service receives) has a reply on the caller's reply queue, located by
+//!   the request's `reply_to` property.
+//! - Each event is a channel on `<service>.events` (address = the event type); the
+//!   publisher's operation sends on it, every subscriber's operation receives from it.
+//! - Message payloads are the committed JSON Schemas. Their `$defs` move to
+//!   `components.schemas` (as `<service>_<Type>`), because AsyncAPI resolves `$ref`s
+//!   against the whole document.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::catalog::Catalog;
+
+fn amqp_exchange(name: &str) -> Value {
+    json!({
+        "amqp": {
+            "is": "routingKey",
+            "exchange": {"name": name, "type": "topic", "durable": true, "autoDelete": false, "vhost": "/"},
+            "bindingVersion": "0.3.0"
+        }
+    })
+}
+
+/// Keys AsyncAPI accepts for components and channels.
+fn key(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// Moves a message schema's `$defs` into `schemas` under `<service>_<Name>` and rewrites its
+/// `$ref`s to point there.
+struct Schemas {
+    schemas: BTreeMap<String, Value>,
+    /// Each component's definition as first seen, before its `$ref`s were rewritten.
+    raw: BTreeMap<String, Value>,
+}
+
+impl Schemas {
+    fn adopt(&mut self, service: &str, schema: &Value) -> Value {
+        let mut schema = schema.clone();
+        let mut renames = BTreeMap::new();
+        if let Some(Value::Object(defs)) = schema.as_object_mut().and_then(|s| s.remove("$defs")) {
+            for (name, def) in &defs {
+                let mut component = key(&[service, name]);
+                // Two messages of a service may define one name differently: keep both.
+                let mut n = 2;
+                while self.raw.get(&component).is_some_and(|seen| seen != def) {
+                    component = format!("{}_{n}", key(&[service, name]));
+                    n += 1;
+                }
+                self.raw.insert(component.clone(), def.clone());
+                renames.insert(name.clone(), component);
+            }
+            for (name, def) in defs {
+                let mut def = def;
+                rewrite(&mut def, &renames);
+                self.schemas.insert(renames[&name].clone(), def);
+            }
+        }
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("$schema");
+        }
+        rewrite(&mut schema, &renames);
+        schema
+    }
+}
+
+fn rewrite(value: &mut Value, renames: &BTreeMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get_mut("$ref")
+                && let Some(name) = target.strip_prefix("#/$defs/")
+                && let Some(component) = renames.get(name)
+            {
+                *target = format!("#/components/schemas/{component}");
+            }
+            map.remove("$schema");
+            for v in map.values_mut() {
+                rewrite(v, renames);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite(v, renames)),
+        _ => {}
+    }
+}
+
+fn message(name: &str, title: String, payload: Value) -> Value {
+    json!({
+        "name": name,
+        "title": title,
+        "contentType": "application/json",
+        "payload": payload,
+    })
+}
+
+/// The AsyncAPI 3.0 document of `catalog`.
+pub fn document(catalog: &Catalog, title: &str) -> Value {
+    let mut schemas = Schemas {
+        schemas: BTreeMap::new(),
+        raw: BTreeMap::new(),
+    };
+    let mut channels = Map::new();
+    let mut operations = Map::new();
+    let mut messages = Map::new();
+    for (name, service) in &catalog.services {
+        for (method, m) in &service.methods {
+            let request_key = key(&[name, method, "request"]);
+            let reply_key = key(&[name, method, "reply"]);
+            messages.insert(
+                request_key.clone(),
+                message(
+                    &request_key,
+                    format!("{name}.{method} request (kwargs)"),
+                    schemas.adopt(name, &m.request),
+                ),
+            );
+            let mut reply_payload = json!({
+                "type": "object",
+                "description": "Nameko's reply envelope: the result, or an error dict.",
+                "properties": {
+                    "result": schemas.adopt(name, &m.reply),
+                    "error": {"type": ["object", "null"]},
+                },
+                "required": ["result", "error"],
+            });
+            if let Some(error) = &m.error {
+                reply_payload["properties"]["error"] = json!({
+                    "description": "null, a Nameko error dict, or the declared error under `payload`",
+                    "oneOf": [
+                        {"type": "null"},
+                        {"type": "object", "properties": {"payload": schemas.adopt(name, error)}},
+                    ],
+                });
+            }
+            messages.insert(
+                reply_key.clone(),
+                message(&reply_key, format!("{name}.{method} reply"), reply_payload),
+            );
+            let channel = key(&["rpc", name, method]);
+            let reply_channel = key(&["rpc", name, method, "reply"]);
+            channels.insert(
+                channel.clone(),
+                json!({
+                    "address": format!("{name}.{method}"),
+                    "title": format!("{name}.{method}"),
+                    "description": format!("Requests to {name}.{method} on the nameko-rpc exchange; queue rpc-{name}."),
+                    "messages": {"request": {"$ref": format!("#/components/messages/{request_key}")}},
+                    "bindings": amqp_exchange("nameko-rpc"),
+                }),
+            );
+            channels.insert(
+                reply_channel.clone(),
+                json!({
+                    "address": null,
+                    "description": "The caller's reply queue rpc.reply-<caller>-<uuid>, bound by the uuid sent as reply_to.",
+                    "messages": {"reply": {"$ref": format!("#/components/messages/{reply_key}")}},
+                }),
+            );
+            operations.insert(
+                key(&[name, method]),
+                json!({
+                    "action": "receive",
+                    "title": format!("{name} serves {method}"),
+                    "channel": {"$ref": format!("#/channels/{channel}")},
+                    "messages": [{"$ref": format!("#/channels/{channel}/messages/request")}],
+                    "reply": {
+                        "address": {"location": "$message.header#/reply_to"},
+                        "channel": {"$ref": format!("#/channels/{reply_channel}")},
+                        "messages": [{"$ref": format!("#/channels/{reply_channel}/messages/reply")}],
+                    },
+                }),
+            );
+        }
+        for (event, payload) in &service.events {
+            let message_key = key(&[name, event, "event"]);
+            messages.insert(
+                message_key.clone(),
+                message(
+                    &message_key,
+                    format!("{name}.{event}"),
+                    schemas.adopt(name, payload),
+                ),
+            );
+            let channel = key(&["event", name, event]);
+            channels.insert(
+                channel.clone(),
+                json!({
+                    "address": event,
+                    "title": format!("{name}.{event}"),
+                    "description": format!("The {event} event on the {name}.events exchange."),
+                    "messages": {"event": {"$ref": format!("#/components/messages/{message_key}")}},
+                    "bindings": amqp_exchange(&format!("{name}.events")),
+                }),
+            );
+            operations.insert(
+                key(&[name, "publishes", event]),
+                json!({
+                    "action": "send",
+                    "title": format!("{name} publishes {event}"),
+                    "channel": {"$ref": format!("#/channels/{channel}")},
+                    "messages": [{"$ref": format!("#/channels/{channel}/messages/event")}],
+                }),
+            );
+        }
+    }
+    for (name, service) in &catalog.services {
+        for sub in &service.subscriptions {
+            let channel = key(&["event", &sub.source, &sub.event]);
+            if !channels.contains_key(&channel) {
+                continue;
+            }
+            operations.insert(
+                key(&[name, &sub.method]),
+                json!({
+                    "action": "receive",
+                    "title": format!("{name}.{} handles {}.{}", sub.method, sub.source, sub.event),
+                    "channel": {"$ref": format!("#/channels/{channel}")},
+                    "messages": [{"$ref": format!("#/channels/{channel}/messages/event")}],
+                }),
+            );
+        }
+    }
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": title,
+            "version": "1.0.0",
+            "description": "Every service's RPC methods and events on Nameko's AMQP wire, generated by `contracts docs` from schemas/.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "rabbitmq": {
+                "host": "localhost:5672",
+                "protocol": "amqp",
+                "protocolVersion": "0.9.1",
+                "description": "Any RabbitMQ; the vhost and credentials come from AMQP_URI.",
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "messages": messages,
+            "schemas": schemas.schemas,
+        },
+    })
+}
