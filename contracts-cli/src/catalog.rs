@@ -29,6 +29,8 @@ pub struct Service {
     pub event_docs: BTreeMap<String, String>,
     /// `(source, event)` pairs this service handles, with the handling method.
     pub subscriptions: Vec<Subscription>,
+    /// Services this one calls.
+    pub calls: Vec<String>,
 }
 
 /// One RPC method's messages.
@@ -201,6 +203,12 @@ impl Service {
                 .insert(text(&e["name"]), schema_at(dir, e, "payload")?);
             service.event_docs.insert(text(&e["name"]), text(&e["doc"]));
         }
+        service.calls = manifest["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
         for s in manifest["subscriptions"].as_array().into_iter().flatten() {
             service.subscriptions.push(Subscription {
                 source: text(&s["source"]),

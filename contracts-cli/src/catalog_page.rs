@@ -164,16 +164,19 @@ fn diagram(catalog: &Catalog) -> String {
         .collect();
     let position = |i: usize| {
         let (r, c) = (i / COLS, i % COLS);
-        let y = 20 + row_heights[..r].iter().sum::<usize>() + r * GAP_Y;
+        let y = 50 + row_heights[..r].iter().sum::<usize>() + r * GAP_Y;
         (20 + c * (W + GAP_X), y)
     };
     let width = 40 + COLS * W + (COLS - 1) * GAP_X;
-    let height = 40 + row_heights.iter().sum::<usize>() + rows.saturating_sub(1) * GAP_Y;
+    let height = 70 + row_heights.iter().sum::<usize>() + rows.saturating_sub(1) * GAP_Y;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"100%\" \
          role=\"img\" aria-label=\"service topology\"><defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" \
          refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\">\
-         <path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#b5651d\"/></marker></defs>"
+         <path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#b5651d\"/></marker>\
+         <marker id=\"call-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
+         markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#2a6f97\"/>\
+         </marker></defs>"
     );
     let mut centers = std::collections::BTreeMap::new();
     for (i, name) in names.iter().enumerate() {
@@ -220,38 +223,74 @@ fn diagram(catalog: &Catalog) -> String {
         }
         svg.push_str("</g>");
     }
+    let mut edges: Vec<(&str, &str, String, String, &str)> = Vec::new();
     for (name, s) in &catalog.services {
+        for callee in &s.calls {
+            edges.push((name, callee, "calls".into(), String::new(), "call"));
+        }
         for sub in &s.subscriptions {
+            edges.push((
+                &sub.source,
+                name,
+                sub.event.clone(),
+                format!("→ {}", sub.method),
+                "edge",
+            ));
+        }
+    }
+    for (from, to, above_text, below_text, class) in edges {
+        {
             let (Some(&(x1, y1, top1, h1)), Some(&(x2, y2, top2, h2))) =
-                (centers.get(sub.source.as_str()), centers.get(name.as_str()))
+                (centers.get(from), centers.get(to))
             else {
                 continue;
             };
-            // Leave the publisher's box from the side facing the handler.
-            let (sx, sy, ex, ey) = if top1 == top2 {
-                let dir: isize = if x2 > x1 { 1 } else { -1 };
+            let far = top1 == top2 && x1.abs_diff(x2) > W + GAP_X;
+            // Neighbours in a row: side to side. Further apart in a row: an arc over the boxes
+            // between. Across rows: bottom to top (or top to bottom).
+            let (d, lx, ly) = if far {
+                let (sx, ex) = (x1, x2);
+                let peak = top1.saturating_sub(24).max(4);
                 (
-                    (x1 as isize + dir * (W as isize / 2)) as usize,
-                    y1,
-                    (x2 as isize - dir * (W as isize / 2)) as usize,
-                    y2,
+                    format!("M {sx} {top1} C {sx} {peak}, {ex} {peak}, {ex} {top1}"),
+                    (sx + ex) / 2,
+                    peak + 8,
                 )
-            } else if top2 > top1 {
-                (x1, top1 + h1, x2, top2)
             } else {
-                (x1, top1, x2, top2 + h2)
+                let (sx, sy, ex, ey) = if top1 == top2 {
+                    let dir: isize = if x2 > x1 { 1 } else { -1 };
+                    (
+                        (x1 as isize + dir * (W as isize / 2)) as usize,
+                        y1,
+                        (x2 as isize - dir * (W as isize / 2)) as usize,
+                        y2,
+                    )
+                } else if top2 > top1 {
+                    (x1, top1 + h1, x2, top2)
+                } else {
+                    (x1, top1, x2, top2 + h2)
+                };
+                (
+                    format!("M {sx} {sy} L {ex} {ey}"),
+                    (sx + ex) / 2,
+                    (sy + ey) / 2,
+                )
             };
-            // The event above the arrow, the handling method below it.
+            let marker = if class == "call" {
+                "call-arrow"
+            } else {
+                "arrow"
+            };
+            // Events: the event above the arrow, the handling method below it.
             let _ = write!(
                 svg,
-                "<g class=\"edge\"><line x1=\"{sx}\" y1=\"{sy}\" x2=\"{ex}\" y2=\"{ey}\" marker-end=\"url(#arrow)\"/>\
-                 <text x=\"{lx}\" y=\"{above}\" class=\"label\" text-anchor=\"middle\">{e}</text>\
-                 <text x=\"{lx}\" y=\"{below}\" class=\"label\" text-anchor=\"middle\">→ {m}</text></g>",
-                lx = (sx + ex) / 2,
-                above = (sy + ey) / 2 - 8,
-                below = (sy + ey) / 2 + 18,
-                e = esc(&sub.event),
-                m = esc(&sub.method)
+                "<g class=\"{class}\"><path d=\"{d}\" marker-end=\"url(#{marker})\"/>\
+                 <text x=\"{lx}\" y=\"{above}\" class=\"label\" text-anchor=\"middle\">{a}</text>\
+                 <text x=\"{lx}\" y=\"{below}\" class=\"label\" text-anchor=\"middle\">{b}</text></g>",
+                above = ly - 8,
+                below = ly + 18,
+                a = esc(&above_text),
+                b = esc(&below_text)
             );
         }
     }
@@ -267,7 +306,8 @@ table{border-collapse:collapse;margin:.3rem 0;font-size:14px}td,th{border:1px so
 th{background:#f4f4f4}pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:12px}code{font-family:ui-monospace,monospace}
 svg rect{fill:#eef5fa;stroke:#2a6f97;stroke-width:1.5}svg .title{font:bold 15px ui-monospace,monospace;fill:#123}
 svg .rpc{font:13px ui-monospace,monospace;fill:#2a6f97}svg .evt{font:13px ui-monospace,monospace;fill:#b5651d}
-svg line{stroke:#b5651d;stroke-width:1.6}svg .label{font:12px ui-monospace,monospace;fill:#b5651d}
+svg .edge path{fill:none;stroke:#b5651d;stroke-width:1.6}svg .edge .label{font:12px ui-monospace,monospace;fill:#b5651d}
+svg .call path{fill:none;stroke:#2a6f97;stroke-width:1.6;stroke-dasharray:6 4}svg .call .label{font:12px ui-monospace,monospace;fill:#2a6f97}
 .muted{color:#777}";
 
 /// The whole page.
@@ -289,6 +329,32 @@ pub fn page(catalog: &Catalog, title: &str) -> String {
             n = esc(name),
             d = esc(&s.doc)
         );
+        let called_by: Vec<&str> = catalog
+            .services
+            .values()
+            .filter(|other| other.calls.contains(name))
+            .map(|other| other.name.as_str())
+            .collect();
+        let links = |names: &mut dyn Iterator<Item = &str>| {
+            names
+                .map(|n| format!("<a href=\"#service-{0}\">{0}</a>", esc(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !s.calls.is_empty() {
+            let _ = write!(
+                html,
+                "<p>Calls: {}</p>",
+                links(&mut s.calls.iter().map(String::as_str))
+            );
+        }
+        if !called_by.is_empty() {
+            let _ = write!(
+                html,
+                "<p>Called by: {}</p>",
+                links(&mut called_by.into_iter())
+            );
+        }
         if !s.methods.is_empty() {
             let _ = write!(
                 html,

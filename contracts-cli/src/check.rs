@@ -147,6 +147,16 @@ fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
     for name in new.events.keys().filter(|n| !old.events.contains_key(*n)) {
         findings.push(whole(format!("{svc}.{name}"), "event added", false));
     }
+    for callee in old.calls.iter().filter(|c| !new.calls.contains(c)) {
+        findings.push(whole(
+            svc.clone(),
+            &format!("no longer calls {callee}"),
+            false,
+        ));
+    }
+    for callee in new.calls.iter().filter(|c| !old.calls.contains(c)) {
+        findings.push(whole(svc.clone(), &format!("now calls {callee}"), false));
+    }
     for sub in &old.subscriptions {
         if !new.subscriptions.contains(sub) {
             let item = format!("{svc}.{}", sub.method);

@@ -26,6 +26,10 @@ pub struct ServiceContract {
     /// what.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscriptions: Vec<Subscription>,
+    /// Services this one calls (`#[service(calls(..))]`), so that docs can draw who calls
+    /// whom.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<String>,
 }
 
 /// One event handler of a service: what it consumes and from where.
@@ -138,7 +142,16 @@ impl ServiceContract {
             methods: Vec::new(),
             events: Vec::new(),
             subscriptions: Vec::new(),
+            calls: Vec::new(),
         }
+    }
+
+    /// The same contract, also recording that the service calls `service`.
+    pub fn calling(mut self, service: &str) -> Self {
+        if !self.calls.iter().any(|c| c == service) {
+            self.calls.push(service.to_owned());
+        }
+        self
     }
 
     /// The same contract, also recording `subscription`.

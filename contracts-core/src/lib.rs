@@ -124,6 +124,8 @@ pub use contract::{CompiledService, ServiceContract};
 /// ```
 ///
 /// `name` is the Nameko service name: one routing-key word (no `.`, `*`, `#` or whitespace).
+/// `calls(OtherContract, ..)` records the services this one calls, so that the schema files
+/// and `contracts docs` show who calls whom.
 ///
 /// Each `async fn` taking `&self` is an RPC method. Its arguments (owned, named, non-generic)
 /// become the fields of a request struct whose JSON Schema is the request schema; doc comments and

@@ -94,6 +94,9 @@ pub fn render(contract: &ServiceContract) -> BTreeMap<PathBuf, String> {
     if !subscriptions.is_empty() {
         manifest["subscriptions"] = Value::Array(subscriptions);
     }
+    if !contract.calls.is_empty() {
+        manifest["calls"] = json!(contract.calls);
+    }
     put("service.json".to_owned(), &manifest);
     files
 }

@@ -199,3 +199,20 @@ async fn serving_a_service_subscribes_its_handlers() {
     assert_eq!(got, ["broadcast", "pool", "singleton"]);
     running.stop().await;
 }
+
+/// Calls the probe and the listener.
+#[service(name = "macro_caller", calls(ProbeContract, ListenerContract))]
+pub trait Caller {
+    /// Does it.
+    async fn work(&self);
+}
+
+#[test]
+fn called_services_are_recorded() {
+    assert_eq!(CallerContract::NAME, "macro_caller");
+    assert_eq!(
+        CallerContract::contract().calls,
+        ["macro_probe", "macro_listener"]
+    );
+    assert!(ProbeContract::contract().calls.is_empty());
+}

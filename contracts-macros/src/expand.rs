@@ -242,6 +242,7 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             );
         }
     });
+    let calls = &service.calls;
     let event_consts = service.events.iter().map(|e| {
         let cfgs = &e.cfgs;
         let ident = format_ident!("__event_{}", e.name);
@@ -285,8 +286,12 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
                 #(#methods)*
                 #(#events)*
                 #(#subscriptions)*
+                #(let contract = contract.calling(<#calls>::NAME);)*
                 contract
             }
+
+            /// The Nameko service name.
+            pub const NAME: &'static str = #name;
 
             #(#event_consts)*
 

@@ -10,16 +10,24 @@ use syn::{
 use crate::check;
 use crate::ctxt::Ctxt;
 
-/// `#[service(name = "...")]`.
+/// `#[service(name = "...", calls(OtherContract, ...))]`.
 pub struct ServiceAttr {
     pub name: Option<LitStr>,
+    /// Contracts of the services this one calls, for docs and diagrams.
+    pub calls: Vec<syn::Path>,
 }
 
 impl ServiceAttr {
     pub fn parse(cx: &Ctxt, tokens: TokenStream) -> Self {
         let mut name: Option<LitStr> = None;
+        let mut calls = Vec::new();
         let parser = syn::meta::parser(|meta| {
-            if meta.path.is_ident("name") {
+            if meta.path.is_ident("calls") {
+                meta.parse_nested_meta(|callee| {
+                    calls.push(callee.path.clone());
+                    Ok(())
+                })
+            } else if meta.path.is_ident("name") {
                 let value: LitStr = meta.value()?.parse()?;
                 if name.is_some() {
                     cx.error_spanned_by(&meta.path, "duplicate `name` in #[service]");
@@ -29,7 +37,7 @@ impl ServiceAttr {
                 Ok(())
             } else {
                 Err(meta.error(format!(
-                    "unsupported #[service] key `{}`; the only key is `name = \"...\"`",
+                    "unsupported #[service] key `{}`; the keys are `name = \"...\"` and `calls(OtherContract, ..)`",
                     meta.path.to_token_stream_string()
                 )))
             }
@@ -37,7 +45,7 @@ impl ServiceAttr {
         if let Err(e) = syn::parse::Parser::parse2(parser, tokens.clone()) {
             cx.syn_error(e);
         }
-        Self { name }
+        Self { name, calls }
     }
 }
 
@@ -64,6 +72,7 @@ pub struct Service {
     pub methods: Vec<Method>,
     pub events: Vec<Event>,
     pub handlers: Vec<Handler>,
+    pub calls: Vec<syn::Path>,
 }
 
 pub struct Method {
@@ -227,6 +236,7 @@ impl Service {
             methods,
             events,
             handlers,
+            calls: attr.calls,
         })
     }
 }

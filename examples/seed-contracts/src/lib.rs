@@ -100,7 +100,7 @@ impl fmt::Display for DependencyFailed {
 }
 
 /// Calls `my_service` from inside a handler.
-#[service(name = "another_service")]
+#[service(name = "another_service", calls(MyServiceContract))]
 pub trait AnotherService {
     /// Returns `my_service.hello("Alice")`.
     async fn do_something_with_hello(&self) -> Result<String, DependencyFailed>;
@@ -124,7 +124,7 @@ pub enum TryCreateOutcome {
 }
 
 /// Catches remote failures and decides by their type (the article's `RemoteError` example).
-#[service(name = "my_client_service")]
+#[service(name = "my_client_service", calls(UserServiceContract))]
 pub trait MyClientService {
     /// Create a user through `user_service`, reporting failure instead of raising it.
     async fn try_create_user(&self, user_data: UserData) -> TryCreateOutcome;
