@@ -340,3 +340,37 @@ fn committed_docs_match_the_schemas() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn validate_reads_standard_input() {
+    use std::io::Write;
+    let schemas = workspace().join("schemas");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .args([
+            "--schemas",
+            schemas.to_str().unwrap(),
+            "validate",
+            "user_service.user_created",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"user_id": 0, "name": "x"}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(
+        text.contains("-: invalid user_service.user_created event"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/user_id: 0 is less than the minimum of 1"),
+        "{text}"
+    );
+}
