@@ -270,6 +270,24 @@ fn from_properties(properties: &BasicProperties) -> Properties {
     }
 }
 
+/// A lapin delivery as a transport [`Delivery`]; `channel` keeps a consumer's channel open
+/// until the delivery is settled.
+fn from_lapin(delivery: lapin::message::Delivery, channel: Option<Arc<ChannelGuard>>) -> Delivery {
+    Delivery {
+        exchange: delivery.exchange.as_str().into(),
+        routing_key: delivery.routing_key.as_str().into(),
+        redelivered: delivery.redelivered,
+        message: Arc::new(Message {
+            properties: from_properties(&delivery.properties),
+            body: delivery.data,
+        }),
+        acker: Acker::new(AmqpAcker {
+            acker: Some(delivery.acker),
+            _channel: channel,
+        }),
+    }
+}
+
 impl Transport for AmqpTransport {
     fn declare_exchange<'a>(
         &'a self,
@@ -430,19 +448,8 @@ impl Transport for AmqpTransport {
             Ok(got.map(|got| {
                 let delivery = got.delivery;
                 (
-                    Delivery {
-                        exchange: delivery.exchange.as_str().into(),
-                        routing_key: delivery.routing_key.as_str().into(),
-                        redelivered: delivery.redelivered,
-                        message: Arc::new(Message {
-                            properties: from_properties(&delivery.properties),
-                            body: delivery.data,
-                        }),
-                        acker: Acker::new(AmqpAcker {
-                            acker: Some(delivery.acker),
-                            _channel: None,
-                        }),
-                    },
+                    // Settled on the long-lived get channel, which needs no guard.
+                    from_lapin(delivery, None),
                     got.message_count,
                 )
             }))
@@ -514,19 +521,7 @@ impl DeliveryStream for AmqpConsumer {
                         continue;
                     }
                     Some(Ok(delivery)) => {
-                        return Some(Delivery {
-                            exchange: delivery.exchange.as_str().into(),
-                            routing_key: delivery.routing_key.as_str().into(),
-                            redelivered: delivery.redelivered,
-                            message: Arc::new(Message {
-                                properties: from_properties(&delivery.properties),
-                                body: delivery.data,
-                            }),
-                            acker: Acker::new(AmqpAcker {
-                                acker: Some(delivery.acker),
-                                _channel: Some(self.guard.clone()),
-                            }),
-                        });
+                        return Some(from_lapin(delivery, Some(self.guard.clone())));
                     }
                 }
             }

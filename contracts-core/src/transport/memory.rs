@@ -80,6 +80,28 @@ struct Queued {
     expires_at: Option<Instant>,
 }
 
+impl Queued {
+    fn expired(&self) -> bool {
+        self.expires_at.is_some_and(|at| at <= Instant::now())
+    }
+
+    /// Hand the message out; the acker keeps it (and the consumer's prefetch permit, if
+    /// any) until it is settled.
+    fn deliver(self, queue: &Arc<Queue>, permit: Option<OwnedSemaphorePermit>) -> Delivery {
+        Delivery {
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            redelivered: self.redelivered,
+            message: self.message.clone(),
+            acker: Acker::new(MemoryAcker {
+                queue: queue.clone(),
+                item: Some(self),
+                _permit: permit,
+            }),
+        }
+    }
+}
+
 impl Queue {
     fn push(&self, item: Queued) {
         // Unbounded channel: a send fails only once the queue was deleted, when dropping the
@@ -337,26 +359,13 @@ impl Transport for MemoryBroker {
         let result = self.queue(queue).map(|queue| {
             let item = loop {
                 match queue.rx.try_recv() {
-                    Ok(item) if item.expires_at.is_some_and(|at| at <= Instant::now()) => {}
+                    Ok(item) if item.expired() => {}
                     Ok(item) => break Some(item),
                     Err(_) => break None,
                 }
             }?;
             let remaining = u32::try_from(queue.rx.len()).unwrap_or(u32::MAX);
-            Some((
-                Delivery {
-                    exchange: item.exchange.clone(),
-                    routing_key: item.routing_key.clone(),
-                    redelivered: item.redelivered,
-                    message: item.message.clone(),
-                    acker: Acker::new(MemoryAcker {
-                        queue: queue.clone(),
-                        item: Some(item),
-                        _permit: None,
-                    }),
-                },
-                remaining,
-            ))
+            Some((item.deliver(&queue, None), remaining))
         });
         ready(result)
     }
@@ -397,22 +406,11 @@ impl DeliveryStream for MemoryConsumer {
             };
             let item = loop {
                 let item = self.queue.rx.recv().await.ok()?;
-                match item.expires_at {
-                    Some(deadline) if deadline <= Instant::now() => continue,
-                    _ => break item,
+                if !item.expired() {
+                    break item;
                 }
             };
-            Some(Delivery {
-                exchange: item.exchange.clone(),
-                routing_key: item.routing_key.clone(),
-                redelivered: item.redelivered,
-                message: item.message.clone(),
-                acker: Acker::new(MemoryAcker {
-                    queue: self.queue.clone(),
-                    item: Some(item),
-                    _permit: permit,
-                }),
-            })
+            Some(item.deliver(&self.queue, permit))
         })
     }
 
