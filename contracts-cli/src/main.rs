@@ -116,6 +116,32 @@ RemoteError), 2 usage, broker or timeout error.")]
         #[arg(long, env = "AMQP_URI", default_value = contracts_amqp::DEFAULT_AMQP_URI, hide_env_values = true)]
         amqp_uri: String,
     },
+    /// List an event handler's dead letters, or send them back to it.
+    #[command(
+        name = "dead-letters",
+        after_help = "Examples:
+  contracts dead-letters evt-user_service-user_created--notification_service.on_user_created
+  contracts dead-letters evt-user_service-user_created--notification_service.on_user_created --replay
+  contracts dead-letters <handler queue> --format json
+
+The argument is the handler's queue (schemas/<service>/service.json lists it under
+`subscriptions`); its dead letters are in `<queue>.dead`. Listing leaves them there;
+`--replay` sends each back to that handler only, with its attempts reset.
+Exit codes: 0 no dead letters (or all replayed), 1 dead letters listed, 2 usage or broker error."
+    )]
+    DeadLetters {
+        /// The handler's queue.
+        queue: String,
+        /// Send them back to the handler instead of listing them.
+        #[arg(long)]
+        replay: bool,
+        /// Output format for the listing.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// The broker.
+        #[arg(long, env = "AMQP_URI", default_value = contracts_amqp::DEFAULT_AMQP_URI, hide_env_values = true)]
+        amqp_uri: String,
+    },
     /// Publish an event over RabbitMQ, like Nameko's `n.dispatch_event(service, event, data)`.
     #[command(after_help = "Examples:
   contracts dispatch user_service user_created '{\"user_id\": 7, \"name\": \"Grace\"}'
@@ -199,6 +225,13 @@ fn main() -> ExitCode {
                 None => false,
             })
         }),
+        Command::DeadLetters {
+            queue,
+            replay,
+            format,
+            amqp_uri,
+        } => runtime()
+            .and_then(|rt| rt.block_on(run_dead_letters(amqp_uri, queue, *replay, *format))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -229,6 +262,66 @@ fn run_docs(schemas: &Path, out: &Path, title: &str) -> Result<bool, Usage> {
         contracts_cli::catalog_page::page(&catalog, title),
     )?;
     Ok(true)
+}
+
+/// `Ok(true)` when nothing is left dead-lettered.
+async fn run_dead_letters(
+    uri: &str,
+    queue: &str,
+    replay: bool,
+    format: Format,
+) -> Result<bool, Usage> {
+    use contracts_core::retry;
+    let uri: contracts_amqp::BrokerUri = uri.parse().map_err(|e| Usage(format!("{e}")))?;
+    let broker = contracts_amqp::AmqpTransport::connect(&uri)
+        .await
+        .map_err(|e| Usage(e.to_string()))?;
+    let outcome = if replay {
+        retry::replay_dead_letters(&broker, queue).await.map(|n| {
+            println!("replayed {n} dead letter(s) to {queue}");
+            true
+        })
+    } else {
+        retry::dead_letters(&broker, queue).await.map(|letters| {
+            match format {
+                Format::Json => {
+                    let rows: Vec<serde_json::Value> = letters
+                        .iter()
+                        .map(|l| {
+                            serde_json::json!({
+                                "event": l.event,
+                                "exchange": l.exchange,
+                                "attempts": l.attempts,
+                                "error": l.error,
+                                "payload": l.payload(),
+                            })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&rows).expect("JSON encodes")
+                    );
+                }
+                Format::Table if letters.is_empty() => println!("no dead letters in {queue}.dead"),
+                Format::Table => {
+                    for l in &letters {
+                        println!(
+                            "{} from {} after {} attempt(s): {}\n  payload: {}",
+                            l.event,
+                            l.exchange,
+                            l.attempts,
+                            l.error,
+                            l.payload()
+                        );
+                    }
+                    println!("{} dead letter(s) in {queue}.dead", letters.len());
+                }
+            }
+            letters.is_empty()
+        })
+    };
+    broker.close().await;
+    outcome.map_err(|e| Usage(format!("{queue}: {e}")))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Usage> {

@@ -187,3 +187,72 @@ async fn call_and_dispatch_reach_rust_and_nameko_services() {
     tally.stop().await;
     seed.running.stop().await;
 }
+
+/// An `audit.on_user_created` handler that reports every attempt, and fails until `healed`.
+fn audit(healed: bool, tx: mpsc::UnboundedSender<u64>) -> contracts_core::EventHandler {
+    use seed_contracts::{UserCreated, UserServiceContract};
+    UserServiceContract::user_created()
+        .handler("audit", "on_user_created", move |e: UserCreated| {
+            let tx = tx.clone();
+            async move {
+                tx.send(e.user_id).map_err(|_| "test gone".to_owned())?;
+                if healed {
+                    Ok(())
+                } else {
+                    Err(format!("audit store down for user {}", e.user_id))
+                }
+            }
+        })
+        .retry(contracts_core::retry::RetryPolicy::none())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_replayed() {
+    let vhost = TestVhost::create("cli-dead");
+    let broker = vhost.connect().await;
+    let (tx, mut attempts) = mpsc::unbounded_channel();
+    let failing = audit(false, tx.clone());
+    let queue = failing.queue_name();
+    let running = ServiceRunner::new(broker.clone())
+        .subscribe(failing)
+        .start()
+        .await
+        .unwrap();
+    seed_contracts::UserServicePublisher::new(broker.clone())
+        .user_created(&seed_contracts::UserCreated {
+            user_id: 4,
+            name: "Dee".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(guarded("attempt", attempts.recv()).await, Some(4));
+    // Stopping waits for the handler in flight, and so for its move to the dead letters.
+    running.stop().await;
+
+    let out = contracts(&vhost, &["dead-letters", &queue, "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["event"], "user_created");
+    assert_eq!(rows[0]["attempts"], 1);
+    assert_eq!(rows[0]["error"], "audit store down for user 4");
+    assert_eq!(rows[0]["payload"]["user_id"], 4);
+
+    // Fixed: replay to the handler, which now takes it.
+    let running = ServiceRunner::new(broker.clone())
+        .subscribe(audit(true, tx))
+        .start()
+        .await
+        .unwrap();
+    let out = contracts(&vhost, &["dead-letters", &queue, "--replay"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("replayed 1 dead letter(s)"));
+    assert_eq!(guarded("replayed event", attempts.recv()).await, Some(4));
+    running.stop().await;
+    let out = contracts(&vhost, &["dead-letters", &queue]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("no dead letters"),
+        "{}",
+        text(&out.stdout)
+    );
+}
