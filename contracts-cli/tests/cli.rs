@@ -260,7 +260,14 @@ fn usage_and_io_errors_exit_2() {
 
 #[test]
 fn help_shows_examples_for_every_command() {
-    for command in ["check", "validate", "docs", "call", "dispatch", "dead-letters"] {
+    for command in [
+        "check",
+        "validate",
+        "docs",
+        "call",
+        "dispatch",
+        "dead-letters",
+    ] {
         let out = contracts(&[command, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(
