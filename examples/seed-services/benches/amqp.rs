@@ -13,6 +13,7 @@
 //! Rounds interleave the contenders so that drift on a noisy machine hits all of them; the
 //! table reports the median round.
 
+mod floor;
 mod stateless;
 
 use std::collections::HashMap;
@@ -26,12 +27,8 @@ use contracts_core::{RpcClient, ServiceRunner};
 use contracts_testkit::TestVhost;
 use contracts_testkit::nameko::{NamekoProcess, run_client};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::{BasicProperties, Channel, Connection};
 use stateless::{BenchClient, BenchServer, Stateless, user};
 use tokio::sync::oneshot;
 
@@ -126,76 +123,18 @@ struct Floor {
 impl Floor {
     async fn start(vhost: &TestVhost) -> Arc<Self> {
         let uri = vhost.raw_uri();
-        let server = Connection::connect(uri, ConnectionProperties::default())
-            .await
-            .expect("floor server connects");
-        let client = Connection::connect(uri, ConnectionProperties::default())
-            .await
-            .expect("floor client connects");
+        let server = floor::connect(uri).await;
+        let client = floor::connect(uri).await;
         let setup = server.create_channel().await.unwrap();
-        setup
-            .exchange_declare(
-                "floor-rpc".into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        setup
-            .queue_declare("floor-requests".into(), durable, FieldTable::default())
-            .await
-            .unwrap();
-        setup
-            .queue_bind(
-                "floor-requests".into(),
-                "floor-rpc".into(),
-                "floor.*".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        floor::topic(&setup, "floor-rpc").await;
+        floor::bound_queue(&setup, "floor-requests", "floor-rpc", "floor.*").await;
         let reply_to = uuid::Uuid::new_v4().to_string();
         let reply_queue = format!("floor-replies-{reply_to}");
-        setup
-            .queue_declare(reply_queue.as_str().into(), durable, FieldTable::default())
-            .await
-            .unwrap();
-        setup
-            .queue_bind(
-                reply_queue.as_str().into(),
-                "floor-rpc".into(),
-                reply_to.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        floor::bound_queue(&setup, &reply_queue, "floor-rpc", &reply_to).await;
 
         // Server: consume with prefetch 64, reply (confirmed), then ack.
-        let consume = server.create_channel().await.unwrap();
-        consume
-            .basic_qos(IN_FLIGHT as u16, BasicQosOptions::default())
-            .await
-            .unwrap();
-        let replies = confirm_channel(&server).await;
-        let mut requests = consume
-            .basic_consume(
-                "floor-requests".into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let replies = floor::confirm_channel(&server).await;
+        let mut requests = floor::consume(&server, "floor-requests", IN_FLIGHT as u16).await;
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = requests.next().await {
                 let replies = replies.clone();
@@ -225,16 +164,7 @@ impl Floor {
 
         // Client: one reply listener, a pending map, one confirm channel for requests.
         let pending: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>> = Arc::default();
-        let listen = client.create_channel().await.unwrap();
-        let mut incoming = listen
-            .basic_consume(
-                reply_queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let mut incoming = floor::consume(&client, &reply_queue, 0).await;
         {
             let pending = pending.clone();
             tokio::spawn(async move {
@@ -247,7 +177,7 @@ impl Floor {
                 }
             });
         }
-        let publish = confirm_channel(&client).await;
+        let publish = floor::confirm_channel(&client).await;
         Arc::new(Self {
             publish,
             reply_to,
@@ -284,20 +214,6 @@ impl Floor {
             .unwrap();
         rx.await.expect("reply");
     }
-}
-
-async fn confirm_channel(connection: &Connection) -> Channel {
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    channel
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 async fn nameko_rate(
@@ -377,7 +293,7 @@ async fn run() {
     nameko.terminate().await;
     running.stop().await;
 
-    let [a, b, c] = rows.map(|(seq, par)| (median(seq), median(par)));
+    let [a, b, c] = rows.map(|(seq, par)| (floor::median(seq), floor::median(par)));
     println!("\nrequest/reply over RabbitMQ, median of {rounds} rounds of {seconds} s each\n");
     println!("| contender | sequential calls/s | {IN_FLIGHT} in flight calls/s |");
     println!("|---|---:|---:|");

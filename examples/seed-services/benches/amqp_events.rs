@@ -16,6 +16,8 @@
 //! cargo bench -p seed-services --bench amqp_events   # BENCH_EVENTS=20000 BENCH_ROUNDS=3
 //! ```
 
+mod floor;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,12 +27,8 @@ use contracts_core::ServiceRunner;
 use contracts_testkit::TestVhost;
 use contracts_testkit::nameko::run_client;
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use lapin::BasicProperties;
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use tokio::sync::Notify;
 
@@ -60,60 +58,12 @@ impl Finish {
 
 async fn raw_lapin(vhost: &TestVhost, events: usize) -> f64 {
     let uri = vhost.raw_uri();
-    let consumer_conn = Connection::connect(uri, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let publisher_conn = Connection::connect(uri, ConnectionProperties::default())
-        .await
-        .unwrap();
+    let consumer_conn = floor::connect(uri).await;
+    let publisher_conn = floor::connect(uri).await;
     let setup = consumer_conn.create_channel().await.unwrap();
-    setup
-        .exchange_declare(
-            "floor.events".into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    setup
-        .queue_declare(
-            "floor-handler".into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    setup
-        .queue_bind(
-            "floor-handler".into(),
-            "floor.events".into(),
-            "user_created".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let channel = consumer_conn.create_channel().await.unwrap();
-    channel
-        .basic_qos(PUBLISHERS as u16, BasicQosOptions::default())
-        .await
-        .unwrap();
-    let mut deliveries = channel
-        .basic_consume(
-            "floor-handler".into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    floor::topic(&setup, "floor.events").await;
+    floor::bound_queue(&setup, "floor-handler", "floor.events", "user_created").await;
+    let mut deliveries = floor::consume(&consumer_conn, "floor-handler", PUBLISHERS as u16).await;
     let finish = Arc::new(Finish::default());
     finish.arm(events);
     {
@@ -125,11 +75,7 @@ async fn raw_lapin(vhost: &TestVhost, events: usize) -> f64 {
             }
         });
     }
-    let publish = publisher_conn.create_channel().await.unwrap();
-    publish
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    let publish = floor::confirm_channel(&publisher_conn).await;
     let start = Instant::now();
     let tasks: Vec<_> = (0..PUBLISHERS)
         .map(|i| {
@@ -219,11 +165,6 @@ async fn nameko(vhost: &TestVhost, events: usize) -> f64 {
     out["events"].as_f64().unwrap() / out["seconds"].as_f64().unwrap()
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 async fn run() {
     let events: usize = std::env::var("BENCH_EVENTS")
         .ok()
@@ -250,7 +191,7 @@ async fn run() {
         b.push(rb);
         c.push(rc);
     }
-    let (a, b, c) = (median(a), median(b), median(c));
+    let (a, b, c) = (floor::median(a), floor::median(b), floor::median(c));
     println!("\nevents published with confirms → handled, median of {rounds} rounds\n");
     println!("| contender | events/s |\n|---|---:|");
     println!("| (a) raw lapin (floor) | {a:.0} |");

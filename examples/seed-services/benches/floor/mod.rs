@@ -1,0 +1,94 @@
+//! The raw-lapin floor's plumbing, shared by the RabbitMQ benchmarks: plain lapin calls with
+//! the flags Nameko uses (durable topic exchanges and queues, confirms, manual acks).
+
+#![allow(dead_code)]
+
+use lapin::options::{
+    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+
+pub async fn connect(uri: &str) -> Connection {
+    Connection::connect(uri, ConnectionProperties::default())
+        .await
+        .expect("the floor connects")
+}
+
+/// A durable topic exchange.
+pub async fn topic(channel: &Channel, name: &str) {
+    channel
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+}
+
+/// A durable queue bound to `exchange` by `key`.
+pub async fn bound_queue(channel: &Channel, queue: &str, exchange: &str, key: &str) {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+}
+
+/// A consumer of `queue` on a channel of its own, with `prefetch` (0 = unlimited).
+pub async fn consume(connection: &Connection, queue: &str, prefetch: u16) -> Consumer {
+    let channel = connection.create_channel().await.unwrap();
+    if prefetch > 0 {
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .unwrap();
+    }
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+}
+
+/// A channel in publisher-confirm mode.
+pub async fn confirm_channel(connection: &Connection) -> Channel {
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    channel
+}
+
+/// The median of a round's figures.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
