@@ -27,8 +27,8 @@ use contracts_core::client::DEFAULT_TIMEOUT;
 use contracts_core::context::PARENT_CALLS_TRACKED;
 use contracts_core::limits::Limits;
 use contracts_core::server::DEFAULT_MAX_WORKERS;
+use contracts_core::topology::RPC_EXCHANGE;
 use contracts_core::transport::{SharedTransport, TransportError};
-use contracts_core::wire::RPC_EXCHANGE;
 use contracts_core::{RpcClient, ServiceRunner};
 
 use crate::uri::BrokerUri;

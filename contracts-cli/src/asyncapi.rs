@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use contracts_core::manifest::RpcEndpoint;
+use contracts_core::topology;
+
 use crate::catalog::Catalog;
 
 fn amqp_exchange(name: &str) -> Value {
@@ -120,6 +123,10 @@ pub fn document(catalog: &Catalog, title: &str) -> Value {
     let mut operations = Map::new();
     let mut messages = Map::new();
     for (name, service) in &catalog.services {
+        let rpc = service.manifest.rpc.clone().unwrap_or_else(|| RpcEndpoint {
+            exchange: topology::RPC_EXCHANGE.to_owned(),
+            queue: topology::rpc_queue_name(name),
+        });
         for (method, m) in &service.methods {
             let request_key = key(&[name, method, "request"]);
             let reply_key = key(&[name, method, "reply"]);
@@ -158,11 +165,11 @@ pub fn document(catalog: &Catalog, title: &str) -> Value {
             channels.insert(
                 channel.clone(),
                 json!({
-                    "address": format!("{name}.{method}"),
-                    "title": format!("{name}.{method}"),
-                    "description": format!("Requests to {name}.{method} on the nameko-rpc exchange; queue rpc-{name}."),
+                    "address": topology::rpc_routing_key(name, method),
+                    "title": topology::rpc_routing_key(name, method),
+                    "description": format!("Requests to {name}.{method} on the {} exchange; queue {}.", rpc.exchange, rpc.queue),
                     "messages": {"request": {"$ref": format!("#/components/messages/{request_key}")}},
-                    "bindings": amqp_exchange("nameko-rpc"),
+                    "bindings": amqp_exchange(&rpc.exchange),
                 }),
             );
             channels.insert(
@@ -204,9 +211,9 @@ pub fn document(catalog: &Catalog, title: &str) -> Value {
                 json!({
                     "address": event,
                     "title": format!("{name}.{event}"),
-                    "description": format!("The {event} event on the {name}.events exchange."),
+                    "description": format!("The {event} event on the {} exchange.", service.manifest.events_exchange),
                     "messages": {"event": {"$ref": format!("#/components/messages/{message_key}")}},
-                    "bindings": amqp_exchange(&format!("{name}.events")),
+                    "bindings": amqp_exchange(&service.manifest.events_exchange),
                 }),
             );
             operations.insert(

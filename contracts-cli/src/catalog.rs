@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use contracts_core::manifest::{self, Manifest, ManifestError, MessageFile};
 use serde_json::Value;
 
 /// Every service of a schemas directory, by name.
@@ -15,8 +16,10 @@ pub struct Catalog {
 }
 
 /// One service's contract.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Service {
+    /// Its `service.json`, as read.
+    pub manifest: Manifest,
     /// Nameko service name.
     pub name: String,
     /// The service's doc comment.
@@ -61,6 +64,7 @@ pub struct Subscription {
 
 /// Why a schemas directory could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CatalogError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
@@ -68,16 +72,21 @@ pub enum CatalogError {
         /// The file.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
-    /// A file is not the JSON it should be.
-    #[error("{path}: {reason}")]
+    /// A schema file is not JSON.
+    #[error("{path} is not JSON: {source}")]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// What the JSON parser found.
+        #[source]
+        source: serde_json::Error,
     },
+    /// A `service.json` is not a manifest.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 }
 
 fn read_json(path: &Path) -> Result<Value, CatalogError> {
@@ -85,25 +94,10 @@ fn read_json(path: &Path) -> Result<Value, CatalogError> {
         path: path.to_owned(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| CatalogError::Invalid {
+    serde_json::from_str(&text).map_err(|source| CatalogError::Invalid {
         path: path.to_owned(),
-        reason: format!("not JSON: {e}"),
+        source,
     })
-}
-
-/// The schema file named under `key.schema` in `entry`, read from `dir`.
-fn schema_at(dir: &Path, entry: &Value, key: &str) -> Result<Value, CatalogError> {
-    let file = entry[key]["schema"]
-        .as_str()
-        .ok_or_else(|| CatalogError::Invalid {
-            path: dir.join("service.json"),
-            reason: format!("`{key}.schema` is not a file name in {entry}"),
-        })?;
-    read_json(&dir.join(file))
-}
-
-fn text(value: &Value) -> String {
-    value.as_str().unwrap_or_default().to_owned()
 }
 
 impl Catalog {
@@ -170,52 +164,43 @@ impl Catalog {
 
 impl Service {
     fn load(dir: &Path) -> Result<Self, CatalogError> {
-        let manifest = read_json(&dir.join("service.json"))?;
+        let manifest = Manifest::read(&dir.join(manifest::FILE_NAME))?;
+        let schema = |file: &MessageFile| read_json(&dir.join(&file.schema));
         let mut service = Self {
-            name: text(&manifest["name"]),
-            doc: text(&manifest["doc"]),
-            ..Self::default()
+            name: manifest.name.clone(),
+            doc: manifest.doc.clone().unwrap_or_default(),
+            methods: BTreeMap::new(),
+            events: BTreeMap::new(),
+            event_docs: BTreeMap::new(),
+            subscriptions: Vec::new(),
+            calls: manifest.calls.clone(),
+            manifest: manifest.clone(),
         };
-        for m in manifest["methods"].as_array().into_iter().flatten() {
-            let error = match m.get("error") {
-                Some(e) if !e.is_null() => Some(schema_at(dir, m, "error")?),
-                _ => None,
+        for m in &manifest.methods {
+            let method = Method {
+                doc: m.doc.clone().unwrap_or_default(),
+                params: m.params.clone(),
+                request: schema(&m.request)?,
+                reply: schema(&m.reply)?,
+                error: m.error.as_ref().map(|e| schema(&e.message)).transpose()?,
             };
-            service.methods.insert(
-                text(&m["name"]),
-                Method {
-                    doc: text(&m["doc"]),
-                    params: m["params"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(text)
-                        .collect(),
-                    request: schema_at(dir, m, "request")?,
-                    reply: schema_at(dir, m, "reply")?,
-                    error,
-                },
-            );
+            service.methods.insert(m.name.clone(), method);
         }
-        for e in manifest["events"].as_array().into_iter().flatten() {
+        for e in &manifest.events {
+            service.events.insert(e.name.clone(), schema(&e.payload)?);
             service
-                .events
-                .insert(text(&e["name"]), schema_at(dir, e, "payload")?);
-            service.event_docs.insert(text(&e["name"]), text(&e["doc"]));
+                .event_docs
+                .insert(e.name.clone(), e.doc.clone().unwrap_or_default());
         }
-        service.calls = manifest["calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
+        service.subscriptions = manifest
+            .subscriptions
+            .iter()
+            .map(|s| Subscription {
+                source: s.source.clone(),
+                event: s.event.clone(),
+                method: s.method.clone(),
+            })
             .collect();
-        for s in manifest["subscriptions"].as_array().into_iter().flatten() {
-            service.subscriptions.push(Subscription {
-                source: text(&s["source"]),
-                event: text(&s["event"]),
-                method: text(&s["method"]),
-            });
-        }
         Ok(service)
     }
 }

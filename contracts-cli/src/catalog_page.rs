@@ -2,6 +2,7 @@
 //! elsewhere): a topology diagram as inline SVG, then every service with its methods, events
 //! and subscriptions, each schema as a table of fields with the raw JSON beside it.
 
+use contracts_core::topology;
 use std::fmt::Write;
 
 use serde_json::Value;
@@ -358,8 +359,12 @@ pub fn page(catalog: &Catalog, title: &str) -> String {
         if !s.methods.is_empty() {
             let _ = write!(
                 html,
-                "<h3>RPC methods <span class=\"muted\">(queue rpc-{})</span></h3>",
-                esc(name)
+                "<h3>RPC methods <span class=\"muted\">(queue {})</span></h3>",
+                esc(&s
+                    .manifest
+                    .rpc
+                    .as_ref()
+                    .map_or_else(|| topology::rpc_queue_name(name), |r| r.queue.clone()))
             );
         }
         for (method, m) in &s.methods {
@@ -380,8 +385,8 @@ pub fn page(catalog: &Catalog, title: &str) -> String {
         if !s.events.is_empty() {
             let _ = write!(
                 html,
-                "<h3>Events <span class=\"muted\">(exchange {}.events)</span></h3>",
-                esc(name)
+                "<h3>Events <span class=\"muted\">(exchange {})</span></h3>",
+                esc(&s.manifest.events_exchange)
             );
         }
         for (event, payload) in &s.events {

@@ -454,7 +454,7 @@ fn run_validate(
         };
         let violations = match serde_json::from_str(&text) {
             Ok(payload) => validate::validate(schema, &payload).map_err(Usage)?,
-            Err(e) => vec![validate::Violation {
+            Err(e) => vec![contracts_core::validate::Failure {
                 pointer: String::new(),
                 reason: format!("not JSON: {e}"),
             }],

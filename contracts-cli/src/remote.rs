@@ -10,7 +10,8 @@ use contracts_core::{CallError, RpcClient, topology};
 use serde_json::{Map, Value, json};
 
 use crate::catalog::Catalog;
-use crate::validate::{Violation, validate};
+use crate::validate::validate;
+use contracts_core::validate::Failure as SchemaFailure;
 
 /// How a remote operation ended, beyond success.
 #[derive(Debug)]
@@ -22,7 +23,7 @@ pub enum Failure {
     Unusable(String),
 }
 
-fn describe(violations: &[Violation]) -> String {
+fn describe(violations: &[SchemaFailure]) -> String {
     violations
         .iter()
         .map(|v| {
@@ -163,12 +164,9 @@ pub async fn dispatch(
         );
         let message = Message {
             properties: Properties {
-                content_type: Some("application/json".into()),
-                content_encoding: Some("utf-8".into()),
-                delivery_mode: 2,
                 message_id: Some(uuid::Uuid::new_v4().to_string()),
                 headers,
-                ..Properties::default()
+                ..topology::json_properties()
             },
             body: serde_json::to_vec(&payload).expect("JSON values encode"),
         };

@@ -1,30 +1,13 @@
 //! `contracts validate`: a JSON payload against a message's schema, every error with its
 //! JSON pointer.
 
-use serde::Serialize;
+use contracts_core::validate::{Failure, MessageValidator};
 use serde_json::Value;
 
-/// One way a payload breaks its schema.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    /// JSON pointer into the payload (`""` is the whole payload).
-    pub pointer: String,
-    /// Why, as the validator puts it.
-    pub reason: String,
-}
-
-/// Every violation of `schema` by `payload` (empty when it conforms), or why the schema
-/// itself cannot be used.
-pub fn validate(schema: &Value, payload: &Value) -> Result<Vec<Violation>, String> {
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(schema)
-        .map_err(|e| format!("the schema itself is invalid: {e}"))?;
-    Ok(validator
-        .iter_errors(payload)
-        .map(|e| Violation {
-            pointer: e.instance_path().to_string(),
-            reason: e.to_string(),
-        })
-        .collect())
+/// Every way `payload` breaks `schema` (empty when it conforms), each with its JSON pointer,
+/// or why the schema itself cannot be used.
+pub fn validate(schema: &Value, payload: &Value) -> Result<Vec<Failure>, String> {
+    let validator =
+        MessageValidator::new(schema).map_err(|e| format!("the schema itself is invalid: {e}"))?;
+    Ok(validator.check(payload).err().unwrap_or_default())
 }

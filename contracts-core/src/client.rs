@@ -15,10 +15,7 @@ use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
 use crate::validate::{Direction, ValidationError, ValidationMode, decode, serde_failure};
-use crate::wire::{
-    CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, HEADER_PREFIX, ReplyEnvelope,
-    RequestEnvelope, VALIDATION_ERROR,
-};
+use crate::wire::{ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR};
 
 /// How long a call waits for its reply unless the client says otherwise. Nameko's service
 /// proxies wait forever (nameko-wire.md §1.9); a caller stuck forever is worse than an error.
@@ -73,7 +70,7 @@ impl RpcClient {
     /// Declare a reply queue for `caller` (a service name, or any name for a standalone
     /// client) and start listening on it.
     pub async fn connect(transport: SharedTransport, caller: &str) -> Result<Self, TransportError> {
-        Self::connect_via(transport, caller, crate::wire::RPC_EXCHANGE).await
+        Self::connect_via(transport, caller, topology::RPC_EXCHANGE).await
     }
 
     /// [`RpcClient::connect`] on the RPC exchange `exchange` instead of `nameko-rpc`
@@ -313,16 +310,12 @@ impl RpcClient {
         let correlation_id = new_uuid();
         let message = Message {
             properties: Properties {
-                content_type: Some(CONTENT_TYPE_JSON.to_owned()),
-                content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
                 correlation_id: Some(correlation_id.clone()),
                 reply_to: Some(shared.reply_to.clone()),
-                message_id: None,
                 // At least 1 ms: RabbitMQ reads "0" as "deliver now or drop".
                 expiration: Some(self.timeout.as_millis().max(1).to_string()),
-                delivery_mode: 2,
-                priority: 0,
                 headers: outgoing_headers(&shared.caller, "call", &self.context),
+                ..topology::json_properties()
             },
             body,
         };

@@ -8,6 +8,7 @@ use schemars::generate::SchemaSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::topology::{self, BROADCAST_IDENTIFIER_PLACEHOLDER, HandlerNames, HandlerType};
 use crate::validate::MessageValidator;
 
 /// A service's contract: its name, RPC methods and events.
@@ -41,14 +42,41 @@ pub struct Subscription {
     pub event: String,
     /// The handling method (the handler queue's name carries it).
     pub method: String,
-    /// `service_pool`, `singleton` or `broadcast`, as Nameko spells them.
-    pub handler_type: String,
+    /// How instances share the queue (Nameko's `handler_type`).
+    pub handler_type: HandlerType,
     /// The queue it consumes; a broadcast queue ends in `{broadcast_identifier}`.
     pub queue: String,
     /// Whether the queue outlives the handler (Nameko's `reliable_delivery`).
     pub reliable_delivery: bool,
     /// The payload it expects: the source's event schema.
     pub payload: MessageSchema,
+}
+
+impl Subscription {
+    /// The subscription of the handler `names`; a broadcast queue's name ends in
+    /// [`BROADCAST_IDENTIFIER_PLACEHOLDER`], since every instance has its own.
+    pub fn new(
+        names: HandlerNames<'_>,
+        handler_type: HandlerType,
+        reliable_delivery: bool,
+        payload: MessageSchema,
+    ) -> Self {
+        let queue = topology::event_queue(
+            names,
+            handler_type,
+            BROADCAST_IDENTIFIER_PLACEHOLDER,
+            reliable_delivery,
+        );
+        Self {
+            source: names.source.to_owned(),
+            event: names.event.to_owned(),
+            method: names.method.to_owned(),
+            handler_type,
+            queue: queue.name,
+            reliable_delivery,
+            payload,
+        }
+    }
 }
 
 /// One RPC method.
@@ -203,34 +231,24 @@ impl ServiceContract {
         self
     }
 
-    /// Add a handler `method` of `source`'s event `event`, whose payload is `P`;
-    /// `handler_type` is Nameko's name for it (`service_pool`, `singleton`, `broadcast`).
+    /// Add a handler `method` of `source`'s event `event`, whose payload is `P`.
     pub fn with_handler<P: JsonSchema>(
         self,
         source: &str,
         event: &str,
         method: &str,
-        handler_type: &str,
+        handler_type: HandlerType,
         reliable_delivery: bool,
     ) -> Self {
-        use crate::topology::HandlerType;
-        let kind = match handler_type {
-            "singleton" => HandlerType::Singleton,
-            "broadcast" => HandlerType::Broadcast {
-                identifier: "{broadcast_identifier}".to_owned(),
-            },
-            _ => HandlerType::ServicePool,
+        let names = HandlerNames {
+            source,
+            event,
+            service: &self.name,
+            method,
         };
-        let queue = crate::topology::event_queue(source, event, &self.name, method, &kind).name;
-        self.with_subscription(Subscription {
-            source: source.to_owned(),
-            event: event.to_owned(),
-            method: method.to_owned(),
-            handler_type: handler_type.to_owned(),
-            queue,
-            reliable_delivery,
-            payload: schema_of::<P>(),
-        })
+        let subscription =
+            Subscription::new(names, handler_type, reliable_delivery, schema_of::<P>());
+        self.with_subscription(subscription)
     }
 
     /// Find a method by name.

@@ -20,7 +20,6 @@ use crate::transport::{
     BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
 };
 use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
-use crate::wire::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
 
 /// Why an event was not published.
 #[derive(Debug, thiserror::Error)]
@@ -99,12 +98,9 @@ impl EventPublisher {
             .await?;
         let message = Message {
             properties: Properties {
-                content_type: Some(CONTENT_TYPE_JSON.to_owned()),
-                content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
-                delivery_mode: 2,
                 message_id: Some(context::new_uuid()),
                 headers: outgoing_headers(self.service.name(), &event.name, &Headers::new()),
-                ..Properties::default()
+                ..topology::json_properties()
             },
             body: serde_json::to_vec(&value).expect("JSON values always encode"),
         };
@@ -184,6 +180,7 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             service: service.to_owned(),
             method: method.to_owned(),
             handler_type: HandlerType::default(),
+            broadcast_identifier: topology::broadcast_identifier(),
             validation: ValidationMode::default(),
             limits: Limits::default(),
             parent_calls_tracked: context::PARENT_CALLS_TRACKED,
@@ -215,6 +212,8 @@ pub struct EventHandler {
     service: String,
     method: String,
     handler_type: HandlerType,
+    /// Ends this instance's queue name when the handler type is broadcast.
+    broadcast_identifier: String,
     validation: ValidationMode,
     limits: Limits,
     parent_calls_tracked: usize,
@@ -303,32 +302,20 @@ impl EventHandler {
     /// What this handler consumes, for the handling service's contract
     /// ([`ServiceContract::with_subscription`](crate::ServiceContract::with_subscription)).
     pub fn subscription(&self) -> crate::contract::Subscription {
-        let (handler_type, queue) = match &self.handler_type {
-            HandlerType::ServicePool => ("service_pool", self.queue().name),
-            HandlerType::Singleton => ("singleton", self.queue().name),
-            HandlerType::Broadcast { .. } => (
-                "broadcast",
-                topology::event_queue(
-                    self.source.name(),
-                    self.event_name(),
-                    &self.service,
-                    &self.method,
-                    &HandlerType::Broadcast {
-                        identifier: "{broadcast_identifier}".to_owned(),
-                    },
-                )
-                .name,
-            ),
-        };
-        let event = self.source.event(self.event);
-        crate::contract::Subscription {
-            source: self.source.name().to_owned(),
-            event: event.name.clone(),
-            method: self.method.clone(),
-            handler_type: handler_type.to_owned(),
-            queue,
-            reliable_delivery: self.reliable_delivery,
-            payload: self.source.contract().events[self.event].payload.clone(),
+        crate::contract::Subscription::new(
+            self.names(),
+            self.handler_type,
+            self.reliable_delivery,
+            self.source.contract().events[self.event].payload.clone(),
+        )
+    }
+
+    fn names(&self) -> topology::HandlerNames<'_> {
+        topology::HandlerNames {
+            source: self.source.name(),
+            event: self.event_name(),
+            service: &self.service,
+            method: &self.method,
         }
     }
 
@@ -338,12 +325,10 @@ impl EventHandler {
     }
 
     fn queue(&self) -> crate::transport::QueueSpec {
-        topology::event_queue_with(
-            self.source.name(),
-            self.event_name(),
-            &self.service,
-            &self.method,
-            &self.handler_type,
+        topology::event_queue(
+            self.names(),
+            self.handler_type,
+            &self.broadcast_identifier,
             self.reliable_delivery,
         )
     }

@@ -49,6 +49,7 @@ pub mod error;
 pub mod events;
 mod kombu;
 pub mod limits;
+pub mod manifest;
 pub mod retry;
 pub mod schema_files;
 pub mod server;

@@ -10,100 +10,71 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::contract::ServiceContract;
+use crate::manifest::{self, Manifest};
 
 /// The environment variable that makes [`check_or_bless`] rewrite the files.
 pub const BLESS_ENV: &str = "CONTRACTS_BLESS";
+
+/// The JSON Schema of every `service.json`, at the top of the schemas directory.
+pub const MANIFEST_SCHEMA_FILE: &str = "service.schema.json";
+
+fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values always encode");
+    text.push('\n');
+    text
+}
 
 /// Every file of `contract`, keyed by its path relative to the schemas directory.
 pub fn render(contract: &ServiceContract) -> BTreeMap<PathBuf, String> {
     let dir = PathBuf::from(&contract.name);
     let mut files = BTreeMap::new();
-    let mut put = |name: String, value: &Value| {
-        let mut text = serde_json::to_string_pretty(value).expect("JSON values always encode");
-        text.push('\n');
-        files.insert(dir.join(&name), text);
-        name
-    };
-    let methods: Vec<Value> = contract
-        .methods
-        .iter()
-        .map(|m| {
-            let request = put(format!("{}.request.json", m.name), &m.request.schema);
-            let reply = put(format!("{}.reply.json", m.name), &m.reply.schema);
-            let error = m.error.as_ref().map(|e| {
-                let file = put(format!("{}.error.json", m.name), &e.message.schema);
-                json!({ "exc_path": e.exc_path, "type": e.message.type_name, "schema": file })
-            });
-            json!({
-                "name": m.name,
-                "doc": m.doc,
-                "params": m.params,
-                "request": { "type": m.request.type_name, "schema": request },
-                "reply": { "type": m.reply.type_name, "schema": reply },
-                "error": error,
-            })
-        })
-        .collect();
-    let events: Vec<Value> = contract
-        .events
-        .iter()
-        .map(|e| {
-            let payload = put(format!("{}.event.json", e.name), &e.payload.schema);
-            json!({
-                "name": e.name,
-                "doc": e.doc,
-                "payload": { "type": e.payload.type_name, "schema": payload },
-            })
-        })
-        .collect();
-    // A subscription points at the publisher's event file rather than copying its schema:
-    // one schema per message, whoever reads it.
-    let subscriptions: Vec<Value> = contract
-        .subscriptions
-        .iter()
-        .map(|s| {
-            json!({
-                "source": s.source,
-                "event": s.event,
-                "method": s.method,
-                "handler_type": s.handler_type,
-                "queue": s.queue,
-                "reliable_delivery": s.reliable_delivery,
-                "payload": {
-                    "type": s.payload.type_name,
-                    "schema": format!("../{}/{}.event.json", s.source, s.event),
-                },
-            })
-        })
-        .collect();
-    let mut manifest = json!({
-        "name": contract.name,
-        "doc": contract.doc,
-        // A service that only handles events has no RPC queue, as in Nameko.
-        "rpc": (!contract.methods.is_empty()).then(|| json!({
-            "exchange": crate::wire::RPC_EXCHANGE,
-            "queue": format!("rpc-{}", contract.name),
-        })),
-        "events_exchange": format!("{}.events", contract.name),
-        "methods": methods,
-        "events": events,
-    });
-    if !subscriptions.is_empty() {
-        manifest["subscriptions"] = Value::Array(subscriptions);
+    for m in &contract.methods {
+        files.insert(
+            dir.join(manifest::request_file(&m.name)),
+            pretty(&m.request.schema),
+        );
+        files.insert(
+            dir.join(manifest::reply_file(&m.name)),
+            pretty(&m.reply.schema),
+        );
+        if let Some(e) = &m.error {
+            files.insert(
+                dir.join(manifest::error_file(&m.name)),
+                pretty(&e.message.schema),
+            );
+        }
     }
-    if !contract.calls.is_empty() {
-        manifest["calls"] = json!(contract.calls);
+    for e in &contract.events {
+        files.insert(
+            dir.join(manifest::event_file(&e.name)),
+            pretty(&e.payload.schema),
+        );
     }
-    put("service.json".to_owned(), &manifest);
+    files.insert(
+        dir.join(manifest::FILE_NAME),
+        Manifest::of(contract).to_json_text(),
+    );
     files
+}
+
+/// The files shared by every service: the manifest's own schema.
+fn render_shared() -> BTreeMap<PathBuf, String> {
+    BTreeMap::from([(
+        PathBuf::from(MANIFEST_SCHEMA_FILE),
+        pretty(&Manifest::json_schema()),
+    )])
 }
 
 /// Write every contract's files under `dir`, removing files of those services that are no
 /// longer generated.
 pub fn write(dir: &Path, contracts: &[&ServiceContract]) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (path, text) in render_shared() {
+        std::fs::write(dir.join(path), text)?;
+    }
     for contract in contracts {
         let files = render(contract);
         let service_dir = dir.join(&contract.name);
@@ -170,6 +141,7 @@ impl fmt::Display for Drift {
 /// Compare the files under `dir` with what `contracts` generate.
 pub fn check(dir: &Path, contracts: &[&ServiceContract]) -> io::Result<Drift> {
     let mut drift = Drift::default();
+    compare(dir, render_shared(), &mut drift)?;
     for contract in contracts {
         let files = render(contract);
         for stale in existing(&dir.join(&contract.name))? {
@@ -178,22 +150,33 @@ pub fn check(dir: &Path, contracts: &[&ServiceContract]) -> io::Result<Drift> {
                 drift.stale.push(path);
             }
         }
-        for (path, text) in files {
-            match std::fs::read_to_string(dir.join(&path)) {
-                Ok(on_disk) if on_disk == text => {}
-                Ok(_) => drift.changed.push(path),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => drift.missing.push(path),
-                Err(e) => return Err(e),
-            }
-        }
+        compare(dir, files, &mut drift)?;
     }
     Ok(drift)
+}
+
+fn compare(dir: &Path, files: BTreeMap<PathBuf, String>, drift: &mut Drift) -> io::Result<()> {
+    for (path, text) in files {
+        match std::fs::read_to_string(dir.join(&path)) {
+            Ok(on_disk) if on_disk == text => {}
+            Ok(_) => drift.changed.push(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => drift.missing.push(path),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether the drift tests should rewrite what they check: `CONTRACTS_BLESS=1` exactly, so a
+/// stray `CONTRACTS_BLESS=0` or empty value never blesses by accident.
+pub fn blessing() -> bool {
+    std::env::var_os(BLESS_ENV).is_some_and(|v| v == "1")
 }
 
 /// For a test: with `CONTRACTS_BLESS=1` in the environment, (re)write the files; otherwise
 /// fail with the list of differences and how to re-bless.
 pub fn check_or_bless(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), String> {
-    if std::env::var_os(BLESS_ENV).is_some_and(|v| v == "1") {
+    if blessing() {
         return write(dir, contracts).map_err(|e| format!("writing {}: {e}", dir.display()));
     }
     verify(dir, contracts)

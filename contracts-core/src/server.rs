@@ -20,11 +20,12 @@ use crate::events::HandlerDefaults;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
 use crate::topology;
+use crate::topology::{CONTENT_TYPE_JSON, RPC_EXCHANGE};
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
 use crate::validate::{Direction, ValidationError, ValidationMode, decode};
-use crate::wire::{self, CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON, ErrorDict, RPC_EXCHANGE};
+use crate::wire::{self, ErrorDict};
 
 /// What a handler produced: the `result` of the reply, or its `error` dict.
 pub type Outcome = Result<Value, ErrorDict>;
@@ -389,11 +390,8 @@ impl RpcWorker {
         };
         let reply = Message {
             properties: Properties {
-                content_type: Some(CONTENT_TYPE_JSON.to_owned()),
-                content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
                 correlation_id: message.properties.correlation_id.clone(),
-                delivery_mode: 2,
-                ..Properties::default()
+                ..topology::json_properties()
             },
             body: wire::encode_reply(result, error),
         };

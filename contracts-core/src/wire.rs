@@ -9,12 +9,6 @@ use serde_json::{Map, Value};
 
 use crate::validate::ValidationError;
 
-/// The content type Nameko publishes and accepts by default.
-pub const CONTENT_TYPE_JSON: &str = "application/json";
-/// The content encoding Nameko publishes.
-pub const CONTENT_ENCODING_UTF8: &str = "utf-8";
-/// The name of Nameko's RPC exchange.
-pub const RPC_EXCHANGE: &str = "nameko-rpc";
 /// Prefix of context-data headers.
 pub const HEADER_PREFIX: &str = "nameko.";
 

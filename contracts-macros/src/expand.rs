@@ -7,10 +7,28 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
-use crate::model::{Event, Handler, Method, Param, Service};
+use crate::model::{Event, Handler, HandlerType, Method, Param, Service};
 
 fn core() -> TokenStream {
     quote!(::contracts_core)
+}
+
+/// The functions and constants each generated type defines next to the names the contract
+/// brings (methods on the client, events on the contract descriptor and the publisher). The
+/// generated code spells its own names from these lists and `model` refuses contract names
+/// found in them, so the two cannot drift apart.
+pub(crate) mod inherent {
+    /// `<Trait>Client`: `new`, `with_timeout`, `rpc`; contract methods sit beside them.
+    pub(crate) const CLIENT: [&str; 3] = ["new", "with_timeout", "rpc"];
+    /// `<Trait>Contract`: `build`, `contract`, `NAME`; event specs sit beside them.
+    pub(crate) const CONTRACT: [&str; 3] = ["build", "contract", "NAME"];
+    /// `<Trait>Publisher`: `new`, `with_validation`; one publish function per event.
+    pub(crate) const PUBLISHER: [&str; 2] = ["new", "with_validation"];
+
+    /// The identifiers of `names`, for the generated code.
+    pub(super) fn idents<const N: usize>(names: [&str; N]) -> [syn::Ident; N] {
+        names.map(|n| syn::Ident::new(n, proc_macro2::Span::call_site()))
+    }
 }
 
 struct Names {
@@ -70,9 +88,16 @@ pub fn service(service: &Service) -> TokenStream {
 }
 
 fn request_ident(method: &Method) -> Ident {
-    let camel: String = method
-        .name
-        .split('_')
+    format_ident!(
+        "{}Request",
+        camel_case(&method.name),
+        span = method.ident.span()
+    )
+}
+
+/// `create_user` → `CreateUser`, for the request struct (its schema title).
+fn camel_case(name: &str) -> String {
+    name.split('_')
         .filter(|w| !w.is_empty())
         .map(|w| {
             let mut chars = w.chars();
@@ -81,8 +106,7 @@ fn request_ident(method: &Method) -> Ident {
                 .map(|c| c.to_uppercase().chain(chars).collect::<String>())
                 .unwrap_or_default()
         })
-        .collect();
-    format_ident!("{}Request", camel, span = method.ident.span())
+        .collect()
 }
 
 fn doc_opt(docs: &Option<String>) -> TokenStream {
@@ -235,6 +259,7 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             ..
         } = h;
         let event = event_const(&h.source);
+        let handler_type = handler_type_path(*handler_type);
         quote! {
             #(#cfgs)*
             let contract = contract.with_handler::<#payload>(
@@ -279,9 +304,10 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
         #[derive(Debug, Clone, Copy)]
         #vis struct #ident;
     };
+    let [build, contract_fn, name_const] = inherent::idents(inherent::CONTRACT);
     let impls = quote! {
         impl #ident {
-            fn build() -> #core::ServiceContract {
+            fn #build() -> #core::ServiceContract {
                 let contract = #core::ServiceContract::new(#name, #service_doc);
                 #(#methods)*
                 #(#events)*
@@ -291,12 +317,12 @@ fn contract(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             }
 
             /// The Nameko service name.
-            pub const NAME: &'static str = #name;
+            pub const #name_const: &'static str = #name;
 
             #(#event_consts)*
 
             /// The service model: name, methods, events and every message's JSON Schema.
-            pub fn contract() -> &'static #core::ServiceContract {
+            pub fn #contract_fn() -> &'static #core::ServiceContract {
                 <Self as #core::__private::Compiled>::compiled().contract()
             }
 
@@ -321,6 +347,15 @@ fn event_const(source: &syn::Path) -> TokenStream {
         last.ident = format_ident!("__event_{}", last.ident, span = last.ident.span());
     }
     quote!(#path)
+}
+
+fn handler_type_path(kind: HandlerType) -> TokenStream {
+    let core = core();
+    match kind {
+        HandlerType::ServicePool => quote!(#core::HandlerType::ServicePool),
+        HandlerType::Singleton => quote!(#core::HandlerType::Singleton),
+        HandlerType::Broadcast => quote!(#core::HandlerType::Broadcast),
+    }
 }
 
 fn reply_types(method: &Method) -> (TokenStream, TokenStream) {
@@ -376,22 +411,23 @@ fn client(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             rpc: #core::RpcClient,
         }
     };
+    let [new, with_timeout, rpc] = inherent::idents(inherent::CLIENT);
     let impls = quote! {
         impl #client {
             /// A client making its calls through `rpc`.
-            pub fn new(rpc: #core::RpcClient) -> Self {
+            pub fn #new(rpc: #core::RpcClient) -> Self {
                 Self { rpc }
             }
 
             /// The same client with another deadline for its calls (see
             /// `RpcClient::with_timeout`): `client.with_timeout(d).method(..)` overrides it
             /// for one call.
-            pub fn with_timeout(&self, timeout: ::std::time::Duration) -> Self {
+            pub fn #with_timeout(&self, timeout: ::std::time::Duration) -> Self {
                 Self { rpc: self.rpc.with_timeout(timeout) }
             }
 
             /// The underlying RPC client.
-            pub fn rpc(&self) -> &#core::RpcClient {
+            pub fn #rpc(&self) -> &#core::RpcClient {
                 &self.rpc
             }
 
@@ -499,11 +535,7 @@ fn server_handlers(service: &Service, trait_ident: &Ident) -> TokenStream {
             reliable_delivery,
             ..
         } = h;
-        let handler_type = match handler_type.as_str() {
-            "singleton" => quote!(#core::HandlerType::Singleton),
-            "broadcast" => quote!(#core::HandlerType::broadcast()),
-            _ => quote!(#core::HandlerType::ServicePool),
-        };
+        let handler_type = handler_type_path(*handler_type);
         let call = if *fallible {
             quote!(<S as #trait_ident>::#ident(&server.service, event).await)
         } else {
@@ -581,10 +613,11 @@ fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             inner: #core::EventPublisher,
         }
     };
+    let [new, with_validation] = inherent::idents(inherent::PUBLISHER);
     let impls = quote! {
         impl #publisher {
             /// A publisher on `transport`.
-            pub fn new(transport: #core::SharedTransport) -> Self {
+            pub fn #new(transport: #core::SharedTransport) -> Self {
                 Self {
                     inner: #core::EventPublisher::new(
                         transport,
@@ -594,7 +627,7 @@ fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             }
 
             /// A publisher that validates as `mode` says.
-            pub fn with_validation(&self, mode: #core::ValidationMode) -> Self {
+            pub fn #with_validation(&self, mode: #core::ValidationMode) -> Self {
                 Self { inner: self.inner.with_validation(mode) }
             }
 
@@ -602,4 +635,116 @@ fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
         }
     };
     (item, impls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctxt::Ctxt;
+    use crate::model::{Service, ServiceAttr};
+
+    fn expand(attr: TokenStream, item: TokenStream) -> syn::File {
+        let item: syn::ItemTrait = syn::parse2(item).expect("a trait");
+        let cx = Ctxt::new();
+        let attr = ServiceAttr::parse(&cx, attr);
+        let model = Service::from_trait(&cx, attr, &item);
+        cx.check().expect("a valid service");
+        syn::parse2(service(&model.expect("a model"))).expect("generated code parses")
+    }
+
+    /// Every function and constant defined in `impl <ty> { .. }` blocks, wherever they sit.
+    fn inherent_names(file: &syn::File, ty: &str) -> Vec<String> {
+        fn visit(items: &[syn::Item], ty: &str, out: &mut Vec<String>) {
+            for item in items {
+                match item {
+                    syn::Item::Impl(i) if i.trait_.is_none() => {
+                        let syn::Type::Path(p) = &*i.self_ty else {
+                            continue;
+                        };
+                        if !p.path.is_ident(ty) {
+                            continue;
+                        }
+                        for it in &i.items {
+                            match it {
+                                syn::ImplItem::Fn(f) => out.push(f.sig.ident.to_string()),
+                                syn::ImplItem::Const(c) => out.push(c.ident.to_string()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    syn::Item::Const(c) => {
+                        if let syn::Expr::Block(b) = &*c.expr {
+                            let items: Vec<syn::Item> = b
+                                .block
+                                .stmts
+                                .iter()
+                                .filter_map(|s| match s {
+                                    syn::Stmt::Item(i) => Some(i.clone()),
+                                    _ => None,
+                                })
+                                .collect();
+                            visit(&items, ty, out);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        visit(&file.items, ty, &mut out);
+        out
+    }
+
+    #[test]
+    fn reserved_names_are_what_the_generated_types_define() {
+        let file = expand(
+            quote!(name = "svc"),
+            quote! {
+                pub trait Svc {
+                    async fn greet(&self, name: String) -> String;
+                    #[event]
+                    fn greeted(event: String);
+                }
+            },
+        );
+        let own = |ty: &str, contract_names: &[&str]| -> Vec<String> {
+            let mut names: Vec<String> = inherent_names(&file, ty)
+                .into_iter()
+                .filter(|n| !contract_names.contains(&n.as_str()) && !n.starts_with("__event_"))
+                .collect();
+            names.sort();
+            names
+        };
+        let sorted = |names: &[&str]| {
+            let mut v: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(own("SvcClient", &["greet"]), sorted(&inherent::CLIENT));
+        assert_eq!(
+            own("SvcContract", &["greeted"]),
+            sorted(&inherent::CONTRACT)
+        );
+        assert_eq!(
+            own("SvcPublisher", &["greeted"]),
+            sorted(&inherent::PUBLISHER)
+        );
+    }
+
+    #[test]
+    fn request_struct_names_are_camel_case() {
+        assert_eq!(camel_case("create_user"), "CreateUser");
+        assert_eq!(camel_case("hello"), "Hello");
+        assert_eq!(camel_case("__odd__name_"), "OddName");
+        assert_eq!(camel_case("v2_api"), "V2Api");
+    }
+
+    #[test]
+    fn event_constants_keep_the_source_path() {
+        let path: syn::Path = syn::parse_quote!(crate::users::UserServiceContract::user_created);
+        assert_eq!(
+            event_const(&path).to_string(),
+            quote!(crate::users::UserServiceContract::__event_user_created).to_string()
+        );
+    }
 }

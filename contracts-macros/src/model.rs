@@ -9,6 +9,7 @@ use syn::{
 
 use crate::check;
 use crate::ctxt::Ctxt;
+use crate::expand::inherent;
 
 /// `#[service(name = "...", calls(OtherContract, ...))]`.
 pub struct ServiceAttr {
@@ -107,8 +108,7 @@ pub struct Handler {
     pub cfgs: Vec<Attribute>,
     /// The source contract's event function, e.g. `UserServiceContract::user_created`.
     pub source: syn::Path,
-    /// `service_pool` (default), `singleton` or `broadcast`.
-    pub handler_type: String,
+    pub handler_type: HandlerType,
     /// Nameko's `reliable_delivery` (default true).
     pub reliable_delivery: bool,
     pub arg: Ident,
@@ -199,11 +199,14 @@ impl Service {
             }
         }
         for m in &methods {
-            check::not_reserved(cx, "a method", &m.ident, &m.name, &["new", "rpc"]);
+            check::not_reserved(cx, "a method", &m.ident, &m.name, &inherent::CLIENT);
         }
+        let event_reserved: Vec<&str> = inherent::CONTRACT
+            .into_iter()
+            .chain(inherent::PUBLISHER)
+            .collect();
         for e in &events {
-            let reserved = ["new", "with_validation", "contract", "build"];
-            check::not_reserved(cx, "an event", &e.ident, &e.name, &reserved);
+            check::not_reserved(cx, "an event", &e.ident, &e.name, &event_reserved);
         }
         check::unique(
             cx,
@@ -432,30 +435,51 @@ impl Event {
     }
 }
 
+/// How a handler shares its queue: Nameko's `handler_type`, mirrored from
+/// `contracts_core::HandlerType` (a proc-macro crate cannot depend on the crate it serves).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HandlerType {
+    #[default]
+    ServicePool,
+    Singleton,
+    Broadcast,
+}
+
+impl HandlerType {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "service_pool" => Some(Self::ServicePool),
+            "singleton" => Some(Self::Singleton),
+            "broadcast" => Some(Self::Broadcast),
+            _ => None,
+        }
+    }
+}
+
 /// The arguments of `#[handles(Source::event, handler_type = "...", reliable_delivery = ..)]`.
 struct HandlesAttr {
     source: syn::Path,
-    handler_type: String,
+    handler_type: HandlerType,
     reliable_delivery: bool,
 }
 
 impl HandlesAttr {
     fn parse(cx: &Ctxt, input: syn::parse::ParseStream) -> syn::Result<Self> {
         let source: syn::Path = input.parse()?;
-        let mut handler_type: Option<LitStr> = None;
+        let mut handler_type: Option<(LitStr, HandlerType)> = None;
         let mut reliable: Option<syn::LitBool> = None;
         while input.parse::<syn::Token![,]>().is_ok() && !input.is_empty() {
             let key: Ident = input.parse()?;
             input.parse::<syn::Token![=]>()?;
             if key == "handler_type" {
                 let value: LitStr = input.parse()?;
-                if !["service_pool", "singleton", "broadcast"].contains(&value.value().as_str()) {
-                    cx.error_spanned_by(
+                match HandlerType::parse(&value.value()) {
+                    Some(kind) => handler_type = Some((value, kind)),
+                    None => cx.error_spanned_by(
                         &value,
                         "handler_type is \"service_pool\", \"singleton\" or \"broadcast\", as in Nameko",
-                    );
+                    ),
                 }
-                handler_type = Some(value);
             } else if key == "reliable_delivery" {
                 reliable = Some(input.parse()?);
             } else {
@@ -467,21 +491,20 @@ impl HandlesAttr {
                 ));
             }
         }
-        let handler_type_name = handler_type
-            .as_ref()
-            .map_or_else(|| "service_pool".to_owned(), LitStr::value);
         let reliable_delivery = reliable.as_ref().is_none_or(syn::LitBool::value);
-        if handler_type_name == "broadcast" && reliable_delivery {
+        if let Some((written, HandlerType::Broadcast)) = &handler_type
+            && reliable_delivery
+        {
             // Nameko refuses the same (EventHandlerConfigurationError): each start would leave
             // a durable queue behind under a fresh identifier.
             cx.error_spanned_by(
-                handler_type.as_ref().expect("broadcast was written"),
+                written,
                 "a broadcast handler gets a fresh queue per instance: add `reliable_delivery = false`, as Nameko requires",
             );
         }
         Ok(Self {
             source,
-            handler_type: handler_type_name,
+            handler_type: handler_type.map(|(_, kind)| kind).unwrap_or_default(),
             reliable_delivery,
         })
     }

@@ -125,9 +125,9 @@ async fn handler_types_share_queues_as_nameko_does() {
     );
     // Two broadcast instances: each gets every event.
     let (cast_a, mut cast_seen_a) = recording("cache", "on_user_created");
-    let cast_a = cast_a.handler_type(HandlerType::broadcast());
+    let cast_a = cast_a.handler_type(HandlerType::Broadcast);
     let (cast_b, mut cast_seen_b) = recording("cache", "on_user_created");
-    let cast_b = cast_b.handler_type(HandlerType::broadcast());
+    let cast_b = cast_b.handler_type(HandlerType::Broadcast);
     assert_ne!(cast_a.queue_name(), cast_b.queue_name());
     // A singleton: one queue for everyone.
     let (single, mut single_seen) = recording("anyone", "on_user_created");

@@ -84,7 +84,7 @@ async fn nameko_dispatchers_reach_rust_handlers_of_every_type() {
             rust_handler(&tx, "rust_singleton", "singleton").handler_type(HandlerType::Singleton),
         )
         .subscribe(
-            rust_handler(&tx, "rust_broadcast", "broadcast").handler_type(HandlerType::broadcast()),
+            rust_handler(&tx, "rust_broadcast", "broadcast").handler_type(HandlerType::Broadcast),
         )
         .start()
         .await
@@ -137,7 +137,7 @@ async fn the_rust_publisher_reaches_nameko_handlers_of_every_type() {
     let (rust_tx, mut rust_seen) = mpsc::unbounded_channel();
     // A Rust broadcast handler without reliable_delivery, like Nameko's on_broadcast.
     let volatile = rust_handler(&rust_tx, "rust_volatile", "broadcast")
-        .handler_type(HandlerType::broadcast())
+        .handler_type(HandlerType::Broadcast)
         .reliable_delivery(false);
     let running = ServiceRunner::new(broker.clone())
         .serve(TallyServer::new(Recorder(tx)))

@@ -30,6 +30,35 @@ fn committed_schema_files_match_the_contracts() {
     }
 }
 
+/// Every committed `service.json` is what `service.schema.json` describes, and reads back
+/// as the manifest the code writes.
+#[test]
+fn manifests_match_their_own_schema() {
+    use contracts_core::manifest::Manifest;
+    use contracts_core::validate::MessageValidator;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(schema_files::MANIFEST_SCHEMA_FILE)).unwrap(),
+    )
+    .unwrap();
+    let validator = MessageValidator::new(&schema).unwrap();
+    for contract in seed_contracts() {
+        let path = dir.join(&contract.name).join("service.json");
+        let on_disk: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if let Err(failures) = validator.check(&on_disk) {
+            panic!("{}: {failures:?}", path.display());
+        }
+        assert_eq!(Manifest::read(&path).unwrap(), Manifest::of(contract));
+    }
+    // The schema can say no: a handler type Nameko does not know.
+    let mut bad =
+        serde_json::to_value(Manifest::of(NotificationServiceContract::contract())).unwrap();
+    bad["subscriptions"][0]["handler_type"] = json!("fanout");
+    let failures = validator.check(&bad).unwrap_err();
+    assert_eq!(failures[0].pointer, "/subscriptions/0/handler_type");
+}
+
 #[test]
 fn drift_is_reported_file_by_file() {
     let dir = std::env::temp_dir().join(format!("contracts-drift-{}", std::process::id()));
