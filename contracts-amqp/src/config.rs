@@ -62,6 +62,7 @@ pub struct Config {
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
@@ -69,11 +70,15 @@ pub enum ConfigError {
         /// The file.
         path: String,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
-    /// The text is not YAML, or not a mapping.
-    #[error("config is not a YAML mapping: {0}")]
-    Yaml(String),
+    /// The text is not YAML.
+    #[error("config is not YAML: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    /// The YAML is not a mapping of keys to values.
+    #[error("config is not a YAML mapping: the top level is {0}")]
+    NotAMapping(String),
     /// A key has a value of the wrong kind.
     #[error("config key `{key}`: {reason}")]
     Key {
@@ -136,13 +141,12 @@ impl Config {
     /// Read YAML `text` with `env` as the environment.
     pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = substitute(text, &env);
-        let yaml: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)?;
         let mut map = match serde_json::to_value(yaml) {
             Ok(serde_json::Value::Object(map)) => map,
             Ok(serde_json::Value::Null) => serde_json::Map::new(),
-            Ok(other) => return Err(ConfigError::Yaml(format!("top level is {other}"))),
-            Err(e) => return Err(ConfigError::Yaml(e.to_string())),
+            Ok(other) => return Err(ConfigError::NotAMapping(other.to_string())),
+            Err(e) => return Err(ConfigError::NotAMapping(e.to_string())),
         };
         for (key, var) in KEYS {
             if let Some(value) = env(var) {
@@ -358,6 +362,19 @@ mod tests {
         .unwrap();
         assert_eq!(config.max_workers, 20);
         assert_eq!(config.rpc_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn yaml_errors_keep_serde_s_error() {
+        use std::error::Error;
+        let err = Config::parse("max_workers: [", env(&[])).unwrap_err();
+        let source = err.source().expect("the YAML error is kept");
+        assert!(
+            source.downcast_ref::<serde_yaml_ng::Error>().is_some(),
+            "{source:?}"
+        );
+        let err = Config::parse("- a list", env(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::NotAMapping(_)), "{err:?}");
     }
 
     #[test]

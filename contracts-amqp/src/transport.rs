@@ -67,8 +67,10 @@ impl AmqpTransport {
             .with_connection_name(format!("contracts {}", env!("CARGO_PKG_VERSION")).into());
         let connection = Connection::connect_uri(uri.to_lapin(), properties)
             .await
-            .map_err(|e| {
-                TransportError::Closed(format!("cannot connect to {uri}: {}", describe(&e)))
+            .map_err(|e| TransportError::Connect {
+                broker: uri.to_string(),
+                detail: describe(&e),
+                source: Box::new(e),
             })?;
         let mut publishers = Vec::with_capacity(PUBLISH_CHANNELS);
         for _ in 0..PUBLISH_CHANNELS {
@@ -207,7 +209,7 @@ fn reply_code(e: &lapin::Error) -> Option<u16> {
 }
 
 fn closed(e: &lapin::Error) -> TransportError {
-    TransportError::Closed(describe(e))
+    TransportError::closed_by(describe(e), e.clone())
 }
 
 fn declare_error(
@@ -360,10 +362,10 @@ impl Transport for AmqpTransport {
                 )
                 .await
                 .map_err(|e| match reply_code(&e) {
-                    Some(NOT_FOUND) => TransportError::Closed(format!(
-                        "cannot bind `{queue}` to `{exchange}`: {}",
-                        describe(&e)
-                    )),
+                    Some(NOT_FOUND) => TransportError::closed_by(
+                        format!("cannot bind `{queue}` to `{exchange}`: {}", describe(&e)),
+                        e.clone(),
+                    ),
                     _ => closed(&e),
                 })
         })
@@ -418,9 +420,10 @@ impl Transport for AmqpTransport {
                     })
                 }
                 Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-                Confirmation::Nack(None) => Err(TransportError::Closed(format!(
-                    "the broker refused a message to `{exchange}` (basic.nack)"
-                ))),
+                Confirmation::Nack(None) => Err(TransportError::Nacked {
+                    exchange: exchange.to_owned(),
+                    routing_key: routing_key.to_owned(),
+                }),
             }
         })
     }
@@ -554,9 +557,8 @@ impl AmqpAcker {
         match result {
             Ok(true) => Ok(()),
             // A poisoned acker: the channel closed and the broker has requeued the message.
-            Ok(false) => Err(TransportError::Closed(
-                "the delivery's channel closed before it was settled; the broker requeued it"
-                    .to_owned(),
+            Ok(false) => Err(TransportError::closed(
+                "the delivery's channel closed before it was settled; the broker requeued it",
             )),
             Err(e) => Err(closed(&e)),
         }

@@ -28,6 +28,7 @@ pub struct BrokerUri {
 /// Why an `AMQP_URI` was refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("invalid AMQP_URI `{uri}`: {reason}")]
+#[non_exhaustive]
 pub struct InvalidUri {
     /// The address with its password hidden.
     pub uri: String,

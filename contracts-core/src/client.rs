@@ -346,9 +346,7 @@ impl RpcClient {
                 Err(other) => return Err(CallError::Transport(other)),
             }
             rx.await.map_err(|_| {
-                CallError::Transport(TransportError::Closed(
-                    "the reply listener stopped".to_owned(),
-                ))
+                CallError::Transport(TransportError::closed("the reply listener stopped"))
             })
         };
         // The deadline covers the whole call, publishing included (a broker under memory

@@ -33,9 +33,31 @@ pub enum Claim {
 
 /// Why a store could not answer. The event is then treated as failed (retried), never
 /// dropped and never handled twice knowingly.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("dedupe store failed: {0}")]
-pub struct DedupeError(pub String);
+#[derive(Debug, thiserror::Error)]
+#[error("dedupe store failed: {detail}")]
+pub struct DedupeError {
+    detail: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DedupeError {
+    /// A failure described by `detail` alone.
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// A failure caused by the store's own `error` (a Redis error, say), kept as the source.
+    pub fn caused_by(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            detail: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+}
 
 /// Where handled keys are remembered.
 pub trait DedupeStore: Send + Sync + 'static {

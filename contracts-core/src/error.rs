@@ -41,6 +41,7 @@ impl fmt::Display for Never {
 ///
 /// Decide by [`RemoteError::exc_type`], as Nameko users catch `RemoteError` and look at its type.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteError {
     /// The service called.
     pub service: String,
@@ -92,6 +93,7 @@ impl std::error::Error for RemoteError {}
 
 /// Why a typed RPC call failed. `E` is the method's declared error type.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CallError<E = Never> {
     /// The method returned its declared error.
     Service(E),
@@ -185,7 +187,18 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {}
+impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // `E` is the contract's own type: `Display`, not necessarily an `Error`.
+            Self::Service(_) | Self::UnknownService(_) | Self::Timeout { .. } => None,
+            Self::Protocol { .. } => None,
+            Self::Remote(e) => Some(e),
+            Self::Validation(e) => Some(e),
+            Self::Transport(e) => Some(e),
+        }
+    }
+}
 
 /// Encode a declared error as Nameko's error dict, its typed value under `payload`.
 pub(crate) fn encode_declared<E: Serialize + fmt::Display>(
@@ -203,4 +216,30 @@ pub(crate) fn encode_declared<E: Serialize + fmt::Display>(
     let mut dict = ErrorDict::with_message(&exc_type, exc_path, error.to_string());
     dict.extra.insert("payload".to_owned(), payload);
     Ok(dict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn call_errors_chain_to_their_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let error: CallError = CallError::Transport(TransportError::closed_by("lost", io));
+        let transport = error.source().expect("the transport error");
+        let cause = transport.source().expect("the I/O error");
+        assert_eq!(
+            cause
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+        let timeout: CallError = CallError::Timeout {
+            service: "s".into(),
+            method: "m".into(),
+            after: Duration::from_secs(1),
+        };
+        assert!(timeout.source().is_none());
+    }
 }

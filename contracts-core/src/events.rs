@@ -19,10 +19,11 @@ use crate::topology::{self, HandlerType};
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
 };
-use crate::validate::{Direction, ValidationError, ValidationMode, serde_failure};
+use crate::validate::{Direction, Failure, ValidationError, ValidationMode, decode, serde_failure};
 
 /// Why an event was not published.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PublishError {
     /// The payload breaks the event's contract.
     #[error(transparent)]
@@ -170,8 +171,10 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
         let invoke: Invoke = Arc::new(move |payload: Value| {
             let f = f.clone();
             Box::pin(async move {
-                let payload = P::deserialize(payload).map_err(|e| e.to_string())?;
-                f(payload).await.map_err(|e| e.to_string())
+                let payload = decode::<P>(&payload).map_err(HandlerFailure::Undecodable)?;
+                f(payload)
+                    .await
+                    .map_err(|e| HandlerFailure::Failed(e.to_string()))
             })
         });
         EventHandler {
@@ -203,7 +206,36 @@ pub(crate) struct HandlerDefaults {
     pub(crate) dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
 }
 
-type Invoke = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+type Invoke = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<(), HandlerFailure>> + Send + Sync>;
+
+/// Why an event was not handled, which decides where it goes next: a failure that another
+/// attempt could cure is retried, the others go straight to the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerFailure {
+    /// The payload passed its schema but does not decode into the handler's type (a type
+    /// stricter than its schema, such as a 30-digit number for a `u64`). Every attempt would
+    /// fail the same way: dead-lettered at once.
+    #[error("the payload does not decode into the handler's type at {}: {}", at(&.0.pointer), .0.reason)]
+    Undecodable(Failure),
+    /// The handler returned an error: retried.
+    #[error("{0}")]
+    Failed(String),
+    /// The handler panicked: retried.
+    #[error("panicked: {0}")]
+    Panicked(String),
+}
+
+fn at(pointer: &str) -> &str {
+    if pointer.is_empty() { "/" } else { pointer }
+}
+
+impl HandlerFailure {
+    /// Whether another attempt could succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Undecodable(_))
+    }
+}
 
 /// A typed event handler, ready for [`ServiceRunner::subscribe`](crate::ServiceRunner::subscribe).
 pub struct EventHandler {
@@ -393,12 +425,8 @@ impl EventHandler {
             self.parent_calls_tracked,
         );
         let outcome = match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e),
-            Err(panic) => Err(format!(
-                "{}.{} panicked: {panic}",
-                self.service, self.method
-            )),
+            Ok(outcome) => outcome,
+            Err(panic) => Err(HandlerFailure::Panicked(panic)),
         };
         if let (Some(key), Some((store, window))) = (&key, &self.dedupe) {
             let recorded = match &outcome {
@@ -415,7 +443,10 @@ impl EventHandler {
                     tracing::warn!(error = %e, "could not ack an event");
                 }
             }
-            Err(e) => self.fail(transport, delivery, &e, true).await,
+            Err(e) => {
+                self.fail(transport, delivery, &e.to_string(), e.is_retryable())
+                    .await
+            }
         }
     }
 

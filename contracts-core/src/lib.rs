@@ -150,7 +150,7 @@ pub use contract::{CompiledService, ServiceContract};
 /// `async fn`.
 pub use contracts_macros::service;
 pub use error::{CallError, DeclaredError, Never, RemoteError};
-pub use events::{EventHandler, EventPublisher, EventSpec, PublishError};
+pub use events::{EventHandler, EventPublisher, EventSpec, HandlerFailure, PublishError};
 pub use server::{Dispatch, RunningServices, ServiceRunner};
 pub use topology::HandlerType;
 pub use transport::{MemoryBroker, SharedTransport, Transport, TransportError};

@@ -67,6 +67,7 @@ pub struct Failure {
 
 /// A message that does not satisfy its contract.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
 pub struct ValidationError {
     /// The service whose contract was broken.
     pub service: String,

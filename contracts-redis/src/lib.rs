@@ -34,7 +34,7 @@ impl std::fmt::Debug for RedisDedupe {
 }
 
 fn failed(e: redis::RedisError) -> DedupeError {
-    DedupeError(e.to_string())
+    DedupeError::caused_by(e)
 }
 
 fn millis(ttl: Duration) -> u64 {

@@ -98,8 +98,13 @@ pub struct QueueSpec {
     pub arguments: Headers,
 }
 
+/// The broker library's own error under a [`TransportError`], kept for
+/// [`source()`](std::error::Error::source) (a `lapin::Error` over RabbitMQ).
+pub type BrokerCause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a transport operation failed.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// A mandatory publish matched no queue (AMQP `basic.return` with `NO_ROUTE`).
     #[error("message to exchange `{exchange}` with routing key `{routing_key}` matched no queue")]
@@ -123,9 +128,55 @@ pub enum TransportError {
         /// What differs.
         detail: String,
     },
+    /// The broker could not be reached (`broker` never shows a password).
+    #[error("cannot connect to {broker}: {detail}")]
+    Connect {
+        /// The broker's address.
+        broker: String,
+        /// What went wrong, in the broker library's words.
+        detail: String,
+        /// The broker library's error.
+        #[source]
+        source: BrokerCause,
+    },
+    /// The broker refused a publish (`basic.nack`): it could not take the message.
+    #[error("the broker refused a message to exchange `{exchange}` (basic.nack)")]
+    Nacked {
+        /// Target exchange.
+        exchange: String,
+        /// The message's routing key.
+        routing_key: String,
+    },
     /// The connection or channel is gone.
-    #[error("broker connection closed: {0}")]
-    Closed(String),
+    #[error("broker connection closed: {detail}")]
+    Closed {
+        /// What happened.
+        detail: String,
+        /// The broker library's error, when there was one.
+        #[source]
+        source: Option<BrokerCause>,
+    },
+}
+
+impl TransportError {
+    /// [`TransportError::Closed`] with no underlying error.
+    pub fn closed(detail: impl Into<String>) -> Self {
+        Self::Closed {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// [`TransportError::Closed`] caused by the broker library's `error`.
+    pub fn closed_by(
+        detail: impl Into<String>,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Closed {
+            detail: detail.into(),
+            source: Some(Box::new(error)),
+        }
+    }
 }
 
 /// A broker connection, seen through the operations Nameko's protocol needs.

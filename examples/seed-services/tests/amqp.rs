@@ -14,7 +14,7 @@ use contracts_core::transport::{Message, Properties};
 use contracts_core::wire::MALFORMED_REQUEST;
 use contracts_core::{RpcClient, ServiceRunner, Transport};
 use contracts_testkit::{TestVhost, guarded};
-use lab::{LabClient, LabImpl, LabServer, Stamp, json_props, raw_request};
+use lab::{LabClient, LabImpl, LabServer, Stamp, raw_request};
 use seed_contracts::MyServiceClient;
 use serde_json::json;
 
@@ -120,24 +120,29 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
     let huge = format!(r#"{{"args": ["{}"], "kwargs": {{}}}}"#, "x".repeat(5000));
     let no_type = Properties {
         content_type: None,
-        ..json_props()
+        ..contracts_core::topology::json_properties()
     };
     let xjson = Properties {
         content_type: Some("application/xjson".into()),
-        ..json_props()
+        ..contracts_core::topology::json_properties()
     };
     let unknown_envelope = br#"{"args": [{"__type__": "pickle", "__value__": "x"}], "kwargs": {}}"#;
     let cases: Vec<(&str, Properties, &[u8], &str)> = vec![
-        ("invalid JSON", json_props(), b"{not json", "not valid JSON"),
+        (
+            "invalid JSON",
+            contracts_core::topology::json_properties(),
+            b"{not json",
+            "not valid JSON",
+        ),
         (
             "non-object body",
-            json_props(),
+            contracts_core::topology::json_properties(),
             b"[1, 2]",
             "got a JSON array",
         ),
         (
             "no args",
-            json_props(),
+            contracts_core::topology::json_properties(),
             br#"{"kwargs": {}}"#,
             "Message missing `args` or `kwargs`",
         ),
@@ -155,19 +160,19 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
         ),
         (
             "unknown kombu envelope",
-            json_props(),
+            contracts_core::topology::json_properties(),
             unknown_envelope,
             "`pickle` at /args/0",
         ),
         (
             "oversize",
-            json_props(),
+            contracts_core::topology::json_properties(),
             huge.as_bytes(),
             "exceeds the limit of 4096 bytes",
         ),
         (
             "too deep",
-            json_props(),
+            contracts_core::topology::json_properties(),
             deep.as_bytes(),
             "deeper than the limit of 16",
         ),
@@ -190,7 +195,13 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
         "day": {"__type__": "date", "__value__": "2020-01-02"},
         "price": {"__type__": "decimal", "__value__": "1.50"},
         "id": {"__type__": "uuid", "__value__": {"hex": "12345678123456781234567812345678"}}}}}"#;
-    let reply = raw_request(&*broker, "lab.stamp", json_props(), stamp).await;
+    let reply = raw_request(
+        &*broker,
+        "lab.stamp",
+        contracts_core::topology::json_properties(),
+        stamp,
+    )
+    .await;
     assert_eq!(reply.error, None);
     let echoed: Stamp = serde_json::from_value(reply.result).unwrap();
     assert_eq!(echoed.id, "12345678-1234-5678-1234-567812345678");
@@ -205,7 +216,7 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
             "nameko-rpc",
             "lab.add",
             Message {
-                properties: json_props(),
+                properties: contracts_core::topology::json_properties(),
                 body: br#"{"args": [1], "kwargs": {}}"#.to_vec(),
             },
             true,
@@ -335,56 +346,4 @@ async fn a_lost_connection_is_reported_not_ignored() {
     assert!(closed.success());
     assert_eq!(guarded("consumer end", running.ended()).await, "rpc-lab");
     running.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_refusals_map_to_transport_errors_and_the_connection_survives_them() {
-    use contracts_core::transport::{QueueSpec, TransportError};
-    let vhost = TestVhost::create("refusals");
-    let broker = vhost.connect().await;
-    let spec = QueueSpec {
-        name: "rpc-x".into(),
-        durable: true,
-        exclusive: false,
-        auto_delete: false,
-        arguments: Default::default(),
-    };
-    broker.declare_queue(&spec).await.unwrap();
-    // RabbitMQ answers a redeclaration with other flags with 406 PRECONDITION_FAILED.
-    let other = QueueSpec {
-        durable: false,
-        ..spec.clone()
-    };
-    match broker.declare_queue(&other).await {
-        Err(TransportError::PreconditionFailed { name, detail }) => {
-            assert_eq!(name, "rpc-x");
-            assert!(detail.contains("406"), "{detail}");
-        }
-        other => panic!("expected PreconditionFailed, got {other:?}"),
-    }
-    // A publish to a missing exchange is a 404 that closes its channel; the next publish
-    // goes through a fresh one.
-    let message = || Message {
-        properties: json_props(),
-        body: b"{}".to_vec(),
-    };
-    for _ in 0..8 {
-        match broker
-            .publish("no-such-exchange", "k", message(), false)
-            .await
-        {
-            Err(TransportError::NoSuchExchange(name)) => assert_eq!(name, "no-such-exchange"),
-            other => panic!("expected NoSuchExchange, got {other:?}"),
-        }
-    }
-    broker.bind("rpc-x", "amq.topic", "k").await.unwrap();
-    broker
-        .publish("amq.topic", "k", message(), true)
-        .await
-        .unwrap();
-    assert_eq!(vhost.queue("rpc-x").unwrap().messages_ready, 1);
-    match broker.publish("amq.topic", "nobody", message(), true).await {
-        Err(TransportError::Unroutable { routing_key, .. }) => assert_eq!(routing_key, "nobody"),
-        other => panic!("expected Unroutable, got {other:?}"),
-    }
 }

@@ -121,7 +121,7 @@ async fn the_wire_is_nameko_shaped() {
     let ok = raw_request(
         &broker,
         "my_service.hello",
-        json_props(),
+        contracts_core::topology::json_properties(),
         br#"{"args": ["World"], "kwargs": {}}"#,
     )
     .await;
@@ -131,7 +131,7 @@ async fn the_wire_is_nameko_shaped() {
     let declared = raw_request(
         &broker,
         "user_service.create_user",
-        json_props(),
+        contracts_core::topology::json_properties(),
         br#"{"args": [], "kwargs": {"user_data": {"user_id": 5, "name": "Eve"}}}"#,
     )
     .await;
@@ -139,7 +139,7 @@ async fn the_wire_is_nameko_shaped() {
     let again = raw_request(
         &broker,
         "user_service.create_user",
-        json_props(),
+        contracts_core::topology::json_properties(),
         br#"{"args": [{"user_id": 5, "name": "Eve"}], "kwargs": {}}"#,
     )
     .await;
@@ -242,7 +242,13 @@ async fn malformed_bodies_get_malformed_request() {
             "`kwargs` must be a JSON object",
         ),
     ] {
-        let reply = raw_request(&broker, "lab.add", json_props(), body).await;
+        let reply = raw_request(
+            &broker,
+            "lab.add",
+            contracts_core::topology::json_properties(),
+            body,
+        )
+        .await;
         let error = reply
             .error
             .unwrap_or_else(|| panic!("no error for {body:?}"));
@@ -254,7 +260,7 @@ async fn malformed_bodies_get_malformed_request() {
             error.value
         );
     }
-    let mut props = json_props();
+    let mut props = contracts_core::topology::json_properties();
     props.content_type = Some("application/xjson".into());
     let reply = raw_request(&broker, "lab.add", props, br#"{"args": [1], "kwargs": {}}"#).await;
     assert!(
@@ -272,7 +278,7 @@ async fn malformed_bodies_get_malformed_request() {
 async fn requests_without_reply_to_are_dropped_not_redelivered() {
     let (broker, _lab, running, rpc) = lab().await;
     let message = contracts_core::transport::Message {
-        properties: json_props(),
+        properties: contracts_core::topology::json_properties(),
         body: br#"{"args": [1], "kwargs": {}}"#.to_vec(),
     };
     use contracts_core::Transport;

@@ -142,8 +142,9 @@ pub async fn retried_then_dead_lettered_then_replayed(transport: SharedTransport
     );
 }
 
-/// Payloads that are not JSON or break the event's schema skip the retries: straight to the
-/// dead-letter queue, with the reason, never reaching the handler.
+/// Payloads that are not JSON, break the event's schema, or pass it but do not decode into
+/// the handler's type skip the retries: straight to the dead-letter queue, with the reason,
+/// never reaching the handler.
 pub async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTransport) {
     let (handler, mut attempts) = flaky(Arc::new(AtomicBool::new(true)));
     let queue = handler.queue_name();
@@ -161,6 +162,8 @@ pub async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTransport) 
         &b"{not json"[..],
         br#"{"user_id": "one", "name": "x"}"#,
         br#"{"user_id": 1}"#,
+        // Within the schema (an integer ≥ 1) but beyond `u64`: only decoding can tell.
+        br#"{"user_id": 100000000000000000000000000000, "name": "x"}"#,
     ] {
         let message = Message {
             properties: props.clone(),
@@ -185,7 +188,7 @@ pub async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTransport) 
     let letters = retry::dead_letters(transport.as_ref(), &queue)
         .await
         .unwrap();
-    assert_eq!(letters.len(), 3);
+    assert_eq!(letters.len(), 4);
     assert!(
         letters[0].error.contains("not JSON"),
         "{}",
@@ -197,6 +200,11 @@ pub async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTransport) 
         letters[1].error
     );
     assert!(letters[2].error.contains("name"), "{}", letters[2].error);
+    assert!(
+        letters[3].error.contains("does not decode") && letters[3].error.contains("/user_id"),
+        "{}",
+        letters[3].error
+    );
     assert!(letters.iter().all(|l| l.attempts == 1));
     assert_eq!(letters[2].payload(), json!({"user_id": 1}));
 }

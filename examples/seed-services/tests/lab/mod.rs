@@ -231,15 +231,6 @@ pub async fn raw_request(
     serde_json::from_slice(&delivery.message.body).expect("a Nameko reply body")
 }
 
-pub fn json_props() -> Properties {
-    Properties {
-        content_type: Some("application/json".into()),
-        content_encoding: Some("utf-8".into()),
-        delivery_mode: 2,
-        ..Properties::default()
-    }
-}
-
 pub async fn client(broker: &MemoryBroker, name: &str) -> RpcClient {
     RpcClient::connect(Arc::new(broker.clone()), name)
         .await

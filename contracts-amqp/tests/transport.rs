@@ -1,0 +1,90 @@
+//! The lapin transport against the real RabbitMQ, each test in its own vhost: how the broker's
+//! refusals map to [`TransportError`]s, that a refusal closing a channel does not cost the
+//! connection, and that connection errors keep their cause and never show a password.
+
+use std::error::Error;
+
+use contracts_amqp::{AmqpTransport, BrokerUri};
+use contracts_core::topology;
+use contracts_core::transport::{Message, QueueSpec, Transport, TransportError};
+use contracts_testkit::TestVhost;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_refusals_map_to_transport_errors_and_the_connection_survives_them() {
+    let vhost = TestVhost::create("refusals");
+    let broker = vhost.connect().await;
+    let spec = QueueSpec {
+        name: "rpc-x".into(),
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments: Default::default(),
+    };
+    broker.declare_queue(&spec).await.unwrap();
+    // RabbitMQ answers a redeclaration with other flags with 406 PRECONDITION_FAILED.
+    let other = QueueSpec {
+        durable: false,
+        ..spec.clone()
+    };
+    match broker.declare_queue(&other).await {
+        Err(TransportError::PreconditionFailed { name, detail }) => {
+            assert_eq!(name, "rpc-x");
+            assert!(detail.contains("406"), "{detail}");
+        }
+        other => panic!("expected PreconditionFailed, got {other:?}"),
+    }
+    // A publish to a missing exchange is a 404 that closes its channel; the next publish
+    // goes through a fresh one.
+    let message = || Message {
+        properties: topology::json_properties(),
+        body: b"{}".to_vec(),
+    };
+    for _ in 0..8 {
+        match broker
+            .publish("no-such-exchange", "k", message(), false)
+            .await
+        {
+            Err(TransportError::NoSuchExchange(name)) => assert_eq!(name, "no-such-exchange"),
+            other => panic!("expected NoSuchExchange, got {other:?}"),
+        }
+    }
+    broker.bind("rpc-x", "amq.topic", "k").await.unwrap();
+    broker
+        .publish("amq.topic", "k", message(), true)
+        .await
+        .unwrap();
+    assert_eq!(vhost.queue("rpc-x").unwrap().messages_ready, 1);
+    match broker.publish("amq.topic", "nobody", message(), true).await {
+        Err(TransportError::Unroutable { routing_key, .. }) => assert_eq!(routing_key, "nobody"),
+        other => panic!("expected Unroutable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connection_errors_keep_their_cause_and_hide_the_password() {
+    // Nothing listens on port 1: the connection is refused at once.
+    let uri: BrokerUri = "amqp://guest:s3cret-pass@127.0.0.1:1/%2f".parse().unwrap();
+    let error = match AmqpTransport::connect(&uri).await {
+        Err(error) => error,
+        Ok(_) => panic!("connected to a port nobody listens on"),
+    };
+    let TransportError::Connect { broker, .. } = &error else {
+        panic!("expected Connect, got {error:?}");
+    };
+    assert!(broker.contains("127.0.0.1:1"), "{broker}");
+    let mut chain = vec![error.to_string()];
+    let mut cause = error.source();
+    let mut saw_lapin = false;
+    while let Some(e) = cause {
+        saw_lapin |= e.downcast_ref::<lapin::Error>().is_some();
+        chain.push(e.to_string());
+        cause = e.source();
+    }
+    assert!(
+        saw_lapin,
+        "the lapin error is reachable through source(): {chain:?}"
+    );
+    for text in chain.iter().chain([&format!("{error:?}")]) {
+        assert!(!text.contains("s3cret-pass"), "password shown: {text}");
+    }
+}
