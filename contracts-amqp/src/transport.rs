@@ -1,6 +1,6 @@
 //! [`Transport`] over a RabbitMQ connection (lapin).
 //!
-//! Channel use follows lapin's and RabbitMQ's advice (reliability-observability.md §2.2):
+//! Channel use follows lapin's and RabbitMQ's advice (docs/reliability.md, "Publishing"):
 //! - declarations run on a throwaway channel each, because a refused declaration (`406`,
 //!   `404`) closes the channel it ran on;
 //! - publishes go through a small pool of confirm-mode channels, and confirms are awaited per
@@ -412,7 +412,7 @@ impl Transport for AmqpTransport {
                 .map_err(missing)?;
             match confirm.await.map_err(missing)? {
                 // With `mandatory`, RabbitMQ sends `basic.return` before the ack: an ack can
-                // carry a returned message (reliability-observability.md §2.2).
+                // carry a returned message (docs/reliability.md, "Publishing").
                 Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
                     Err(TransportError::Unroutable {
                         exchange: exchange.to_owned(),

@@ -18,7 +18,7 @@ use crate::validate::{Direction, ValidationError, ValidationMode, decode, serde_
 use crate::wire::{ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR};
 
 /// How long a call waits for its reply unless the client says otherwise. Nameko's service
-/// proxies wait forever (nameko-wire.md §1.9); a caller stuck forever is worse than an error.
+/// proxies wait forever (docs/nameko-wire.md, "What Nameko gets wrong"); a caller stuck forever is worse than an error.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Arc<Message>>>>>;
