@@ -4,6 +4,9 @@
 //! ```text
 //! cargo run --example quickstart
 //! ```
+//!
+//! Every step checks its outcome: anything unexpected ends the run with an error and exit
+//! code 1 (CI runs it).
 
 use std::time::Duration;
 
@@ -43,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("user_service.create_user({ada:?}) again");
     match users.create_user(ada.clone()).await {
         Err(CallError::Service(error)) => println!("  -> declared error, typed: {error:?}\n"),
-        other => println!("  -> unexpected: {other:?}\n"),
+        other => return Err(format!("unexpected outcome: {other:?}").into()),
     }
 
     let invalid = UserData {
@@ -59,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!();
         }
-        other => println!("  -> unexpected: {other:?}\n"),
+        other => return Err(format!("unexpected outcome: {other:?}").into()),
     }
 
     println!("user_service.create_user sent as raw JSON with user_id = \"7\" (a string)");
@@ -76,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  -> the server replied with a Nameko error: exc_type={} value={}\n",
             remote.exc_type, remote.value
         ),
-        other => println!("  -> unexpected: {other:?}\n"),
+        other => return Err(format!("unexpected outcome: {other:?}").into()),
     }
 
     println!("another_service.do_something_with_hello()");
@@ -112,7 +115,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  audit.on_user_created attempt {attempt} failed");
     }
     auditing.stop().await;
-    for letter in retry::dead_letters(broker.as_ref(), &queue).await? {
+    let letters = retry::dead_letters(broker.as_ref(), &queue).await?;
+    if letters.len() != 1 {
+        return Err(format!("expected one dead letter, found {}", letters.len()).into());
+    }
+    for letter in letters {
         println!(
             "  -> dead-lettered after {} attempts: {} (payload {})",
             letter.attempts,

@@ -122,40 +122,53 @@ impl MyClientService for ClientService {
     }
 }
 
-/// The users `notification_service` has welcomed, once each: its `user_created` handler is
-/// idempotent, so a redelivered event does not welcome anybody twice.
+/// What `notification_service` did with the `user_created` events it got. Its handler is
+/// idempotent: a redelivered event welcomes nobody twice. Tests read
+/// [`Welcomes::deliveries`], which counts every event that reached the handler, to prove an
+/// event was delivered once, not merely that its effect happened once.
 #[derive(Clone, Debug)]
 pub struct Welcomes {
-    welcomed: Arc<Mutex<Vec<UserCreated>>>,
+    deliveries: Arc<Mutex<Vec<UserCreated>>>,
     changed: watch::Sender<usize>,
 }
 
 impl Default for Welcomes {
     fn default() -> Self {
         Self {
-            welcomed: Arc::default(),
+            deliveries: Arc::default(),
             changed: watch::Sender::new(0),
         }
     }
 }
 
 impl Welcomes {
-    /// Record a welcome unless this user had one.
+    /// Handle one delivery: welcome the user unless they had a welcome already.
     pub fn welcome(&self, event: UserCreated) {
-        let mut welcomed = self.welcomed.lock().expect("welcomes lock");
-        if welcomed.iter().all(|w| w.user_id != event.user_id) {
+        let mut deliveries = self.deliveries.lock().expect("welcomes lock");
+        if deliveries.iter().all(|d| d.user_id != event.user_id) {
             tracing::info!(user_id = event.user_id, name = %event.name, "welcome sent");
-            welcomed.push(event);
-            self.changed.send_replace(welcomed.len());
         }
+        deliveries.push(event);
+        self.changed.send_replace(deliveries.len());
     }
 
-    /// Everyone welcomed so far.
+    /// Everyone welcomed so far, once each, in the order of their first event.
     pub fn all(&self) -> Vec<UserCreated> {
-        self.welcomed.lock().expect("welcomes lock").clone()
+        let mut welcomed: Vec<UserCreated> = Vec::new();
+        for event in self.deliveries() {
+            if welcomed.iter().all(|w| w.user_id != event.user_id) {
+                welcomed.push(event);
+            }
+        }
+        welcomed
     }
 
-    /// Wait until at least `n` users have been welcomed.
+    /// Every event that reached the handler, duplicates included, in arrival order.
+    pub fn deliveries(&self) -> Vec<UserCreated> {
+        self.deliveries.lock().expect("welcomes lock").clone()
+    }
+
+    /// Wait until at least `n` events have reached the handler.
     pub async fn wait_for(&self, n: usize) {
         let mut changed = self.changed.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.

@@ -108,11 +108,17 @@ async fn seed_services_answer_typed_calls() {
             }
         }
     );
-    // The event published on each creation reached notification_service, once per user.
+    // The event published on each creation reached notification_service, once per user:
+    // every delivery counts, read after the stop has drained the handler queue.
     guarded("welcomes", services.welcomes.wait_for(2)).await;
-    let ids: Vec<u64> = services.welcomes.all().iter().map(|w| w.user_id).collect();
-    assert_eq!(ids, vec![1, 2]);
     services.running.stop().await;
+    let ids: Vec<u64> = services
+        .welcomes
+        .deliveries()
+        .iter()
+        .map(|w| w.user_id)
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
 }
 
 #[tokio::test]
