@@ -59,6 +59,15 @@ def main():
             checked.append(str(path.relative_to(schemas)))
     results["schemas_checked"] = len(checked)
 
+    # Every service.json is what the manifest's own schema describes.
+    manifest_schema = load(schemas / "service.schema.json")
+    Draft202012Validator.check_schema(manifest_schema)
+    manifests = Draft202012Validator(manifest_schema)
+    results["manifest_errors"] = {
+        str(path.relative_to(schemas)): [e.message for e in manifests.iter_errors(load(path))]
+        for path in sorted(schemas.glob("*/service.json"))
+    }
+
     # Python's validator agrees with the Rust one on the fixtures.
     verdicts = {}
     for message_dir in sorted(p for p in fixtures.iterdir() if p.is_dir()):
