@@ -49,7 +49,9 @@ async fn python_validates_generates_pydantic_models_and_calls_a_rust_service() {
         .count();
     assert_eq!(results["schemas_checked"], json!(message_files));
     // Python's validator also accepts every manifest against service.schema.json.
-    let manifests = results["manifest_errors"].as_object().expect("manifests checked");
+    let manifests = results["manifest_errors"]
+        .as_object()
+        .expect("manifests checked");
     assert_eq!(manifests.len(), 5, "{manifests:?}");
     for (path, errors) in manifests {
         assert_eq!(errors, &json!([]), "{path}");
