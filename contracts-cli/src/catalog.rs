@@ -52,7 +52,7 @@ pub struct Method {
 }
 
 /// An event handler recorded in a contract.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Subscription {
     /// The publishing service.
     pub source: String,
