@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use contracts_core::manifest::RpcEndpoint;
 use contracts_core::topology;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Method, Subscription};
 
 fn amqp_exchange(name: &str) -> Value {
     json!({
@@ -113,158 +113,215 @@ fn message(name: &str, title: String, payload: Value) -> Value {
     })
 }
 
+/// What the document is assembled from, filled service by service.
+struct Parts {
+    schemas: Schemas,
+    channels: Map<String, Value>,
+    operations: Map<String, Value>,
+    messages: Map<String, Value>,
+}
+
 /// The AsyncAPI 3.0 document of `catalog`.
 pub fn document(catalog: &Catalog, title: &str) -> Value {
-    let mut schemas = Schemas {
-        schemas: BTreeMap::new(),
-        raw: BTreeMap::new(),
+    let mut parts = Parts {
+        schemas: Schemas {
+            schemas: BTreeMap::new(),
+            raw: BTreeMap::new(),
+        },
+        channels: Map::new(),
+        operations: Map::new(),
+        messages: Map::new(),
     };
-    let mut channels = Map::new();
-    let mut operations = Map::new();
-    let mut messages = Map::new();
     for (name, service) in &catalog.services {
         let rpc = service.manifest.rpc.clone().unwrap_or_else(|| RpcEndpoint {
             exchange: topology::RPC_EXCHANGE.to_owned(),
             queue: topology::rpc_queue_name(name),
         });
         for (method, m) in &service.methods {
-            let request_key = key(&[name, method, "request"]);
-            let reply_key = key(&[name, method, "reply"]);
-            messages.insert(
-                request_key.clone(),
-                message(
-                    &request_key,
-                    format!("{name}.{method} request (kwargs)"),
-                    schemas.adopt(name, &m.request),
-                ),
-            );
-            let mut reply_payload = json!({
-                "type": "object",
-                "description": "Nameko's reply envelope: the result, or an error dict.",
-                "properties": {
-                    "result": schemas.adopt(name, &m.reply),
-                    "error": {"type": ["object", "null"]},
-                },
-                "required": ["result", "error"],
-            });
-            if let Some(error) = &m.error {
-                reply_payload["properties"]["error"] = json!({
-                    "description": "null, a Nameko error dict, or the declared error under `payload`",
-                    "oneOf": [
-                        {"type": "null"},
-                        {"type": "object", "properties": {"payload": schemas.adopt(name, error)}},
-                    ],
-                });
-            }
-            messages.insert(
-                reply_key.clone(),
-                message(&reply_key, format!("{name}.{method} reply"), reply_payload),
-            );
-            let channel = key(&["rpc", name, method]);
-            let reply_channel = key(&["rpc", name, method, "reply"]);
-            channels.insert(
-                channel.clone(),
-                json!({
-                    "address": topology::rpc_routing_key(name, method),
-                    "title": topology::rpc_routing_key(name, method),
-                    "description": format!("Requests to {name}.{method} on the {} exchange; queue {}.", rpc.exchange, rpc.queue),
-                    "messages": {"request": {"$ref": format!("#/components/messages/{request_key}")}},
-                    "bindings": amqp_exchange(&rpc.exchange),
-                }),
-            );
-            channels.insert(
-                reply_channel.clone(),
-                json!({
-                    "address": null,
-                    "description": "The caller's reply queue rpc.reply-<caller>-<uuid>, bound by the uuid sent as reply_to.",
-                    "messages": {"reply": {"$ref": format!("#/components/messages/{reply_key}")}},
-                }),
-            );
-            operations.insert(
-                key(&[name, method]),
-                json!({
-                    "action": "receive",
-                    "title": format!("{name} serves {method}"),
-                    "channel": {"$ref": format!("#/channels/{channel}")},
-                    "messages": [{"$ref": format!("#/channels/{channel}/messages/request")}],
-                    "reply": {
-                        "address": {"location": "$message.header#/reply_to"},
-                        "channel": {"$ref": format!("#/channels/{reply_channel}")},
-                        "messages": [{"$ref": format!("#/channels/{reply_channel}/messages/reply")}],
-                    },
-                }),
-            );
+            parts.rpc_method(name, &rpc, method, m);
         }
         for (event, payload) in &service.events {
-            let message_key = key(&[name, event, "event"]);
-            messages.insert(
-                message_key.clone(),
-                message(
-                    &message_key,
-                    format!("{name}.{event}"),
-                    schemas.adopt(name, payload),
-                ),
-            );
-            let channel = key(&["event", name, event]);
-            channels.insert(
-                channel.clone(),
-                json!({
-                    "address": event,
-                    "title": format!("{name}.{event}"),
-                    "description": format!("The {event} event on the {} exchange.", service.manifest.events_exchange),
-                    "messages": {"event": {"$ref": format!("#/components/messages/{message_key}")}},
-                    "bindings": amqp_exchange(&service.manifest.events_exchange),
-                }),
-            );
-            operations.insert(
-                key(&[name, "publishes", event]),
-                json!({
-                    "action": "send",
-                    "title": format!("{name} publishes {event}"),
-                    "channel": {"$ref": format!("#/channels/{channel}")},
-                    "messages": [{"$ref": format!("#/channels/{channel}/messages/event")}],
-                }),
-            );
+            parts.event(name, &service.manifest.events_exchange, event, payload);
         }
     }
+    // Subscribers last: their operations point at the publishers' channels.
     for (name, service) in &catalog.services {
         for sub in &service.subscriptions {
-            let channel = key(&["event", &sub.source, &sub.event]);
-            if !channels.contains_key(&channel) {
-                continue;
-            }
-            operations.insert(
-                key(&[name, &sub.method]),
-                json!({
-                    "action": "receive",
-                    "title": format!("{name}.{} handles {}.{}", sub.method, sub.source, sub.event),
-                    "channel": {"$ref": format!("#/channels/{channel}")},
-                    "messages": [{"$ref": format!("#/channels/{channel}/messages/event")}],
-                }),
-            );
+            parts.subscriber(name, sub);
         }
     }
-    json!({
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": title,
-            "version": "1.0.0",
-            "description": "Every service's RPC methods and events on Nameko's AMQP wire, generated by `contracts docs` from schemas/.",
-        },
-        "defaultContentType": "application/json",
-        "servers": {
-            "rabbitmq": {
-                "host": "localhost:5672",
-                "protocol": "amqp",
-                "protocolVersion": "0.9.1",
-                "description": "Any RabbitMQ; the vhost and credentials come from AMQP_URI.",
-            }
-        },
-        "channels": channels,
-        "operations": operations,
-        "components": {
-            "messages": messages,
-            "schemas": schemas.schemas,
-        },
-    })
+    parts.document(title)
+}
+
+impl Parts {
+    /// A method: its request channel and the service's receive operation, with the reply on
+    /// the caller's reply queue.
+    fn rpc_method(&mut self, name: &str, rpc: &RpcEndpoint, method: &str, m: &Method) {
+        let Self {
+            schemas,
+            channels,
+            operations,
+            messages,
+        } = self;
+        let request_key = key(&[name, method, "request"]);
+        let reply_key = key(&[name, method, "reply"]);
+        messages.insert(
+            request_key.clone(),
+            message(
+                &request_key,
+                format!("{name}.{method} request (kwargs)"),
+                schemas.adopt(name, &m.request),
+            ),
+        );
+        let mut reply_payload = json!({
+            "type": "object",
+            "description": "Nameko's reply envelope: the result, or an error dict.",
+            "properties": {
+                "result": schemas.adopt(name, &m.reply),
+                "error": {"type": ["object", "null"]},
+            },
+            "required": ["result", "error"],
+        });
+        if let Some(error) = &m.error {
+            reply_payload["properties"]["error"] = json!({
+                "description": "null, a Nameko error dict, or the declared error under `payload`",
+                "oneOf": [
+                    {"type": "null"},
+                    {"type": "object", "properties": {"payload": schemas.adopt(name, error)}},
+                ],
+            });
+        }
+        messages.insert(
+            reply_key.clone(),
+            message(&reply_key, format!("{name}.{method} reply"), reply_payload),
+        );
+        let channel = key(&["rpc", name, method]);
+        let reply_channel = key(&["rpc", name, method, "reply"]);
+        channels.insert(
+            channel.clone(),
+            json!({
+                "address": topology::rpc_routing_key(name, method),
+                "title": topology::rpc_routing_key(name, method),
+                "description": format!("Requests to {name}.{method} on the {} exchange; queue {}.", rpc.exchange, rpc.queue),
+                "messages": {"request": {"$ref": format!("#/components/messages/{request_key}")}},
+                "bindings": amqp_exchange(&rpc.exchange),
+            }),
+        );
+        channels.insert(
+            reply_channel.clone(),
+            json!({
+                "address": null,
+                "description": "The caller's reply queue rpc.reply-<caller>-<uuid>, bound by the uuid sent as reply_to.",
+                "messages": {"reply": {"$ref": format!("#/components/messages/{reply_key}")}},
+            }),
+        );
+        operations.insert(
+            key(&[name, method]),
+            json!({
+                "action": "receive",
+                "title": format!("{name} serves {method}"),
+                "channel": {"$ref": format!("#/channels/{channel}")},
+                "messages": [{"$ref": format!("#/channels/{channel}/messages/request")}],
+                "reply": {
+                    "address": {"location": "$message.header#/reply_to"},
+                    "channel": {"$ref": format!("#/channels/{reply_channel}")},
+                    "messages": [{"$ref": format!("#/channels/{reply_channel}/messages/reply")}],
+                },
+            }),
+        );
+    }
+
+    /// An event: its channel on the publisher's exchange and the publisher's send operation.
+    fn event(&mut self, name: &str, exchange: &str, event: &str, payload: &Value) {
+        let Self {
+            schemas,
+            channels,
+            operations,
+            messages,
+        } = self;
+        let message_key = key(&[name, event, "event"]);
+        messages.insert(
+            message_key.clone(),
+            message(
+                &message_key,
+                format!("{name}.{event}"),
+                schemas.adopt(name, payload),
+            ),
+        );
+        let channel = key(&["event", name, event]);
+        channels.insert(
+            channel.clone(),
+            json!({
+                "address": event,
+                "title": format!("{name}.{event}"),
+                "description": format!("The {event} event on the {exchange} exchange."),
+                "messages": {"event": {"$ref": format!("#/components/messages/{message_key}")}},
+                "bindings": amqp_exchange(exchange),
+            }),
+        );
+        operations.insert(
+            key(&[name, "publishes", event]),
+            json!({
+                "action": "send",
+                "title": format!("{name} publishes {event}"),
+                "channel": {"$ref": format!("#/channels/{channel}")},
+                "messages": [{"$ref": format!("#/channels/{channel}/messages/event")}],
+            }),
+        );
+    }
+
+    /// A handler: a receive operation on the publisher's event channel, when the catalog has
+    /// the publisher.
+    fn subscriber(&mut self, name: &str, sub: &Subscription) {
+        let Self {
+            channels,
+            operations,
+            ..
+        } = self;
+        let channel = key(&["event", &sub.source, &sub.event]);
+        if !channels.contains_key(&channel) {
+            return;
+        }
+        operations.insert(
+            key(&[name, &sub.method]),
+            json!({
+                "action": "receive",
+                "title": format!("{name}.{} handles {}.{}", sub.method, sub.source, sub.event),
+                "channel": {"$ref": format!("#/channels/{channel}")},
+                "messages": [{"$ref": format!("#/channels/{channel}/messages/event")}],
+            }),
+        );
+    }
+
+    fn document(self, title: &str) -> Value {
+        let Self {
+            schemas,
+            channels,
+            operations,
+            messages,
+        } = self;
+        json!({
+            "asyncapi": "3.0.0",
+            "info": {
+                "title": title,
+                "version": "1.0.0",
+                "description": "Every service's RPC methods and events on Nameko's AMQP wire, generated by `contracts docs` from schemas/.",
+            },
+            "defaultContentType": "application/json",
+            "servers": {
+                "rabbitmq": {
+                    "host": "localhost:5672",
+                    "protocol": "amqp",
+                    "protocolVersion": "0.9.1",
+                    "description": "Any RabbitMQ; the vhost and credentials come from AMQP_URI.",
+                }
+            },
+            "channels": channels,
+            "operations": operations,
+            "components": {
+                "messages": messages,
+                "schemas": schemas.schemas,
+            },
+        })
+    }
 }

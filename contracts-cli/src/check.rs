@@ -68,7 +68,16 @@ pub fn check(old: &Catalog, new: &Catalog) -> Vec<Finding> {
     findings
 }
 
+/// Every change to one service, in named steps.
 fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+    methods(findings, old, new);
+    events(findings, old, new);
+    calls(findings, old, new);
+    subscriptions(findings, old, new);
+}
+
+/// Removed methods break; for the others, the parameter list and every message.
+fn methods(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
     let svc = &old.name;
     for (name, old_method) in &old.methods {
         let item = format!("{svc}.{name}");
@@ -76,31 +85,8 @@ fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
             findings.push(whole(item, "method removed", true));
             continue;
         };
-        if old_method.params != new_method.params {
-            // Nameko callers pass arguments by position too: a reordering rebinds them.
-            let reordered = old_method
-                .params
-                .iter()
-                .zip(&new_method.params)
-                .any(|(o, n)| o != n);
-            let what = format!(
-                "parameters changed from {:?} to {:?}",
-                old_method.params, new_method.params
-            );
-            findings.push(Finding {
-                item: item.clone(),
-                message: "request".into(),
-                reader: Some(Reader::Server),
-                change: Change {
-                    at: "/".into(),
-                    what: if reordered {
-                        format!("{what}: positional callers bind differently")
-                    } else {
-                        what
-                    },
-                    breaking: reordered,
-                },
-            });
+        if let Some(finding) = parameters(&item, &old_method.params, &new_method.params) {
+            findings.push(finding);
         }
         messages(
             findings,
@@ -130,6 +116,35 @@ fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
     for name in new.methods.keys().filter(|n| !old.methods.contains_key(*n)) {
         findings.push(whole(format!("{svc}.{name}"), "method added", false));
     }
+}
+
+/// A changed parameter list. Nameko callers pass arguments by position too, so a reordering
+/// rebinds them and breaks; a removed or added parameter shows in the request schema.
+fn parameters(item: &str, old: &[String], new: &[String]) -> Option<Finding> {
+    if old == new {
+        return None;
+    }
+    let reordered = old.iter().zip(new).any(|(o, n)| o != n);
+    let what = format!("parameters changed from {old:?} to {new:?}");
+    Some(Finding {
+        item: item.to_owned(),
+        message: "request".into(),
+        reader: Some(Reader::Server),
+        change: Change {
+            at: "/".into(),
+            what: if reordered {
+                format!("{what}: positional callers bind differently")
+            } else {
+                what
+            },
+            breaking: reordered,
+        },
+    })
+}
+
+/// Removed events break; kept ones compare their payloads (read by subscribers).
+fn events(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+    let svc = &old.name;
     for (name, old_payload) in &old.events {
         let item = format!("{svc}.{name}");
         match new.events.get(name) {
@@ -147,6 +162,11 @@ fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
     for name in new.events.keys().filter(|n| !old.events.contains_key(*n)) {
         findings.push(whole(format!("{svc}.{name}"), "event added", false));
     }
+}
+
+/// Changes to whom the service calls: listed, breaking nobody.
+fn calls(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+    let svc = &old.name;
     for callee in old.calls.iter().filter(|c| !new.calls.contains(c)) {
         findings.push(whole(
             svc.clone(),
@@ -157,6 +177,11 @@ fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
     for callee in new.calls.iter().filter(|c| !old.calls.contains(c)) {
         findings.push(whole(svc.clone(), &format!("now calls {callee}"), false));
     }
+}
+
+/// Changes to what the service handles: listed, breaking nobody.
+fn subscriptions(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+    let svc = &old.name;
     for sub in &old.subscriptions {
         if !new.subscriptions.contains(sub) {
             let item = format!("{svc}.{}", sub.method);

@@ -161,14 +161,30 @@ fn properties(schema: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// Compare one schema node with its baseline, then its children, in named steps. Stops at a
+/// depth no generated schema reaches, in case of a cycle through `$ref`.
 fn walk(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
     if depth > 64 {
         return;
     }
-    let (old_root, new_root) = (diff.old_root, diff.new_root);
-    let (old, new) = (resolve(old_root, old), resolve(new_root, new));
+    let (old, new) = (resolve(diff.old_root, old), resolve(diff.new_root, new));
+    compare_types(diff, old, new, at);
+    // An enumeration says everything about its values: nothing below it to compare.
+    if compare_enumerations(diff, old, new, at) {
+        return;
+    }
+    compare_bounds(diff, old, new, at);
+    compare_required(diff, old, new, at);
+    compare_properties(diff, old, new, at, depth);
+    // Arrays: their items.
+    if let (Some(o), Some(n)) = (old.get("items"), new.get("items")) {
+        walk(diff, o, n, &format!("{at}/items"), depth + 1);
+    }
+    compare_alternatives(diff, old, new, at, depth);
+}
 
-    // Types.
+/// The JSON types admitted: losing one narrows, gaining one widens.
+fn compare_types(diff: &mut Diff, old: &Value, new: &Value, at: &str) {
     match (types(old), types(new)) {
         (Some(o), Some(n)) => {
             let lost: Vec<&String> = o.iter().filter(|t| !admits(&n, t)).collect();
@@ -184,8 +200,12 @@ fn walk(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
         (None, Some(n)) => diff.note(at, Way::Narrows, format!("type restricted to {n:?}")),
         (None, None) => {}
     }
+}
 
-    // Enumerations.
+/// Enumerated values (`enum`, `const`, or `oneOf` of constants): removing one narrows,
+/// adding one widens. Whether both are enumerations, so the walk can stop there.
+fn compare_enumerations(diff: &mut Diff, old: &Value, new: &Value, at: &str) -> bool {
+    let (old_root, new_root) = (diff.old_root, diff.new_root);
     match (enumeration(old_root, old), enumeration(new_root, new)) {
         (Some(o), Some(n)) => {
             let removed: Vec<&String> = o.difference(&n).collect();
@@ -200,14 +220,18 @@ fn walk(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
             if !added.is_empty() {
                 diff.note(at, Way::Widens, format!("enum values added: {added:?}"));
             }
-            return;
+            return true;
         }
         (Some(_), None) => diff.note(at, Way::Widens, "no longer an enumeration".into()),
         (None, Some(_)) => diff.note(at, Way::Narrows, "now an enumeration".into()),
         (None, None) => {}
     }
+    false
+}
 
-    // Bounds: a larger minimum or a smaller maximum narrows.
+/// Numeric and length bounds (a larger minimum or a smaller maximum narrows), patterns and
+/// formats (changing one shifts).
+fn compare_bounds(diff: &mut Diff, old: &Value, new: &Value, at: &str) {
     for key in [
         "minimum",
         "exclusiveMinimum",
@@ -236,8 +260,10 @@ fn walk(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
             _ => {}
         }
     }
+}
 
-    // Objects.
+/// Required fields: a new one narrows, a dropped one widens.
+fn compare_required(diff: &mut Diff, old: &Value, new: &Value, at: &str) {
     let (old_required, new_required) = (required(old), required(new));
     for field in new_required.difference(&old_required) {
         diff.note(
@@ -253,6 +279,11 @@ fn walk(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
             "field no longer required".into(),
         );
     }
+}
+
+/// Properties: each kept one compared in turn; removed and added ones matter only where
+/// unknown properties are denied.
+fn compare_properties(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
     let (old_props, new_props) = (properties(old), properties(new));
     for (name, old_prop) in &old_props {
         let here = format!("{at}/{name}");
@@ -285,13 +316,10 @@ fn walk(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
         (true, false) => diff.note(at, Way::Widens, "unknown properties now allowed".into()),
         _ => {}
     }
+}
 
-    // Arrays.
-    if let (Some(o), Some(n)) = (old.get("items"), new.get("items")) {
-        walk(diff, o, n, &format!("{at}/items"), depth + 1);
-    }
-
-    // Alternatives that are not plain enumerations: compare branch by branch.
+/// Alternatives that are not plain enumerations, compared branch by branch.
+fn compare_alternatives(diff: &mut Diff, old: &Value, new: &Value, at: &str, depth: usize) {
     for key in ["oneOf", "anyOf"] {
         let (o, n) = (
             old.get(key).and_then(Value::as_array),
