@@ -187,62 +187,40 @@ impl ServiceRunner {
     /// Declare every queue and start consuming.
     pub async fn start(self) -> Result<RunningServices, TransportError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        let mut pools: HashMap<String, Arc<Semaphore>> = HashMap::new();
         let prefetch = self
             .prefetch
             .unwrap_or_else(|| u16::try_from(self.max_workers).unwrap_or(u16::MAX));
-        let workers = u32::try_from(self.max_workers).unwrap_or(u32::MAX);
-        let mut pool_for = |service: &str| {
-            pools
-                .entry(service.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.max_workers)))
-                .clone()
+        let mut launch = Launch {
+            transport: self.transport.clone(),
+            stop: stop_rx,
+            tasks: JoinSet::new(),
+            pools: HashMap::new(),
+            max_workers: self.max_workers,
+            prefetch,
         };
-        let transport = &self.transport;
         // Like Nameko, only a service with RPC methods gets an RPC queue: one that only
         // handles events consumes its handler queues alone.
         let rpc_services: Vec<_> = self
             .services
-            .into_iter()
+            .iter()
             .filter(|s| !s.compiled().contract().methods.is_empty())
+            .cloned()
             .collect();
         if !rpc_services.is_empty() {
-            transport
+            self.transport
                 .declare_exchange(&topology::rpc_exchange_named(&self.rpc_exchange))
                 .await?;
         }
         for service in rpc_services {
-            let name = service.compiled().name();
-            let queue = topology::rpc_queue(name);
-            transport.declare_queue(&queue).await?;
-            transport
-                .bind(
-                    &queue.name,
-                    &self.rpc_exchange,
-                    &topology::rpc_binding(name),
-                )
-                .await?;
-            let consumer = transport.consume(&queue.name, prefetch).await?;
             let worker = RpcWorker {
                 service,
-                transport: transport.clone(),
+                transport: self.transport.clone(),
                 validation: self.validation,
                 limits: self.limits,
                 exchange: self.rpc_exchange.clone(),
                 parent_calls_tracked: self.parent_calls_tracked,
             };
-            tasks.spawn(consume(
-                queue.name.clone(),
-                consumer,
-                pool_for(name),
-                workers,
-                stop_rx.clone(),
-                move |d| {
-                    let worker = worker.clone();
-                    async move { worker.handle(d).await }
-                },
-            ));
+            launch.serve(worker).await?;
         }
         let defaults = HandlerDefaults {
             validation: self.validation,
@@ -252,29 +230,11 @@ impl ServiceRunner {
             dedupe: self.dedupe,
         };
         for handler in self.handlers {
-            let handler = handler.configured(&defaults);
-            let (queue, consumer) = handler.declare(transport, prefetch).await?;
-            tracing::debug!(queue = %queue, "event handler consuming");
-            let pool = pool_for(handler.service());
-            let handler = Arc::new(handler);
-            tasks.spawn(consume(
-                queue.to_string(),
-                consumer,
-                pool,
-                workers,
-                stop_rx.clone(),
-                {
-                    let transport = transport.clone();
-                    move |d| {
-                        let (handler, transport) = (handler.clone(), transport.clone());
-                        async move { handler.handle(&transport, d).await }
-                    }
-                },
-            ));
+            launch.subscribe(handler.configured(&defaults)).await?;
         }
         Ok(RunningServices {
             stop: stop_tx,
-            tasks,
+            tasks: launch.tasks,
         })
     }
 }
@@ -308,6 +268,77 @@ impl RunningServices {
             Some(Err(e)) => format!("a consumer task that failed: {e}"),
             None => std::future::pending().await,
         }
+    }
+}
+
+/// Starting consumers for [`ServiceRunner::start`]: each on its queue, with the pool of the
+/// service it belongs to, all stopped by one signal.
+struct Launch {
+    transport: SharedTransport,
+    stop: watch::Receiver<bool>,
+    tasks: JoinSet<String>,
+    /// One worker pool per service name, shared by its RPC queue and its handlers.
+    pools: HashMap<String, Arc<Semaphore>>,
+    max_workers: usize,
+    prefetch: u16,
+}
+
+impl Launch {
+    fn pool(&mut self, service: &str) -> Arc<Semaphore> {
+        let max_workers = self.max_workers;
+        self.pools
+            .entry(service.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(max_workers)))
+            .clone()
+    }
+
+    fn workers(&self) -> u32 {
+        u32::try_from(self.max_workers).unwrap_or(u32::MAX)
+    }
+
+    /// Declare and bind a service's RPC queue, then consume it.
+    async fn serve(&mut self, worker: RpcWorker) -> Result<(), TransportError> {
+        let name = worker.service.compiled().name();
+        let queue = topology::rpc_queue(name);
+        self.transport.declare_queue(&queue).await?;
+        self.transport
+            .bind(&queue.name, &worker.exchange, &topology::rpc_binding(name))
+            .await?;
+        let consumer = self.transport.consume(&queue.name, self.prefetch).await?;
+        let pool = self.pool(name);
+        self.tasks.spawn(consume(
+            queue.name,
+            consumer,
+            pool,
+            self.workers(),
+            self.stop.clone(),
+            move |d| {
+                let worker = worker.clone();
+                async move { worker.handle(d).await }
+            },
+        ));
+        Ok(())
+    }
+
+    /// Declare an event handler's queues, then consume its handler queue.
+    async fn subscribe(&mut self, handler: EventHandler) -> Result<(), TransportError> {
+        let (queue, consumer) = handler.declare(&self.transport, self.prefetch).await?;
+        tracing::debug!(queue = %queue, "event handler consuming");
+        let pool = self.pool(handler.service());
+        let handler = Arc::new(handler);
+        let transport = self.transport.clone();
+        self.tasks.spawn(consume(
+            queue.to_string(),
+            consumer,
+            pool,
+            self.workers(),
+            self.stop.clone(),
+            move |d| {
+                let (handler, transport) = (handler.clone(), transport.clone());
+                async move { handler.handle(&transport, d).await }
+            },
+        ));
+        Ok(())
     }
 }
 
