@@ -66,6 +66,7 @@ impl BrokerUri {
     }
 
     /// The same broker, another virtual host.
+    #[must_use]
     pub fn with_vhost(&self, vhost: &str) -> Self {
         let mut parsed = self.parsed.clone();
         parsed.vhost = vhost.to_owned();
@@ -74,6 +75,7 @@ impl BrokerUri {
 
     /// The same broker with a heartbeat interval in seconds (Nameko's `HEARTBEAT`; 0 turns it
     /// off).
+    #[must_use]
     pub fn with_heartbeat(&self, seconds: u16) -> Self {
         let mut parsed = self.parsed.clone();
         parsed.query.heartbeat = Some(seconds);

@@ -132,6 +132,7 @@ impl RpcClient {
     /// [`CallError::Timeout`]. Requests carry the same deadline as their AMQP `expiration`,
     /// so a request nobody took in time is dropped by the broker, not executed late; a reply
     /// arriving after the deadline is dropped.
+    #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
             timeout,
@@ -140,6 +141,7 @@ impl RpcClient {
     }
 
     /// A client that validates as `mode` says.
+    #[must_use]
     pub fn with_validation(&self, mode: ValidationMode) -> Self {
         Self {
             validation: mode,
@@ -149,6 +151,7 @@ impl RpcClient {
 
     /// A client that sends `key` as `nameko.<key>` context data on calls made outside a
     /// handler (Nameko's `context_data`).
+    #[must_use]
     pub fn with_context(&self, key: &str, value: impl Into<Value>) -> Self {
         let mut context = (*self.context).clone();
         context.insert([HEADER_PREFIX, key].concat(), value.into());

@@ -175,6 +175,7 @@ impl ServiceContract {
     }
 
     /// The same contract, also recording that the service calls `service`.
+    #[must_use]
     pub fn calling(mut self, service: &str) -> Self {
         if !self.calls.iter().any(|c| c == service) {
             self.calls.push(service.to_owned());
@@ -183,12 +184,14 @@ impl ServiceContract {
     }
 
     /// The same contract, also recording `subscription`.
+    #[must_use]
     pub fn with_subscription(mut self, subscription: Subscription) -> Self {
         self.subscriptions.push(subscription);
         self
     }
 
     /// Add a method that cannot fail with a declared error.
+    #[must_use]
     pub fn with_method<Req: JsonSchema, Rep: JsonSchema>(
         mut self,
         name: &str,
@@ -207,6 +210,7 @@ impl ServiceContract {
     }
 
     /// Add a method returning `Result<Rep, Err>`.
+    #[must_use]
     pub fn with_fallible_method<Req: JsonSchema, Rep: JsonSchema, Err: JsonSchema>(
         self,
         name: &str,
@@ -222,6 +226,7 @@ impl ServiceContract {
     }
 
     /// Add an event with payload `P`.
+    #[must_use]
     pub fn with_event<P: JsonSchema>(mut self, name: &str, doc: Option<&str>) -> Self {
         self.events.push(EventContract {
             name: name.to_owned(),
@@ -232,6 +237,7 @@ impl ServiceContract {
     }
 
     /// Add a handler `method` of `source`'s event `event`, whose payload is `P`.
+    #[must_use]
     pub fn with_handler<P: JsonSchema>(
         self,
         source: &str,

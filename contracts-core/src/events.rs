@@ -64,6 +64,7 @@ impl EventPublisher {
     }
 
     /// A publisher that validates as `mode` says.
+    #[must_use]
     pub fn with_validation(&self, mode: ValidationMode) -> Self {
         Self {
             validation: mode,
@@ -271,6 +272,7 @@ impl std::fmt::Debug for EventHandler {
 
 impl EventHandler {
     /// Share the queue as `handler_type` says (default: service pool).
+    #[must_use]
     pub fn handler_type(mut self, handler_type: HandlerType) -> Self {
         self.handler_type = handler_type;
         self
@@ -303,6 +305,7 @@ impl EventHandler {
     /// deleted when the handler stops, so events published while no instance runs are lost,
     /// and a broadcast queue is exclusive to its connection. Retry and dead-letter queues are
     /// declared only for reliable handlers.
+    #[must_use]
     pub fn reliable_delivery(mut self, reliable: bool) -> Self {
         self.reliable_delivery = reliable;
         self
@@ -310,11 +313,13 @@ impl EventHandler {
 
     /// Handle each event once, however often it is delivered: keys of handled events are
     /// kept in `store` (see [`crate::dedupe`]) for the default [`DedupeWindow`].
+    #[must_use]
     pub fn dedupe(self, store: impl DedupeStore) -> Self {
         self.dedupe_for(store, DedupeWindow::default())
     }
 
     /// [`EventHandler::dedupe`] with other claim and memory durations.
+    #[must_use]
     pub fn dedupe_for(mut self, store: impl DedupeStore, window: DedupeWindow) -> Self {
         self.dedupe = Some((Arc::new(store), window));
         self
@@ -322,6 +327,7 @@ impl EventHandler {
 
     /// Retry failed events as `policy` says (default: [`RetryPolicy::default`]), then
     /// dead-letter them.
+    #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self

@@ -118,12 +118,14 @@ impl ServiceRunner {
     }
 
     /// At most `n` calls and events handled at once per service (and its prefetch).
+    #[must_use]
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = n.max(1);
         self
     }
 
     /// What to validate.
+    #[must_use]
     pub fn validation(mut self, mode: ValidationMode) -> Self {
         self.validation = mode;
         self
@@ -131,6 +133,7 @@ impl ServiceRunner {
 
     /// Refuse request and event bodies beyond `limits` (default: [`Limits::default`]):
     /// requests get a `MalformedRequest` reply, events are rejected without requeue.
+    #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -138,6 +141,7 @@ impl ServiceRunner {
 
     /// Let each consumer hold `n` unacknowledged deliveries (Nameko 3's `PREFETCH_COUNT`);
     /// by default, `max_workers`, as in Nameko 2. Deliveries beyond the pool wait for a worker.
+    #[must_use]
     pub fn prefetch(mut self, n: u16) -> Self {
         self.prefetch = Some(n);
         self
@@ -145,6 +149,7 @@ impl ServiceRunner {
 
     /// Retry failed events as `policy` says in every handler that sets no policy of its own
     /// (`#[handles]` methods among them).
+    #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
@@ -152,12 +157,14 @@ impl ServiceRunner {
 
     /// Deduplicate events with `store` in every handler that has no store of its own
     /// (`#[handles]` methods among them), for the default [`DedupeWindow`].
+    #[must_use]
     pub fn dedupe(mut self, store: impl DedupeStore) -> Self {
         self.dedupe = Some((Arc::new(store), DedupeWindow::default()));
         self
     }
 
     /// Serve RPC on the exchange `name` instead of `nameko-rpc` (Nameko's `rpc_exchange`).
+    #[must_use]
     pub fn rpc_exchange(mut self, name: &str) -> Self {
         self.rpc_exchange = name.into();
         self
@@ -165,12 +172,14 @@ impl ServiceRunner {
 
     /// Keep `n` parent call ids in each worker's `call_id_stack` (Nameko's
     /// `parent_calls_tracked`, default 10).
+    #[must_use]
     pub fn parent_calls_tracked(mut self, n: usize) -> Self {
         self.parent_calls_tracked = n;
         self
     }
 
     /// Host a service: its RPC methods and its event handlers.
+    #[must_use]
     pub fn serve(mut self, service: impl Dispatch) -> Self {
         let service = Arc::new(service);
         self.handlers.extend(service.clone().handlers());
@@ -179,6 +188,7 @@ impl ServiceRunner {
     }
 
     /// Host an event handler.
+    #[must_use]
     pub fn subscribe(mut self, handler: EventHandler) -> Self {
         self.handlers.push(handler);
         self

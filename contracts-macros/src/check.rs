@@ -7,7 +7,7 @@ use syn::{Attribute, Ident, LitStr, Receiver, ReceiverKind, Type};
 use crate::ctxt::Ctxt;
 
 /// A service name is one word of an AMQP topic routing key (`<service>.<method>`).
-pub fn service_name(cx: &Ctxt, name: &LitStr) {
+pub(crate) fn service_name(cx: &Ctxt, name: &LitStr) {
     let value = name.value();
     if value.is_empty() {
         cx.error_spanned_by(name, "the service name cannot be empty");
@@ -24,7 +24,7 @@ pub fn service_name(cx: &Ctxt, name: &LitStr) {
     }
 }
 
-pub fn trait_header(cx: &Ctxt, item: &syn::ItemTrait) {
+pub(crate) fn trait_header(cx: &Ctxt, item: &syn::ItemTrait) {
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         cx.error_spanned_by(
             &item.generics,
@@ -36,7 +36,7 @@ pub fn trait_header(cx: &Ctxt, item: &syn::ItemTrait) {
     }
 }
 
-pub fn method_signature(cx: &Ctxt, f: &syn::TraitItemFn) {
+pub(crate) fn method_signature(cx: &Ctxt, f: &syn::TraitItemFn) {
     let sig = &f.sig;
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
@@ -70,7 +70,7 @@ pub fn method_signature(cx: &Ctxt, f: &syn::TraitItemFn) {
     }
 }
 
-pub fn receiver(cx: &Ctxt, receiver: &Receiver) {
+pub(crate) fn receiver(cx: &Ctxt, receiver: &Receiver) {
     let ok = matches!(&receiver.kind, ReceiverKind::Reference(_, _, None))
         && receiver.mutability.is_none();
     if !ok {
@@ -81,7 +81,7 @@ pub fn receiver(cx: &Ctxt, receiver: &Receiver) {
     }
 }
 
-pub fn param_type(cx: &Ctxt, ty: &Type) {
+pub(crate) fn param_type(cx: &Ctxt, ty: &Type) {
     if let Type::Reference(reference) = ty {
         cx.error_spanned_by(
             reference,
@@ -99,7 +99,7 @@ pub fn param_type(cx: &Ctxt, ty: &Type) {
 /// Arguments carry docs and schema constraints to their request field. Anything else, serde's
 /// `rename` in particular, would make the wire name differ from the parameter name that
 /// positional and keyword arguments bind to.
-pub fn param_attrs(cx: &Ctxt, attrs: &[Attribute]) {
+pub(crate) fn param_attrs(cx: &Ctxt, attrs: &[Attribute]) {
     for attr in attrs {
         if !(attr.path().is_ident("doc") || attr.path().is_ident("schemars")) {
             cx.error_spanned_by(
@@ -110,13 +110,13 @@ pub fn param_attrs(cx: &Ctxt, attrs: &[Attribute]) {
     }
 }
 
-pub fn event_attr(cx: &Ctxt, attr: &Attribute) {
+pub(crate) fn event_attr(cx: &Ctxt, attr: &Attribute) {
     if !matches!(attr.meta, syn::Meta::Path(_)) {
         cx.error_spanned_by(attr, "#[event] takes no arguments");
     }
 }
 
-pub fn event_signature(cx: &Ctxt, f: &syn::TraitItemFn) {
+pub(crate) fn event_signature(cx: &Ctxt, f: &syn::TraitItemFn) {
     let sig = &f.sig;
     let shape = "declare events as `#[event] fn name(payload: Type);`";
     if let Some(asyncness) = &sig.asyncness {
@@ -152,7 +152,7 @@ pub fn event_signature(cx: &Ctxt, f: &syn::TraitItemFn) {
 }
 
 /// `#[handles(..)] async fn on_event(&self, event: Payload)`: async, `&self`, one payload.
-pub fn handler_signature(cx: &Ctxt, f: &syn::TraitItemFn, shape: &str) {
+pub(crate) fn handler_signature(cx: &Ctxt, f: &syn::TraitItemFn, shape: &str) {
     let sig = &f.sig;
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
@@ -198,7 +198,11 @@ pub fn handler_signature(cx: &Ctxt, f: &syn::TraitItemFn, shape: &str) {
 }
 
 /// Names must be unique: Nameko routes by name alone.
-pub fn unique<'a>(cx: &Ctxt, what: &str, items: impl Iterator<Item = (&'a Ident, &'a String)>) {
+pub(crate) fn unique<'a>(
+    cx: &Ctxt,
+    what: &str,
+    items: impl Iterator<Item = (&'a Ident, &'a String)>,
+) {
     let mut seen = HashSet::new();
     for (ident, name) in items {
         if !seen.insert(name.clone()) {
@@ -212,7 +216,7 @@ pub fn unique<'a>(cx: &Ctxt, what: &str, items: impl Iterator<Item = (&'a Ident,
 
 /// Names the generated client (`new`, `rpc`) or publisher and contract (`new`,
 /// `with_validation`, `contract`, `build`) already use for themselves.
-pub fn not_reserved(cx: &Ctxt, what: &str, ident: &Ident, name: &str, reserved: &[&str]) {
+pub(crate) fn not_reserved(cx: &Ctxt, what: &str, ident: &Ident, name: &str, reserved: &[&str]) {
     if reserved.contains(&name) {
         cx.error_spanned_by(
             ident,

@@ -50,7 +50,7 @@ impl Names {
     }
 }
 
-pub fn service(service: &Service) -> TokenStream {
+pub(crate) fn service(service: &Service) -> TokenStream {
     let names = Names::of(service);
     let service_trait = service_trait(service);
     let requests = service.methods.iter().map(|m| request_struct(service, m));
@@ -422,6 +422,7 @@ fn client(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             /// The same client with another deadline for its calls (see
             /// `RpcClient::with_timeout`): `client.with_timeout(d).method(..)` overrides it
             /// for one call.
+            #[must_use]
             pub fn #with_timeout(&self, timeout: ::std::time::Duration) -> Self {
                 Self { rpc: self.rpc.with_timeout(timeout) }
             }
@@ -627,6 +628,7 @@ fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             }
 
             /// A publisher that validates as `mode` says.
+            #[must_use]
             pub fn #with_validation(&self, mode: #core::ValidationMode) -> Self {
                 Self { inner: self.inner.with_validation(mode) }
             }

@@ -11,7 +11,7 @@ use syn::{FnArg, Pat, TraitItem};
 
 use crate::model::{is_event_attr, is_handles_attr};
 
-pub fn expand(item: &syn::ItemTrait, errors: syn::Error) -> TokenStream {
+pub(crate) fn expand(item: &syn::ItemTrait, errors: syn::Error) -> TokenStream {
     let mut item = item.clone();
     // Keep what rustc would accept, so it reports nothing the macro already did: no events,
     // one method per name, plain argument names.

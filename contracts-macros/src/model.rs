@@ -12,14 +12,14 @@ use crate::ctxt::Ctxt;
 use crate::expand::inherent;
 
 /// `#[service(name = "...", calls(OtherContract, ...))]`.
-pub struct ServiceAttr {
+pub(crate) struct ServiceAttr {
     pub name: Option<LitStr>,
     /// Contracts of the services this one calls, for docs and diagrams.
     pub calls: Vec<syn::Path>,
 }
 
 impl ServiceAttr {
-    pub fn parse(cx: &Ctxt, tokens: TokenStream) -> Self {
+    pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> Self {
         let mut name: Option<LitStr> = None;
         let mut calls = Vec::new();
         let parser = syn::meta::parser(|meta| {
@@ -62,7 +62,7 @@ impl PathString for syn::Path {
     }
 }
 
-pub struct Service {
+pub(crate) struct Service {
     /// The Nameko service name.
     pub name: String,
     pub attrs: Vec<Attribute>,
@@ -76,7 +76,7 @@ pub struct Service {
     pub calls: Vec<syn::Path>,
 }
 
-pub struct Method {
+pub(crate) struct Method {
     pub ident: Ident,
     /// The wire name (a raw identifier's name without `r#`).
     pub name: String,
@@ -92,7 +92,7 @@ pub struct Method {
     pub output: Type,
 }
 
-pub struct Param {
+pub(crate) struct Param {
     pub ident: Ident,
     pub ty: Type,
     /// Attributes for the request struct field (`///` and `#[schemars]`).
@@ -100,7 +100,7 @@ pub struct Param {
 }
 
 /// `#[handles(SourceContract::event)] async fn on_event(&self, event: Payload);`
-pub struct Handler {
+pub(crate) struct Handler {
     pub ident: Ident,
     pub name: String,
     /// Doc comments and other attributes carried onto the trait method.
@@ -118,7 +118,7 @@ pub struct Handler {
     pub fallible: bool,
 }
 
-pub struct Event {
+pub(crate) struct Event {
     pub ident: Ident,
     pub name: String,
     pub docs: Option<String>,
@@ -127,7 +127,7 @@ pub struct Event {
 }
 
 /// The joined text of `///` comments, the way rustdoc and schemars read them.
-pub fn docs(attrs: &[Attribute]) -> Option<String> {
+pub(crate) fn docs(attrs: &[Attribute]) -> Option<String> {
     let lines: Vec<String> = attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
@@ -160,16 +160,16 @@ fn cfgs(attrs: &[Attribute]) -> Vec<Attribute> {
         .collect()
 }
 
-pub fn is_event_attr(attr: &Attribute) -> bool {
+pub(crate) fn is_event_attr(attr: &Attribute) -> bool {
     attr.path().is_ident("event")
 }
 
-pub fn is_handles_attr(attr: &Attribute) -> bool {
+pub(crate) fn is_handles_attr(attr: &Attribute) -> bool {
     attr.path().is_ident("handles")
 }
 
 impl Service {
-    pub fn from_trait(cx: &Ctxt, attr: ServiceAttr, item: &syn::ItemTrait) -> Option<Self> {
+    pub(crate) fn from_trait(cx: &Ctxt, attr: ServiceAttr, item: &syn::ItemTrait) -> Option<Self> {
         check::trait_header(cx, item);
         let mut methods = Vec::new();
         let mut events = Vec::new();
@@ -438,7 +438,7 @@ impl Event {
 /// How a handler shares its queue: Nameko's `handler_type`, mirrored from
 /// `contracts_core::HandlerType` (a proc-macro crate cannot depend on the crate it serves).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HandlerType {
+pub(crate) enum HandlerType {
     #[default]
     ServicePool,
     Singleton,

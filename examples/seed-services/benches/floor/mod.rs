@@ -10,14 +10,14 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 
-pub async fn connect(uri: &str) -> Connection {
+pub(crate) async fn connect(uri: &str) -> Connection {
     Connection::connect(uri, ConnectionProperties::default())
         .await
         .expect("the floor connects")
 }
 
 /// A durable topic exchange.
-pub async fn topic(channel: &Channel, name: &str) {
+pub(crate) async fn topic(channel: &Channel, name: &str) {
     channel
         .exchange_declare(
             name.into(),
@@ -33,7 +33,7 @@ pub async fn topic(channel: &Channel, name: &str) {
 }
 
 /// A durable queue bound to `exchange` by `key`.
-pub async fn bound_queue(channel: &Channel, queue: &str, exchange: &str, key: &str) {
+pub(crate) async fn bound_queue(channel: &Channel, queue: &str, exchange: &str, key: &str) {
     channel
         .queue_declare(
             queue.into(),
@@ -58,7 +58,7 @@ pub async fn bound_queue(channel: &Channel, queue: &str, exchange: &str, key: &s
 }
 
 /// A consumer of `queue` on a channel of its own, with `prefetch` (0 = unlimited).
-pub async fn consume(connection: &Connection, queue: &str, prefetch: u16) -> Consumer {
+pub(crate) async fn consume(connection: &Connection, queue: &str, prefetch: u16) -> Consumer {
     let channel = connection.create_channel().await.unwrap();
     if prefetch > 0 {
         channel
@@ -78,7 +78,7 @@ pub async fn consume(connection: &Connection, queue: &str, prefetch: u16) -> Con
 }
 
 /// A channel in publisher-confirm mode.
-pub async fn confirm_channel(connection: &Connection) -> Channel {
+pub(crate) async fn confirm_channel(connection: &Connection) -> Channel {
     let channel = connection.create_channel().await.unwrap();
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -88,7 +88,7 @@ pub async fn confirm_channel(connection: &Connection) -> Channel {
 }
 
 /// The median of a round's figures.
-pub fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

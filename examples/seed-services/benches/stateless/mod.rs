@@ -12,7 +12,7 @@ pub trait Bench {
 }
 
 /// Answers every call.
-pub struct Stateless;
+pub(crate) struct Stateless;
 
 impl Bench for Stateless {
     async fn create_user(&self, user_data: UserData) -> Created {
@@ -24,7 +24,7 @@ impl Bench for Stateless {
 }
 
 /// The request both benchmarks send.
-pub fn user() -> UserData {
+pub(crate) fn user() -> UserData {
     UserData {
         user_id: 42,
         name: "Ada Lovelace".into(),

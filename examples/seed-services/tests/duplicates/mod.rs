@@ -26,13 +26,13 @@ async fn guarded<F: Future>(what: &str, fut: F) -> F::Output {
 
 /// Fault injection around a real broker: the first delivery's ack is lost, as when a
 /// connection drops between the handler's end and its ack; the broker then redelivers it.
-pub struct LoseFirstAck {
+pub(crate) struct LoseFirstAck {
     inner: SharedTransport,
     lost: Arc<AtomicBool>,
 }
 
 impl LoseFirstAck {
-    pub fn new(inner: SharedTransport) -> Arc<Self> {
+    pub(crate) fn new(inner: SharedTransport) -> Arc<Self> {
         Arc::new(Self {
             inner,
             lost: Arc::default(),
@@ -137,13 +137,13 @@ impl Transport for LoseFirstAck {
 }
 
 /// A store that reports every duplicate it turns away.
-pub struct Watched<S> {
+pub(crate) struct Watched<S> {
     inner: S,
     duplicates: watch::Sender<usize>,
 }
 
 impl<S: DedupeStore> Watched<S> {
-    pub fn new(inner: S) -> (Self, watch::Receiver<usize>) {
+    pub(crate) fn new(inner: S) -> (Self, watch::Receiver<usize>) {
         let (duplicates, seen) = watch::channel(0);
         (Self { inner, duplicates }, seen)
     }
@@ -178,7 +178,10 @@ impl<S: DedupeStore> DedupeStore for Watched<S> {
 /// One event, its first ack lost: the broker redelivers it, the store recognises it, and the
 /// handler has run exactly once. Then an event without a `message_id` (as Nameko publishes)
 /// sent twice with the same headers is handled once too.
-pub async fn redelivered_event_is_handled_once(broker: SharedTransport, store: impl DedupeStore) {
+pub(crate) async fn redelivered_event_is_handled_once(
+    broker: SharedTransport,
+    store: impl DedupeStore,
+) {
     let (store, mut duplicates) = Watched::new(store);
     let handled = Arc::new(AtomicUsize::new(0));
     let (tx, mut done) = mpsc::unbounded_channel();

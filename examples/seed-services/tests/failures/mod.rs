@@ -57,7 +57,7 @@ fn flaky(healed: Arc<AtomicBool>) -> (EventHandler, mpsc::UnboundedReceiver<u64>
 /// Users 1 and 2 fail three times each (first try, then retries after 50 and 100 ms), then
 /// land in the dead-letter queue with their error and attempt count; user 3 is handled once.
 /// Listing leaves the dead letters in place; replaying sends them back to this handler only.
-pub async fn retried_then_dead_lettered_then_replayed(transport: SharedTransport) {
+pub(crate) async fn retried_then_dead_lettered_then_replayed(transport: SharedTransport) {
     let policy = RetryPolicy::new([50, 100].map(Duration::from_millis));
     let healed = Arc::new(AtomicBool::new(false));
     let (handler, mut attempts) = flaky(healed.clone());
@@ -145,7 +145,7 @@ pub async fn retried_then_dead_lettered_then_replayed(transport: SharedTransport
 /// Payloads that are not JSON, break the event's schema, or pass it but do not decode into
 /// the handler's type skip the retries: straight to the dead-letter queue, with the reason,
 /// never reaching the handler.
-pub async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTransport) {
+pub(crate) async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTransport) {
     let (handler, mut attempts) = flaky(Arc::new(AtomicBool::new(true)));
     let queue = handler.queue_name();
     let running = ServiceRunner::new(transport.clone())

@@ -14,9 +14,9 @@ use contracts_core::{MemoryBroker, RpcClient, Transport, context};
 use tokio::sync::{Semaphore, watch};
 
 /// Guard against a hang turning into a stuck CI job; never a synchronisation device.
-pub const GUARD: Duration = Duration::from_secs(20);
+pub(crate) const GUARD: Duration = Duration::from_secs(20);
 
-pub async fn guarded<F: Future>(what: &str, fut: F) -> F::Output {
+pub(crate) async fn guarded<F: Future>(what: &str, fut: F) -> F::Output {
     tokio::time::timeout(GUARD, fut)
         .await
         .unwrap_or_else(|_| panic!("{what} did not finish within {GUARD:?}"))
@@ -24,14 +24,14 @@ pub async fn guarded<F: Future>(what: &str, fut: F) -> F::Output {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Tier {
+pub(crate) enum Tier {
     Free,
     Pro,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Contact {
+pub(crate) struct Contact {
     #[schemars(email)]
     pub email: String,
     #[schemars(regex(pattern = r"^[a-z]+$"))]
@@ -40,7 +40,7 @@ pub struct Contact {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Small {
+pub(crate) struct Small {
     #[schemars(range(max = 10))]
     pub value: u32,
 }
@@ -48,7 +48,7 @@ pub struct Small {
 /// What a Python caller sends as `datetime`, `date`, `Decimal` and `UUID` (kombu envelopes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     #[schemars(extend("format" = "date-time"))]
     pub at: String,
     #[schemars(extend("format" = "date"))]
@@ -82,7 +82,7 @@ pub trait Lab {
 }
 
 #[derive(Debug)]
-pub struct Gate {
+pub(crate) struct Gate {
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
     pub entered: watch::Sender<usize>,
@@ -101,7 +101,7 @@ impl Default for Gate {
 }
 
 impl Gate {
-    pub async fn wait_entered(&self, n: usize) {
+    pub(crate) async fn wait_entered(&self, n: usize) {
         let mut rx = self.entered.subscribe();
         guarded("gate entries", rx.wait_for(|e| *e >= n))
             .await
@@ -110,7 +110,7 @@ impl Gate {
 }
 
 #[derive(Debug, Default, Clone)]
-pub struct LabImpl {
+pub(crate) struct LabImpl {
     pub gate: Arc<Gate>,
 }
 
@@ -170,7 +170,7 @@ pub trait Relay {
     async fn stack_via_lab(&self) -> Vec<String>;
 }
 
-pub struct RelayImpl {
+pub(crate) struct RelayImpl {
     pub lab: LabClient,
 }
 
@@ -181,7 +181,7 @@ impl Relay for RelayImpl {
 }
 
 /// Publish `body` with `properties` to `nameko-rpc` / `routing_key` and wait for the reply.
-pub async fn raw_request(
+pub(crate) async fn raw_request(
     broker: &dyn Transport,
     routing_key: &str,
     mut properties: Properties,
@@ -231,7 +231,7 @@ pub async fn raw_request(
     serde_json::from_slice(&delivery.message.body).expect("a Nameko reply body")
 }
 
-pub async fn client(broker: &MemoryBroker, name: &str) -> RpcClient {
+pub(crate) async fn client(broker: &MemoryBroker, name: &str) -> RpcClient {
     RpcClient::connect(Arc::new(broker.clone()), name)
         .await
         .expect("client connects")
