@@ -122,6 +122,31 @@ async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
         json!({"ok": {"status": "failed", "error": "user 6 already exists"}}),
     );
     assert_eq!(out["after_bad_input"], json!({"ok": "Hello, again!"}));
+    // Python's datetime, date, Decimal and UUID as the pinned kombu really encodes them...
+    assert_eq!(out["kombu_version"], "5.7.0", "testkit/python-requirements.txt pins it");
+    assert_eq!(
+        out["python_types_wire"],
+        json!({
+            "at": {"__type__": "datetime", "__value__": "2024-01-02T03:04:05+00:00"},
+            "day": {"__type__": "date", "__value__": "2024-01-02"},
+            "price": {"__type__": "decimal", "__value__": "1.50"},
+            "id": {"__type__": "uuid", "__value__": {"hex": "12345678123456781234567812345678"}},
+        })
+    );
+    // ...arrive as the strings the schema describes,
+    assert_eq!(
+        out["python_types"],
+        json!({"ok": {
+            "at": "2024-01-02T03:04:05+00:00",
+            "day": "2024-01-02",
+            "price": "1.50",
+            "id": "12345678-1234-5678-1234-567812345678",
+        }})
+    );
+    // and a naive datetime, which has no UTC offset, is not a JSON Schema `date-time`.
+    let (class, exc_type, value) = remote(&out["naive_datetime"]);
+    assert_eq!((class, exc_type), ("RemoteError", "ValidationError"), "{value}");
+    assert!(value.contains("/stamp/at"), "names the field: {value}");
     guarded("two welcomes", seed.welcomes.wait_for(2)).await;
     seed.running.stop().await;
     // Every delivery counts: a duplicate would show here even though it welcomes nobody.

@@ -6,12 +6,16 @@ import eventlet
 
 eventlet.monkey_patch()
 
+import datetime  # noqa: E402
+import decimal  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import uuid  # noqa: E402
 
+import kombu  # noqa: E402
 from kombu import Connection, Exchange, Queue  # noqa: E402
+from kombu.utils import json as kombu_json  # noqa: E402
 from kombu.messaging import Producer  # noqa: E402
 from nameko.exceptions import RemoteError, deserialize  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
@@ -70,6 +74,16 @@ def raw_request(routing_key, body, content_type="application/json", **properties
         return replies[0] if replies else None
 
 
+def python_stamp(tz):
+    """The lab's `Stamp` as a Python caller builds it: datetime, date, Decimal and UUID."""
+    return {
+        "at": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=tz),
+        "day": datetime.date(2024, 1, 2),
+        "price": decimal.Decimal("1.50"),
+        "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    }
+
+
 def seed():
     with ClusterRpcProxy(CONFIG, timeout=10) as n:
         results = {
@@ -103,6 +117,13 @@ def seed():
                 )
             ),
         }
+        # Python's own types, encoded by the kombu this Nameko installs (not by a test's
+        # hand-written JSON): what reaches the wire, and what the Rust service makes of it.
+        stamp = python_stamp(datetime.timezone.utc)
+        results["python_types_wire"] = json.loads(kombu_json.dumps(stamp))
+        results["python_types"] = outcome(lambda: n.lab.stamp(stamp=stamp))
+        results["naive_datetime"] = outcome(lambda: n.lab.stamp(stamp=python_stamp(None)))
+        results["kombu_version"] = kombu.__version__
         reply = raw_request("my_service.hello", {"kwargs": {"name": "x"}})
         results["missing_args"] = (
             describe(deserialize(reply["error"])) if reply and reply.get("error") else reply
