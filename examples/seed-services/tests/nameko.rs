@@ -123,7 +123,10 @@ async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
     );
     assert_eq!(out["after_bad_input"], json!({"ok": "Hello, again!"}));
     // Python's datetime, date, Decimal and UUID as the pinned kombu really encodes them...
-    assert_eq!(out["kombu_version"], "5.7.0", "testkit/python-requirements.txt pins it");
+    assert_eq!(
+        out["kombu_version"], "5.7.0",
+        "testkit/python-requirements.txt pins it"
+    );
     assert_eq!(
         out["python_types_wire"],
         json!({
@@ -145,7 +148,11 @@ async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
     );
     // and a naive datetime, which has no UTC offset, is not a JSON Schema `date-time`.
     let (class, exc_type, value) = remote(&out["naive_datetime"]);
-    assert_eq!((class, exc_type), ("RemoteError", "ValidationError"), "{value}");
+    assert_eq!(
+        (class, exc_type),
+        ("RemoteError", "ValidationError"),
+        "{value}"
+    );
     assert!(value.contains("/stamp/at"), "names the field: {value}");
     guarded("two welcomes", seed.welcomes.wait_for(2)).await;
     seed.running.stop().await;

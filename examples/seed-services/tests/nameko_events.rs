@@ -1,12 +1,16 @@
 //! Events between Rust and real Nameko 2.14.1 processes over the real RabbitMQ, each test in its
 //! own vhost: Nameko's `EventDispatcher` and standalone dispatcher reach Rust handlers of all
 //! three types; the Rust publisher reaches Nameko handlers of all three types; a Rust and a
-//! Nameko handler share one service-pool queue.
+//! Nameko handler share one service-pool queue; Nameko's duplicates (no message id) are
+//! handled once by two Rust instances sharing a Redis dedupe store.
 //!
 //! Nameko handlers report what they got by calling the Rust `tally` service, so every wait
 //! below is on a message, not on time.
 
+mod duplicates;
+
 use std::path::PathBuf;
+use std::time::Duration;
 
 use contracts_core::prelude::*;
 use contracts_core::{EventHandler, HandlerType, RpcClient, ServiceRunner, context};
@@ -262,4 +266,98 @@ async fn rust_and_nameko_handlers_share_a_service_pool_queue() {
     python.terminate().await;
     running.stop().await;
     tally.stop().await;
+}
+
+/// Two Rust instances of one handler share its queue and a Redis dedupe store. Nameko's
+/// standalone dispatcher sends user 1's event twice (no message id, no headers: the same
+/// message twice), then users 2 and 3. User 3's first attempt fails: its claim is released,
+/// so the retry runs instead of being taken for a duplicate. Every event is handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nameko_duplicates_are_handled_once_across_instances_sharing_redis() {
+    use contracts_core::retry::{self, RetryPolicy};
+    let vhost = TestVhost::create("nameko-dedupe");
+    let broker = vhost.connect().await;
+    // Every handler invocation: (instance, user_id, succeeded).
+    let (tx, mut calls) = mpsc::unbounded_channel::<(usize, u64, bool)>();
+    let failed_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut instances = Vec::new();
+    let mut duplicates = Vec::new();
+    for instance in 0..2 {
+        let store = contracts_testkit::redis_dedupe(vhost.name()).await;
+        let (store, seen) = duplicates::Watched::new(store);
+        duplicates.push(seen);
+        let (tx, failed_once) = (tx.clone(), failed_once.clone());
+        let handler = UserServiceContract::user_created()
+            .handler("mailer", "on_user_created", move |e: UserCreated| {
+                let (tx, failed_once) = (tx.clone(), failed_once.clone());
+                async move {
+                    let fail = e.user_id == 3
+                        && !failed_once.swap(true, std::sync::atomic::Ordering::SeqCst);
+                    tx.send((instance, e.user_id, !fail))
+                        .map_err(|_| "test gone".to_owned())?;
+                    if fail {
+                        return Err("mail server down".to_owned());
+                    }
+                    Ok(())
+                }
+            })
+            .retry(RetryPolicy::new([Duration::from_millis(50)]))
+            .dedupe(store);
+        let running = ServiceRunner::new(broker.clone())
+            .subscribe(handler)
+            .start()
+            .await
+            .unwrap();
+        instances.push(running);
+    }
+    let queue = "evt-user_service-user_created--mailer.on_user_created";
+    assert_eq!(vhost.queue(queue).expect("handler queue").consumers, 2);
+
+    run_client(&vhost, &script("client.py"), &["dispatch_for_dedupe"]).await;
+    let mut got = Vec::new();
+    while got.iter().filter(|(_, _, ok)| *ok).count() < 3 {
+        got.push(
+            guarded("handled events", calls.recv())
+                .await
+                .expect("handlers alive"),
+        );
+    }
+    // The second dispatch of user 1 reached one of the instances and was turned away there.
+    guarded("the duplicate", async {
+        loop {
+            if duplicates.iter().map(|d| *d.borrow()).sum::<usize>() >= 1 {
+                break;
+            }
+            let (a, b) = duplicates.split_at_mut(1);
+            tokio::select! {
+                _ = a[0].changed() => {}
+                _ = b[0].changed() => {}
+            }
+        }
+    })
+    .await;
+    for running in instances {
+        running.stop().await;
+    }
+    while let Ok(call) = calls.try_recv() {
+        got.push(call);
+    }
+    let mut outcomes: Vec<(u64, bool)> = got.iter().map(|(_, user, ok)| (*user, *ok)).collect();
+    outcomes.sort_unstable();
+    assert_eq!(
+        outcomes,
+        [(1, true), (2, true), (3, false), (3, true)],
+        "each event handled once; user 3 retried after its failure"
+    );
+    let duplicates: usize = duplicates.iter().map(|d| *d.borrow()).sum();
+    assert_eq!(
+        duplicates, 1,
+        "only user 1's second dispatch was a duplicate"
+    );
+    assert!(
+        retry::dead_letters(broker.as_ref(), queue)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -147,7 +147,19 @@ def dispatch_standalone():
     return {"dispatched": True}
 
 
+def dispatch_for_dedupe():
+    """Nameko-style duplicates: the standalone dispatcher sends no message id and no headers,
+    so the same event dispatched twice is the same message twice."""
+    from nameko.standalone.events import event_dispatcher
+
+    dispatch = event_dispatcher(CONFIG)
+    for user_id in (1, 1, 2, 3):
+        dispatch("user_service", "user_created", {"user_id": user_id, "name": "Dup"})
+    return {"dispatched": 4}
+
+
 SCENARIOS = {
+    "dispatch_for_dedupe": dispatch_for_dedupe,
     "seed": seed,
     "my_service_many": my_service_many,
     "dispatch_standalone": dispatch_standalone,
