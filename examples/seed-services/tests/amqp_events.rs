@@ -4,6 +4,7 @@
 
 mod duplicates;
 mod failures;
+mod faults;
 
 use contracts_testkit::TestVhost;
 
@@ -50,4 +51,16 @@ async fn a_redelivered_event_is_handled_once_with_the_redis_store() {
     let vhost = TestVhost::create("dedupe-redis");
     let store = contracts_testkit::redis_dedupe(vhost.name()).await;
     duplicates::redelivered_event_is_handled_once(vhost.connect().await, store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_moves_are_confirmed_before_the_ack() {
+    let vhost = TestVhost::create("moves");
+    failures::moves_are_confirmed_before_the_ack(vhost.connect().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreliable_handlers_drop_failed_events() {
+    let vhost = TestVhost::create("unreliable");
+    failures::unreliable_handlers_drop_failed_events(vhost.connect().await).await;
 }

@@ -3,6 +3,7 @@
 
 mod duplicates;
 mod failures;
+mod faults;
 mod lab;
 
 use std::sync::Arc;
@@ -178,4 +179,14 @@ async fn a_redelivered_event_is_handled_once() {
         contracts_core::dedupe::MemoryDedupe::new(),
     )
     .await;
+}
+
+#[tokio::test]
+async fn dead_letter_moves_are_confirmed_before_the_ack() {
+    failures::moves_are_confirmed_before_the_ack(MemoryBroker::shared()).await;
+}
+
+#[tokio::test]
+async fn unreliable_handlers_drop_failed_events() {
+    failures::unreliable_handlers_drop_failed_events(MemoryBroker::shared()).await;
 }

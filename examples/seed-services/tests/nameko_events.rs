@@ -8,6 +8,7 @@
 //! below is on a message, not on time.
 
 mod duplicates;
+mod faults;
 
 use std::path::PathBuf;
 use std::time::Duration;

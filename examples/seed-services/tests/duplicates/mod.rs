@@ -1,20 +1,20 @@
 //! Duplicate suppression, written once and run on every broker and store: a delivery whose ack
-//! was lost comes back (a real redelivery by the broker) and is not handled again.
+//! was lost comes back (a real redelivery by the broker) and is not handled again. Needs the
+//! `faults` module beside it.
 
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use contracts_core::dedupe::{Claim, DedupeError, DedupeStore};
-use contracts_core::transport::{
-    Acker, Acknowledge, BoxFuture, Consumer, Delivery, DeliveryStream, ExchangeSpec, Message,
-    Properties, QueueSpec, Transport, TransportError,
-};
+use contracts_core::transport::{BoxFuture, Message, Properties};
 use contracts_core::{ServiceRunner, SharedTransport};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use tokio::sync::{mpsc, watch};
+
+use crate::faults::Faulty;
 
 const GUARD: Duration = Duration::from_secs(30);
 
@@ -22,118 +22,6 @@ async fn guarded<F: Future>(what: &str, fut: F) -> F::Output {
     tokio::time::timeout(GUARD, fut)
         .await
         .unwrap_or_else(|_| panic!("{what} did not finish within {GUARD:?}"))
-}
-
-/// Fault injection around a real broker: the first delivery's ack is lost, as when a
-/// connection drops between the handler's end and its ack; the broker then redelivers it.
-pub(crate) struct LoseFirstAck {
-    inner: SharedTransport,
-    lost: Arc<AtomicBool>,
-}
-
-impl LoseFirstAck {
-    pub(crate) fn new(inner: SharedTransport) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            lost: Arc::default(),
-        })
-    }
-}
-
-struct Lose(Acker);
-
-impl Acknowledge for Lose {
-    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
-        // Dropping an unsettled acker is what a closed channel does: the broker requeues.
-        drop(self);
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    fn reject(self: Box<Self>, requeue: bool) -> BoxFuture<'static, Result<(), TransportError>> {
-        self.0.reject(requeue).boxed()
-    }
-}
-
-trait Boxed: Future + Send + Sized + 'static {
-    fn boxed(self) -> BoxFuture<'static, Self::Output> {
-        Box::pin(self)
-    }
-}
-impl<F: Future + Send + 'static> Boxed for F {}
-
-struct Losing {
-    inner: Consumer,
-    lost: Arc<AtomicBool>,
-}
-
-impl DeliveryStream for Losing {
-    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>> {
-        Box::pin(async move {
-            let mut delivery = self.inner.next().await?;
-            if !self.lost.swap(true, Ordering::SeqCst) {
-                delivery.acker = Acker::new(Lose(delivery.acker));
-            }
-            Some(delivery)
-        })
-    }
-
-    fn cancel(self: Box<Self>) -> BoxFuture<'static, ()> {
-        self.inner.cancel().boxed()
-    }
-}
-
-impl Transport for LoseFirstAck {
-    fn declare_exchange<'a>(
-        &'a self,
-        spec: &'a ExchangeSpec,
-    ) -> BoxFuture<'a, Result<(), TransportError>> {
-        self.inner.declare_exchange(spec)
-    }
-    fn declare_queue<'a>(
-        &'a self,
-        spec: &'a QueueSpec,
-    ) -> BoxFuture<'a, Result<(), TransportError>> {
-        self.inner.declare_queue(spec)
-    }
-    fn bind<'a>(
-        &'a self,
-        queue: &'a str,
-        exchange: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<(), TransportError>> {
-        self.inner.bind(queue, exchange, key)
-    }
-    fn delete_queue<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
-        self.inner.delete_queue(queue)
-    }
-    fn publish<'a>(
-        &'a self,
-        exchange: &'a str,
-        key: &'a str,
-        message: Message,
-        mandatory: bool,
-    ) -> BoxFuture<'a, Result<(), TransportError>> {
-        self.inner.publish(exchange, key, message, mandatory)
-    }
-    fn get<'a>(
-        &'a self,
-        queue: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Delivery, u32)>, TransportError>> {
-        self.inner.get(queue)
-    }
-    fn consume<'a>(
-        &'a self,
-        queue: &'a str,
-        prefetch: u16,
-    ) -> BoxFuture<'a, Result<Consumer, TransportError>> {
-        Box::pin(async move {
-            let inner = self.inner.consume(queue, prefetch).await?;
-            Ok(Consumer::new(Losing {
-                inner,
-                lost: self.lost.clone(),
-            }))
-        })
-    }
 }
 
 /// A store that reports every duplicate it turns away.
@@ -200,7 +88,8 @@ pub(crate) async fn redelivered_event_is_handled_once(
         )
     };
     let queue = handler.queue_name();
-    let flaky: SharedTransport = LoseFirstAck::new(broker.clone());
+    let (flaky, _journal) = Faulty::new(broker.clone());
+    flaky.lose_next_ack();
     let running = ServiceRunner::new(flaky)
         .subscribe(handler.dedupe(store))
         .start()

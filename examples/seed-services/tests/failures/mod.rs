@@ -1,5 +1,7 @@
 //! The failure path of event handling, written once and run on every broker: retries with
-//! backoff through retry queues, the dead-letter queue, listing and replaying it.
+//! backoff through retry queues, the dead-letter queue, listing and replaying it, moves
+//! confirmed before acks, and Nameko's unreliable handlers. Needs the `faults` module beside
+//! it.
 
 #![allow(dead_code)]
 
@@ -8,11 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use contracts_core::retry::{self, RetryPolicy};
-use contracts_core::transport::{Message, Properties};
+use contracts_core::transport::{Message, Properties, TransportError};
 use contracts_core::{EventHandler, ServiceRunner, SharedTransport};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use serde_json::json;
 use tokio::sync::mpsc;
+
+use crate::faults::{Entry, Faulty};
 
 const GUARD: Duration = Duration::from_secs(30);
 
@@ -207,4 +211,122 @@ pub(crate) async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTran
     );
     assert!(letters.iter().all(|l| l.attempts == 1));
     assert_eq!(letters[2].payload(), json!({"user_id": 1}));
+}
+
+async fn next_entry(journal: &mut mpsc::UnboundedReceiver<Entry>) -> Entry {
+    guarded("the next move or settlement", journal.recv())
+        .await
+        .expect("the transport is alive")
+}
+
+fn refusing(user_id: u64) -> (EventHandler, mpsc::UnboundedReceiver<u64>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handler = UserServiceContract::user_created().handler(
+        "mover",
+        "on_user_created",
+        move |e: UserCreated| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(e.user_id);
+                if e.user_id == user_id {
+                    Err(format!("user {} refused", e.user_id))
+                } else {
+                    Ok(())
+                }
+            }
+        },
+    );
+    (handler, rx)
+}
+
+/// A failed event's move to its dead-letter queue is confirmed before the original is acked;
+/// a move the broker does not take sends the original back to its queue (never lost), and it
+/// is moved once moves work again.
+pub(crate) async fn moves_are_confirmed_before_the_ack(transport: SharedTransport) {
+    let (faulty, mut journal) = Faulty::new(transport.clone());
+    let (tx, _attempts) = mpsc::unbounded_channel();
+    let handler = UserServiceContract::user_created()
+        .handler("mover", "on_user_created", move |e: UserCreated| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(e.user_id);
+                Err::<(), _>(format!("user {} refused", e.user_id))
+            }
+        })
+        .retry(RetryPolicy::none());
+    let queue = handler.queue_name();
+    let dead = retry::dead_letter_queue(&queue).name;
+    let running = ServiceRunner::new(faulty.clone())
+        .subscribe(handler)
+        .start()
+        .await
+        .unwrap();
+    let publisher = UserServicePublisher::new(transport.clone());
+    publisher.user_created(&event(1)).await.unwrap();
+    // The journal records a move when its publish returned, that is once it was confirmed.
+    assert_eq!(next_entry(&mut journal).await, Entry::Moved(dead.clone()));
+    assert_eq!(next_entry(&mut journal).await, Entry::Acked);
+
+    faulty.refuse_moves(true);
+    publisher.user_created(&event(2)).await.unwrap();
+    assert_eq!(
+        next_entry(&mut journal).await,
+        Entry::MoveRefused(dead.clone())
+    );
+    assert_eq!(
+        next_entry(&mut journal).await,
+        Entry::Rejected { requeue: true }
+    );
+    faulty.refuse_moves(false);
+    // The broker hands it back; it may be refused again before the switch is seen.
+    loop {
+        match next_entry(&mut journal).await {
+            Entry::MoveRefused(_) | Entry::Rejected { requeue: true } => continue,
+            Entry::Moved(to) => {
+                assert_eq!(to, dead);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(next_entry(&mut journal).await, Entry::Acked);
+    running.stop().await;
+    let letters = retry::dead_letters(transport.as_ref(), &queue)
+        .await
+        .unwrap();
+    let users: Vec<u64> = letters
+        .iter()
+        .map(|l| l.payload()["user_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(users, [1, 2], "both dead-lettered, neither lost");
+    assert!(letters.iter().all(|l| l.attempts == 1));
+}
+
+/// `reliable_delivery(false)`, Nameko's option: a failed event is logged and dropped (acked,
+/// never retried or dead-lettered), and no retry or dead-letter queue exists.
+pub(crate) async fn unreliable_handlers_drop_failed_events(transport: SharedTransport) {
+    let (faulty, mut journal) = Faulty::new(transport.clone());
+    let (handler, mut attempts) = refusing(1);
+    let handler = handler.reliable_delivery(false);
+    let queue = handler.queue_name();
+    let running = ServiceRunner::new(faulty)
+        .subscribe(handler)
+        .start()
+        .await
+        .unwrap();
+    let publisher = UserServicePublisher::new(transport.clone());
+    publisher.user_created(&event(1)).await.unwrap();
+    publisher.user_created(&event(2)).await.unwrap();
+    assert_eq!(guarded("user 1", attempts.recv()).await, Some(1));
+    assert_eq!(guarded("user 2", attempts.recv()).await, Some(2));
+    // Both settled by an ack, user 1's failure included; nothing moved anywhere.
+    assert_eq!(next_entry(&mut journal).await, Entry::Acked);
+    assert_eq!(next_entry(&mut journal).await, Entry::Acked);
+    running.stop().await;
+    assert!(attempts.try_recv().is_err(), "user 1 was not retried");
+    assert!(journal.try_recv().is_err(), "no move, no redelivery");
+    match retry::dead_letters(transport.as_ref(), &queue).await {
+        Err(TransportError::NoSuchQueue(name)) => assert_eq!(name, format!("{queue}.dead")),
+        other => panic!("expected no dead-letter queue, got {other:?}"),
+    }
 }
