@@ -14,7 +14,7 @@ use contracts_core::transport::{Message, Properties};
 use contracts_core::wire::MALFORMED_REQUEST;
 use contracts_core::{RpcClient, ServiceRunner, Transport};
 use contracts_testkit::{TestVhost, guarded};
-use lab::{LabClient, LabImpl, LabServer, Stamp, raw_request};
+use lab::{LabClient, LabImpl, LabServer, Stamp, raw_request, raw_request_via};
 use seed_contracts::MyServiceClient;
 use serde_json::json;
 
@@ -345,5 +345,126 @@ async fn a_lost_connection_is_reported_not_ignored() {
         .expect("run rabbitmqctl");
     assert!(closed.success());
     assert_eq!(guarded("consumer end", running.ended()).await, "rpc-lab");
+    running.stop().await;
+}
+
+/// `Config::runner` and `Config::client` apply every setting of a Nameko-style config file:
+/// each one is observed on the broker or in behaviour, not read back from the config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_applies_every_setting_to_runner_and_client() {
+    use contracts_amqp::Config;
+    let vhost = TestVhost::create("config");
+    let yaml = format!(
+        "AMQP_URI: '{}'\nmax_workers: 2\nPREFETCH_COUNT: 5\nrpc_exchange: custom-rpc\n\
+         parent_calls_tracked: 1\nRPC_TIMEOUT: 0.5\nMAX_BODY_BYTES: 4096\nMAX_JSON_DEPTH: 8\n",
+        vhost.raw_uri()
+    );
+    let config = Config::parse(&yaml, |_| None).unwrap();
+    let broker = config.connect().await.unwrap();
+    let lab = LabImpl::default();
+    let running = config
+        .runner(broker.clone())
+        .serve(LabServer::new(lab.clone()))
+        .start()
+        .await
+        .unwrap();
+    let rpc = config.client(broker.clone(), "configured").await.unwrap();
+    let client = LabClient::new(rpc);
+
+    // rpc_exchange: the service is bound to it and the client calls through it.
+    assert_eq!(client.add(1, Some(2)).await.unwrap(), 3);
+    assert!(vhost.exchange("custom-rpc").is_some());
+    assert!(
+        vhost.exchange("nameko-rpc").is_none(),
+        "nothing used the default"
+    );
+
+    // PREFETCH_COUNT, as the broker sees the service's consumer.
+    let consumers = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_consumers",
+            "-p",
+            vhost.name(),
+            "queue_name",
+            "prefetch_count",
+            "-q",
+        ])
+        .output()
+        .expect("run rabbitmqctl");
+    let listing = String::from_utf8_lossy(&consumers.stdout);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["rpc-lab", "5"]),
+        "{listing}"
+    );
+
+    // parent_calls_tracked: one parent kept, plus the worker's own id.
+    let headers =
+        serde_json::from_value(json!({"nameko.call_id_stack": ["a.m.1", "a.m.2", "a.m.3"]}))
+            .unwrap();
+    let props = Properties {
+        headers,
+        ..contracts_core::topology::json_properties()
+    };
+    let reply = raw_request_via(
+        &*broker,
+        "custom-rpc",
+        "lab.stack",
+        props,
+        br#"{"args": [], "kwargs": {}}"#,
+    )
+    .await;
+    let stack: Vec<String> = serde_json::from_value(reply.result).unwrap();
+    assert_eq!(stack.len(), 2, "{stack:?}");
+    assert_eq!(stack[0], "a.m.3");
+    assert!(stack[1].starts_with("lab.stack."), "{stack:?}");
+
+    // MAX_BODY_BYTES and MAX_JSON_DEPTH.
+    let big = format!(r#"{{"args": ["{}"], "kwargs": {{}}}}"#, "x".repeat(5000));
+    let deep = format!(
+        r#"{{"args": [{}1{}], "kwargs": {{}}}}"#,
+        "[".repeat(10),
+        "]".repeat(10)
+    );
+    for (body, says) in [(big, "exceeds the limit of 4096 bytes"), (deep, "deeper")] {
+        let reply = raw_request_via(
+            &*broker,
+            "custom-rpc",
+            "lab.add",
+            contracts_core::topology::json_properties(),
+            body.as_bytes(),
+        )
+        .await;
+        let error = reply.error.expect("an error reply");
+        assert_eq!(error.exc_type, "MalformedRequest");
+        assert!(error.value_text().contains(says), "{}", error.value_text());
+    }
+
+    // max_workers: at most two calls run at once.
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.gate().await })
+        })
+        .collect();
+    lab.gate.wait_entered(2).await;
+    lab.gate.open.add_permits(4);
+    for call in calls {
+        guarded("gate call", call).await.unwrap().unwrap();
+    }
+    assert_eq!(
+        lab.gate
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+
+    // RPC_TIMEOUT: a call nobody answers in time fails at the configured deadline.
+    match client.gate().await {
+        Err(CallError::Timeout { after, .. }) => assert_eq!(after, Duration::from_millis(500)),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    lab.gate.open.add_permits(1);
     running.stop().await;
 }

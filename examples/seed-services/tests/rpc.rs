@@ -5,6 +5,7 @@ mod lab;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use contracts_core::wire::{INCORRECT_SIGNATURE, MALFORMED_REQUEST, METHOD_NOT_FOUND};
 use contracts_core::{
@@ -580,4 +581,45 @@ async fn instances_of_one_service_compete_for_its_queue() {
     for r in running {
         r.stop().await;
     }
+}
+
+/// Without a deadline of its own a call waits 30 s (Nameko's service proxies wait forever),
+/// and its request carries that deadline as its AMQP expiration; `Config`'s default agrees.
+#[tokio::test]
+async fn the_default_deadline_is_thirty_seconds() {
+    use contracts_core::client::DEFAULT_TIMEOUT;
+    use contracts_core::{Transport, topology};
+    let broker = MemoryBroker::shared();
+    assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(30));
+    let rpc = RpcClient::connect(broker.clone(), "patient").await.unwrap();
+    assert_eq!(rpc.timeout(), DEFAULT_TIMEOUT);
+    let configured = contracts_amqp::Config::default()
+        .client(broker.clone(), "configured")
+        .await
+        .unwrap();
+    assert_eq!(configured.timeout(), DEFAULT_TIMEOUT);
+    // A queue standing in for the service shows what the request carries.
+    let queue = topology::rpc_queue("ghost");
+    broker.declare_queue(&queue).await.unwrap();
+    broker
+        .bind(
+            &queue.name,
+            topology::RPC_EXCHANGE,
+            &topology::rpc_binding("ghost"),
+        )
+        .await
+        .unwrap();
+    let mut requests = broker.consume(&queue.name, 1).await.unwrap();
+    let call = tokio::spawn(async move {
+        rpc.call("ghost", "wait", Vec::new(), Default::default())
+            .await
+    });
+    let request = guarded("the request", requests.next())
+        .await
+        .expect("a request");
+    assert_eq!(
+        request.message.properties.expiration.as_deref(),
+        Some("30000")
+    );
+    call.abort();
 }

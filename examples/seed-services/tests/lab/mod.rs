@@ -184,6 +184,17 @@ impl Relay for RelayImpl {
 pub(crate) async fn raw_request(
     broker: &dyn Transport,
     routing_key: &str,
+    properties: Properties,
+    body: &[u8],
+) -> ReplyEnvelope {
+    raw_request_via(broker, "nameko-rpc", routing_key, properties, body).await
+}
+
+/// [`raw_request`] on another RPC exchange.
+pub(crate) async fn raw_request_via(
+    broker: &dyn Transport,
+    exchange: &str,
+    routing_key: &str,
     mut properties: Properties,
     body: &[u8],
 ) -> ReplyEnvelope {
@@ -197,7 +208,7 @@ pub(crate) async fn raw_request(
         arguments: Default::default(),
     };
     broker.declare_queue(&spec).await.unwrap();
-    broker.bind(&queue, "nameko-rpc", &queue).await.unwrap();
+    broker.bind(&queue, exchange, &queue).await.unwrap();
     let mut consumer = broker.consume(&queue, 0).await.unwrap();
     properties.reply_to = Some(queue.clone());
     properties
@@ -205,7 +216,7 @@ pub(crate) async fn raw_request(
         .get_or_insert_with(|| "raw-1".to_owned());
     broker
         .publish(
-            "nameko-rpc",
+            exchange,
             routing_key,
             Message {
                 properties,
