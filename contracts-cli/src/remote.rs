@@ -14,12 +14,15 @@ use crate::validate::validate;
 use contracts_core::validate::Failure as SchemaFailure;
 
 /// How a remote operation ended, beyond success.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Failure {
     /// The payload or the reply breaks the contract, or the service answered with an error:
     /// exit code 1.
+    #[error("{0}")]
     Refused(String),
     /// The broker, the service or the input could not be reached or read: exit code 2.
+    #[error("{0}")]
     Unusable(String),
 }
 

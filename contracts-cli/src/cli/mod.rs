@@ -134,7 +134,7 @@ fn remote_outcome<T>(outcome: Result<T, remote::Failure>) -> Result<Option<T>, U
             eprintln!("{why}");
             Ok(None)
         }
-        Err(remote::Failure::Unusable(why)) => Err(Usage(why)),
+        Err(unusable) => Err(Usage(unusable.to_string())),
     }
 }
 
