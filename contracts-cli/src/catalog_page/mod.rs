@@ -3,8 +3,8 @@
 //! and subscriptions, each schema as a table of fields with the raw JSON beside it.
 //!
 //! The page is a template (`page.html`, rendered by minijinja with HTML escaping on for every
-//! value) fed a view of the catalog; [`diagram`] computes the diagram's geometry and
-//! [`fields`] turns schemas into field tables.
+//! value) fed a view of the catalog; `diagram.rs` computes the diagram's geometry and
+//! `fields.rs` turns schemas into field tables.
 
 mod diagram;
 mod fields;
