@@ -373,6 +373,7 @@ impl RpcClient {
             service: service.to_owned(),
             method: method.to_owned(),
             detail: format!("reply body is not a Nameko reply: {e}"),
+            source: Some(e),
         })
     }
 }

@@ -121,6 +121,8 @@ pub enum CallError<E = Never> {
         method: String,
         /// What was wrong.
         detail: String,
+        /// The JSON decoder's error, when the body did not parse.
+        source: Option<serde_json::Error>,
     },
     /// The broker connection failed.
     Transport(TransportError),
@@ -155,10 +157,12 @@ impl<E> CallError<E> {
                 service,
                 method,
                 detail,
+                source,
             } => CallError::Protocol {
                 service,
                 method,
                 detail,
+                source,
             },
             Self::Transport(e) => CallError::Transport(e),
         }
@@ -181,6 +185,7 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
                 service,
                 method,
                 detail,
+                ..
             } => write!(f, "{service}.{method} sent an unreadable reply: {detail}"),
             Self::Transport(e) => write!(f, "transport failure: {e}"),
         }
@@ -192,7 +197,7 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {
         match self {
             // `E` is the contract's own type: `Display`, not necessarily an `Error`.
             Self::Service(_) | Self::UnknownService(_) | Self::Timeout { .. } => None,
-            Self::Protocol { .. } => None,
+            Self::Protocol { source, .. } => source.as_ref().map(|e| e as _),
             Self::Remote(e) => Some(e),
             Self::Validation(e) => Some(e),
             Self::Transport(e) => Some(e),
@@ -241,5 +246,14 @@ mod tests {
             after: Duration::from_secs(1),
         };
         assert!(timeout.source().is_none());
+        let json = serde_json::from_str::<Value>("{not json").unwrap_err();
+        let protocol: CallError = CallError::Protocol {
+            service: "s".into(),
+            method: "m".into(),
+            detail: "reply body is not a Nameko reply".into(),
+            source: Some(json),
+        };
+        let source = protocol.source().expect("the decoder's error");
+        assert!(source.downcast_ref::<serde_json::Error>().is_some());
     }
 }
