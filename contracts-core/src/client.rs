@@ -66,6 +66,26 @@ impl std::fmt::Debug for RpcClient {
     }
 }
 
+/// Removes a call's pending-reply entry when the call ends, however it ends: dropping a call's
+/// future (a cancelled request, a `select!` that went the other way) must not leave the entry
+/// for the reply that will never be awaited (after tarpc's `ResponseGuard`).
+struct PendingGuard<'a> {
+    pending: &'a Pending,
+    correlation_id: &'a str,
+    armed: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pending
+                .lock()
+                .expect("pending lock")
+                .remove(self.correlation_id);
+        }
+    }
+}
+
 impl RpcClient {
     /// Declare a reply queue for `caller` (a service name, or any name for a standalone
     /// client) and start listening on it.
@@ -169,6 +189,11 @@ impl RpcClient {
     /// The deadline of each call.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Calls made through this client (or its clones) still waiting for their reply.
+    pub fn pending_calls(&self) -> usize {
+        self.shared.pending.lock().expect("pending lock").len()
     }
 
     /// The validation mode in force.
@@ -328,12 +353,12 @@ impl RpcClient {
             .lock()
             .expect("pending lock")
             .insert(correlation_id.clone(), tx);
-        let forget = || {
-            shared
-                .pending
-                .lock()
-                .expect("pending lock")
-                .remove(&correlation_id);
+        // Whatever ends the call (a reply, an error, the deadline, or the caller dropping this
+        // future) leaves no entry behind.
+        let mut guard = PendingGuard {
+            pending: &shared.pending,
+            correlation_id: &correlation_id,
+            armed: true,
         };
         let routing_key = [service, ".", method].concat();
         let call = async {
@@ -355,13 +380,13 @@ impl RpcClient {
         // The deadline covers the whole call, publishing included (a broker under memory
         // pressure blocks publishers).
         let reply = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
-                forget();
-                return Err(e);
+            Ok(Ok(reply)) => {
+                // The listener took the entry out to deliver the reply.
+                guard.armed = false;
+                reply
             }
+            Ok(Err(e)) => return Err(e),
             Err(_) => {
-                forget();
                 return Err(CallError::Timeout {
                     service: service.to_owned(),
                     method: method.to_owned(),
