@@ -15,12 +15,16 @@
 //! ```
 
 pub mod config;
+mod consumer;
 mod fields;
+mod link;
+mod message;
 mod shutdown;
 mod transport;
 mod uri;
 
 pub use config::{Config, ConfigError};
+pub use link::ReconnectPolicy;
 pub use shutdown::{FORCED_EXIT_CODE, Signal, shutdown_signal};
 pub use transport::AmqpTransport;
 pub use uri::{BrokerUri, DEFAULT_AMQP_URI, InvalidUri};

@@ -361,13 +361,14 @@ impl RpcClient {
             armed: true,
         };
         let routing_key = [service, ".", method].concat();
+        let published = std::sync::atomic::AtomicBool::new(false);
         let call = async {
             match shared
                 .transport
                 .publish(&shared.exchange, &routing_key, message, true)
                 .await
             {
-                Ok(()) => {}
+                Ok(()) => published.store(true, std::sync::atomic::Ordering::Relaxed),
                 Err(TransportError::Unroutable { .. }) => {
                     return Err(CallError::UnknownService(service.to_owned()));
                 }
@@ -386,6 +387,17 @@ impl RpcClient {
                 reply
             }
             Ok(Err(e)) => return Err(e),
+            // The request never left: the broker was away the whole time.
+            Err(_)
+                if !published.load(std::sync::atomic::Ordering::Relaxed)
+                    && !shared.transport.is_connected() =>
+            {
+                return Err(CallError::Unreachable {
+                    service: service.to_owned(),
+                    method: method.to_owned(),
+                    after: self.timeout,
+                });
+            }
             Err(_) => {
                 return Err(CallError::Timeout {
                     service: service.to_owned(),

@@ -113,6 +113,16 @@ pub enum CallError<E = Never> {
         /// How long the client waited.
         after: Duration,
     },
+    /// The broker was unreachable for the whole deadline: the request was never sent. (A
+    /// transport that reconnects by itself keeps trying until the deadline.)
+    Unreachable {
+        /// The service called.
+        service: String,
+        /// The method called.
+        method: String,
+        /// How long the client waited for the broker.
+        after: Duration,
+    },
     /// The reply could not be read as a Nameko reply.
     Protocol {
         /// The service called.
@@ -153,6 +163,15 @@ impl<E> CallError<E> {
                 method,
                 after,
             },
+            Self::Unreachable {
+                service,
+                method,
+                after,
+            } => CallError::Unreachable {
+                service,
+                method,
+                after,
+            },
             Self::Protocol {
                 service,
                 method,
@@ -181,6 +200,14 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
                 method,
                 after,
             } => write!(f, "{service}.{method} did not reply within {after:?}"),
+            Self::Unreachable {
+                service,
+                method,
+                after,
+            } => write!(
+                f,
+                "the broker was unreachable for {after:?}: {service}.{method} was not called"
+            ),
             Self::Protocol {
                 service,
                 method,
@@ -197,6 +224,7 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {
         match self {
             // `E` is the contract's own type: `Display`, not necessarily an `Error`.
             Self::Service(_) | Self::UnknownService(_) | Self::Timeout { .. } => None,
+            Self::Unreachable { .. } => None,
             Self::Protocol { source, .. } => source.as_ref().map(|e| e as _),
             Self::Remote(e) => Some(e),
             Self::Validation(e) => Some(e),

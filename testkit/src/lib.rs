@@ -4,8 +4,10 @@
 //! A missing broker or Python fails the test with what to start; nothing is skipped.
 
 pub mod nameko;
+mod proxy;
 mod vhost;
 
+pub use proxy::BrokerProxy;
 pub use vhost::{ExchangeInfo, QueueInfo, TestVhost};
 
 /// A Redis dedupe store at `REDIS_URL` (default `redis://127.0.0.1:6379/`) whose keys sit

@@ -119,6 +119,24 @@ impl TestVhost {
         &self.uri
     }
 
+    /// The vhost's broker URI through `proxy` instead of straight to the broker.
+    pub fn uri_via(&self, proxy: &crate::BrokerProxy) -> BrokerUri {
+        let via = self
+            .raw_uri
+            .replacen(&self.uri.host(), &proxy.addr().to_string(), 1);
+        via.parse().expect("the proxied URI parses")
+    }
+
+    /// The broker's socket address, for a proxy in front of it.
+    pub fn broker_addr(&self) -> std::net::SocketAddr {
+        self.uri
+            .host()
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .expect("the broker's address resolves")
+    }
+
     /// The URI with its password, for child processes (Nameko's `AMQP_URI`).
     pub fn raw_uri(&self) -> &str {
         &self.raw_uri

@@ -228,6 +228,13 @@ pub trait Transport: Send + Sync + 'static {
         queue: &'a str,
         prefetch: u16,
     ) -> BoxFuture<'a, Result<Consumer, TransportError>>;
+
+    /// Whether the broker is reachable now. A transport that reconnects by itself reports
+    /// `false` while it is trying, so that a call that timed out meanwhile can say the broker
+    /// was unreachable rather than that the service was slow.
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 /// A stream of deliveries from one queue.

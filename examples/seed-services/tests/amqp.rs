@@ -329,25 +329,6 @@ async fn graceful_stop_replies_then_acks_so_nothing_runs_twice() {
     again.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_connection_is_reported_not_ignored() {
-    let vhost = TestVhost::create("lost");
-    let (_broker, _lab, mut running, _rpc) = lab_on(&vhost, Limits::default()).await;
-    let closed = std::process::Command::new("rabbitmqctl")
-        .args([
-            "close_all_connections",
-            "-p",
-            vhost.name(),
-            "test: connection lost",
-            "-q",
-        ])
-        .status()
-        .expect("run rabbitmqctl");
-    assert!(closed.success());
-    assert_eq!(guarded("consumer end", running.ended()).await, "rpc-lab");
-    running.stop().await;
-}
-
 /// `Config::runner` and `Config::client` apply every setting of a Nameko-style config file:
 /// each one is observed on the broker or in behaviour, not read back from the config.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,6 +178,9 @@ impl Transport for Faulty {
     ) -> BoxFuture<'a, Result<Option<(Delivery, u32)>, TransportError>> {
         self.inner.get(queue)
     }
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
     fn consume<'a>(
         &'a self,
         queue: &'a str,

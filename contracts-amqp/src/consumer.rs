@@ -1,0 +1,257 @@
+//! Consuming a queue across reconnections. Each consumer has its own channel (its prefetch
+//! and acks are its own). When the connection goes, the stream does not end: it waits for the
+//! link to come back, opens a channel on the new connection, sets the prefetch again and
+//! re-subscribes. It ends only when the queue is gone, the consumer was cancelled, or the link
+//! gave up.
+//!
+//! Deliveries handed out before a loss keep their old channel: their acks fail (a delivery
+//! tag belongs to its channel), and the broker redelivers them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use contracts_core::transport::{Acknowledge, BoxFuture, Delivery, DeliveryStream, TransportError};
+use futures_core::Stream;
+use lapin::Channel;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+};
+use lapin::types::FieldTable;
+
+use crate::link::Link;
+use crate::message::from_lapin;
+use crate::transport::{Closing, NOT_FOUND, closed, describe, reply_code};
+
+/// Closes a consumer's channel once the consumer and every delivery it handed out are gone.
+pub(crate) struct ChannelGuard(pub(crate) Channel, pub(crate) Closing);
+
+impl Drop for ChannelGuard {
+    fn drop(&mut self) {
+        self.1.close_later(self.0.clone());
+    }
+}
+
+/// One subscription: a channel of one connection, and lapin's consumer on it.
+struct Subscription {
+    consumer: lapin::Consumer,
+    guard: Arc<ChannelGuard>,
+    generation: u64,
+}
+
+pub(crate) struct AmqpConsumer {
+    link: Arc<Link>,
+    closing: Closing,
+    queue: String,
+    prefetch: u16,
+    current: Option<Subscription>,
+}
+
+/// Why a subscription could not be made.
+enum Refused {
+    /// The connection went meanwhile: wait for the next one.
+    Lost(u64),
+    /// For good (the queue is gone, the link gave up).
+    Final(TransportError),
+}
+
+impl AmqpConsumer {
+    /// Subscribe to `queue` on the current connection.
+    pub(crate) async fn start(
+        link: Arc<Link>,
+        closing: Closing,
+        queue: &str,
+        prefetch: u16,
+    ) -> Result<Self, TransportError> {
+        let mut consumer = Self {
+            link,
+            closing,
+            queue: queue.to_owned(),
+            prefetch,
+            current: None,
+        };
+        loop {
+            match consumer.subscribe().await {
+                Ok(()) => return Ok(consumer),
+                Err(Refused::Lost(generation)) => consumer.link.newer_than(generation).await,
+                Err(Refused::Final(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn subscribe(&mut self) -> Result<(), Refused> {
+        let (connection, generation) = self.link.connection().await.map_err(Refused::Final)?;
+        let lost = |e: lapin::Error| {
+            if self.link.suspect(generation) {
+                Refused::Lost(generation)
+            } else if reply_code(&e) == Some(NOT_FOUND) {
+                Refused::Final(TransportError::NoSuchQueue(self.queue.clone()))
+            } else {
+                Refused::Final(closed(&e))
+            }
+        };
+        let channel = connection.create_channel().await.map_err(lost)?;
+        let guard = Arc::new(ChannelGuard(channel.clone(), self.closing.clone()));
+        if self.prefetch > 0 {
+            channel
+                .basic_qos(self.prefetch, BasicQosOptions { global: false })
+                .await
+                .map_err(lost)?;
+        }
+        let consumer = channel
+            .basic_consume(
+                self.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(lost)?;
+        self.current = Some(Subscription {
+            consumer,
+            guard,
+            generation,
+        });
+        Ok(())
+    }
+
+    /// After the stream of the current subscription ended: subscribe again if the connection
+    /// was lost (or the broker cancelled us while the connection stays up), `false` when the
+    /// consumer is done for good.
+    async fn resubscribe(&mut self) -> bool {
+        let Some(ended) = self.current.take() else {
+            return false;
+        };
+        let mut generation = ended.generation;
+        if self.link.suspect(generation) {
+            tracing::debug!(queue = %self.queue, "consumer waiting for the broker");
+            self.link.newer_than(generation).await;
+        }
+        loop {
+            if self.link.is_finished() {
+                return false;
+            }
+            match self.subscribe().await {
+                Ok(()) => {
+                    tracing::info!(queue = %self.queue, "consumer re-subscribed");
+                    return true;
+                }
+                Err(Refused::Lost(g)) => {
+                    generation = g;
+                    self.link.newer_than(generation).await;
+                }
+                Err(Refused::Final(e)) => {
+                    tracing::warn!(queue = %self.queue, error = %e, "consumer cannot re-subscribe");
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl DeliveryStream for AmqpConsumer {
+    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>> {
+        Box::pin(async move {
+            loop {
+                let subscription = self.current.as_mut()?;
+                let item =
+                    std::future::poll_fn(|cx| Pin::new(&mut subscription.consumer).poll_next(cx))
+                        .await;
+                match item {
+                    Some(Ok(delivery)) => {
+                        return Some(from_lapin(delivery, Some(subscription.guard.clone())));
+                    }
+                    Some(Err(e)) => {
+                        // lapin follows an error with the end of the stream.
+                        tracing::warn!(queue = %self.queue, error = %describe(&e), "consumer failed");
+                    }
+                    None => {
+                        if !self.resubscribe().await {
+                            return None;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn cancel(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let Some(subscription) = &self.current else {
+                return;
+            };
+            let channel = subscription.guard.0.clone();
+            if let Err(e) = channel
+                .basic_cancel(subscription.consumer.tag(), BasicCancelOptions::default())
+                .await
+            {
+                tracing::debug!(queue = %self.queue, error = %describe(&e), "cancelling a consumer");
+            }
+            // Deliveries buffered but never handed out are requeued when the channel closes,
+            // which happens once the last handed-out delivery is settled.
+        })
+    }
+}
+
+pub(crate) struct AmqpAcker {
+    acker: Option<lapin::Acker>,
+    /// A consumer's channel stays open while its deliveries are unsettled.
+    _channel: Option<Arc<ChannelGuard>>,
+}
+
+impl AmqpAcker {
+    pub(crate) fn new(acker: lapin::Acker, channel: Option<Arc<ChannelGuard>>) -> Self {
+        Self {
+            acker: Some(acker),
+            _channel: channel,
+        }
+    }
+
+    fn settled(result: lapin::Result<bool>) -> Result<(), TransportError> {
+        match result {
+            Ok(true) => Ok(()),
+            // A poisoned acker: the channel closed and the broker has requeued the message.
+            Ok(false) => Err(TransportError::closed(
+                "the delivery's channel closed before it was settled; the broker requeued it",
+            )),
+            Err(e) => Err(closed(&e)),
+        }
+    }
+}
+
+impl Acknowledge for AmqpAcker {
+    fn ack(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        let acker = self.acker.take().expect("settled once");
+        Box::pin(async move {
+            let result = acker.ack(BasicAckOptions::default()).await;
+            drop(self);
+            Self::settled(result)
+        })
+    }
+
+    fn reject(
+        mut self: Box<Self>,
+        requeue: bool,
+    ) -> BoxFuture<'static, Result<(), TransportError>> {
+        let acker = self.acker.take().expect("settled once");
+        Box::pin(async move {
+            let result = acker.reject(BasicRejectOptions { requeue }).await;
+            drop(self);
+            Self::settled(result)
+        })
+    }
+}
+
+impl Drop for AmqpAcker {
+    fn drop(&mut self) {
+        // Dropped unsettled: give the message back now rather than when the channel closes.
+        if let Some(acker) = self.acker.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let channel = self._channel.clone();
+            runtime.spawn(async move {
+                let _ = acker.reject(BasicRejectOptions { requeue: true }).await;
+                drop(channel);
+            });
+        }
+    }
+}

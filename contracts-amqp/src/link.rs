@@ -1,0 +1,534 @@
+//! The connection to the broker, kept up: a supervisor that notices a lost connection (an
+//! error event from lapin, or anyone reporting a connection-class failure), reconnects with
+//! capped exponential backoff and jitter, trying each broker address in turn, and re-declares
+//! every exchange, queue and binding declared so far before anyone uses the new connection.
+//! Consumers re-subscribe by themselves (`consumer.rs`); publishers and declarations wait for
+//! the link and retry (`transport.rs`).
+//!
+//! What is guaranteed across a reconnection is in docs/reliability.md, "Reconnection".
+
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use contracts_core::transport::{ExchangeSpec, QueueSpec, TransportError};
+use futures_core::Stream;
+use lapin::options::{
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::sync::{Notify, watch};
+
+use crate::fields::to_table;
+use crate::transport::describe;
+use crate::uri::BrokerUri;
+
+/// Publish channels per connection: enough that one slow confirm does not serialise every
+/// caller, few enough to stay far below `channel_max`.
+const PUBLISH_CHANNELS: usize = 4;
+
+/// How often the supervisor looks at the connection's status between events.
+const STATUS_CHECK: Duration = Duration::from_secs(1);
+
+/// How the link reconnects after losing the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReconnectPolicy {
+    /// The wait before the second attempt (the first is immediate); it doubles after each
+    /// failed round, up to `max_delay`, with up to a quarter added at random so that many
+    /// processes do not reconnect in step.
+    pub initial_delay: Duration,
+    /// The longest wait between rounds.
+    pub max_delay: Duration,
+    /// Rounds (each trying every broker address once) before giving up; `None`, the default,
+    /// never gives up.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            max_attempts: None,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The policy with these delays and limit.
+    pub fn new(initial_delay: Duration, max_delay: Duration, max_attempts: Option<u32>) -> Self {
+        Self {
+            initial_delay,
+            max_delay,
+            max_attempts,
+        }
+    }
+
+    fn delay(&self, round: u32) -> Duration {
+        let base = self
+            .initial_delay
+            .saturating_mul(2u32.saturating_pow(round.saturating_sub(1)))
+            .min(self.max_delay);
+        // Jitter without a random-number crate: a fresh `RandomState` is randomly keyed.
+        let noise = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+        base + base.mul_f64((noise % 1000) as f64 / 4000.0)
+    }
+}
+
+/// Where the link stands.
+#[derive(Clone)]
+pub(crate) enum State {
+    /// Connected: `generation` counts connections, so that a failure reported against an old
+    /// one is not taken for a failure of the new one.
+    Up {
+        connection: Arc<Connection>,
+        generation: u64,
+    },
+    /// Lost; the supervisor is reconnecting.
+    Down,
+    /// Closed by its owner.
+    Closed,
+    /// Reconnection gave up.
+    GaveUp(String),
+}
+
+/// Everything declared through the link, in order, to declare again on a new connection.
+#[derive(Default)]
+struct Declared {
+    exchanges: Vec<ExchangeSpec>,
+    queues: Vec<QueueSpec>,
+    bindings: Vec<(String, String, String)>,
+}
+
+pub(crate) struct Link {
+    brokers: Vec<BrokerUri>,
+    policy: ReconnectPolicy,
+    state: watch::Sender<State>,
+    /// Whether `state` is `Up`, for those who watch the connection.
+    connected: watch::Sender<bool>,
+    declared: Mutex<Declared>,
+    /// The publish channels of one generation.
+    publishers: Mutex<(u64, Vec<Arc<Channel>>)>,
+    next_publisher: AtomicUsize,
+    /// Someone saw a connection-class failure: the supervisor should look.
+    suspect: Notify,
+    shutdown: AtomicBool,
+}
+
+fn connection_properties() -> ConnectionProperties {
+    ConnectionProperties::default()
+        .with_connection_name(format!("contracts {}", env!("CARGO_PKG_VERSION")).into())
+}
+
+async fn open(broker: &BrokerUri) -> Result<Connection, TransportError> {
+    Connection::connect_uri(broker.to_lapin(), connection_properties())
+        .await
+        .map_err(|e| TransportError::Connect {
+            broker: broker.to_string(),
+            detail: describe(&e),
+            source: Box::new(e),
+        })
+}
+
+impl Link {
+    /// Connect to the first of `brokers` that answers and start supervising the connection.
+    pub(crate) async fn connect(
+        brokers: Vec<BrokerUri>,
+        policy: ReconnectPolicy,
+    ) -> Result<Arc<Self>, TransportError> {
+        assert!(!brokers.is_empty(), "at least one broker address");
+        let mut last = None;
+        let mut connection = None;
+        for broker in &brokers {
+            match open(broker).await {
+                Ok(c) => {
+                    tracing::info!(%broker, "connected");
+                    connection = Some(c);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some(connection) = connection else {
+            return Err(last.expect("one attempt per broker"));
+        };
+        let connection = Arc::new(connection);
+        let link = Arc::new(Self {
+            brokers,
+            policy,
+            state: watch::Sender::new(State::Up {
+                connection: connection.clone(),
+                generation: 1,
+            }),
+            connected: watch::Sender::new(true),
+            declared: Mutex::default(),
+            publishers: Mutex::new((0, Vec::new())),
+            next_publisher: AtomicUsize::new(0),
+            suspect: Notify::new(),
+            shutdown: AtomicBool::new(false),
+        });
+        tokio::spawn(supervise(Arc::downgrade(&link), connection, 1));
+        Ok(link)
+    }
+
+    /// The broker addresses, for messages.
+    pub(crate) fn brokers(&self) -> &[BrokerUri] {
+        &self.brokers
+    }
+
+    /// The current connection, waiting for the supervisor while the link is down.
+    pub(crate) async fn connection(&self) -> Result<(Arc<Connection>, u64), TransportError> {
+        let mut state = self.state.subscribe();
+        loop {
+            match &*state.borrow_and_update() {
+                State::Up {
+                    connection,
+                    generation,
+                } => return Ok((connection.clone(), *generation)),
+                State::Down => {}
+                State::Closed => return Err(TransportError::closed("the transport was closed")),
+                State::GaveUp(why) => return Err(TransportError::closed(why.clone())),
+            }
+            if state.changed().await.is_err() {
+                return Err(TransportError::closed("the transport was dropped"));
+            }
+        }
+    }
+
+    /// Follow whether the link is connected.
+    pub(crate) fn watch_connected(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
+    }
+
+    fn set(&self, state: State) -> State {
+        self.connected
+            .send_replace(matches!(state, State::Up { .. }));
+        self.state.send_replace(state)
+    }
+
+    /// Whether the link is connected now.
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(&*self.state.borrow(), State::Up { .. })
+    }
+
+    /// Whether the link will never connect again.
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(&*self.state.borrow(), State::Closed | State::GaveUp(_))
+    }
+
+    /// Report a failure that may mean the connection of `generation` is gone. Returns whether
+    /// that connection is indeed gone (the caller should wait and retry).
+    pub(crate) fn suspect(&self, generation: u64) -> bool {
+        let gone = match &*self.state.borrow() {
+            State::Up {
+                connection,
+                generation: current,
+            } => *current != generation || !connection.status().connected(),
+            State::Down => true,
+            State::Closed | State::GaveUp(_) => false,
+        };
+        if gone {
+            self.suspect.notify_one();
+        }
+        gone
+    }
+
+    /// Wait until the link is on a connection newer than `generation` (or finished).
+    pub(crate) async fn newer_than(&self, generation: u64) {
+        let mut state = self.state.subscribe();
+        let _ = state
+            .wait_for(|s| match s {
+                State::Up {
+                    generation: current,
+                    ..
+                } => *current > generation,
+                State::Down => false,
+                State::Closed | State::GaveUp(_) => true,
+            })
+            .await;
+    }
+
+    /// Close for good: no reconnection after this.
+    pub(crate) async fn close(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let previous = self.set(State::Closed);
+        self.suspect.notify_one();
+        if let State::Up { connection, .. } = previous
+            && let Err(e) = connection.close(200, "bye".into()).await
+        {
+            tracing::debug!(error = %describe(&e), "closing the connection");
+        }
+    }
+
+    pub(crate) fn record_exchange(&self, spec: &ExchangeSpec) {
+        let mut declared = self.declared.lock().expect("declared lock");
+        if !declared.exchanges.contains(spec) {
+            declared.exchanges.push(spec.clone());
+        }
+    }
+
+    pub(crate) fn record_queue(&self, spec: &QueueSpec) {
+        let mut declared = self.declared.lock().expect("declared lock");
+        if !declared.queues.iter().any(|q| q.name == spec.name) {
+            declared.queues.push(spec.clone());
+        }
+    }
+
+    pub(crate) fn record_binding(&self, queue: &str, exchange: &str, key: &str) {
+        let binding = (queue.to_owned(), exchange.to_owned(), key.to_owned());
+        let mut declared = self.declared.lock().expect("declared lock");
+        if !declared.bindings.contains(&binding) {
+            declared.bindings.push(binding);
+        }
+    }
+
+    pub(crate) fn forget_queue(&self, queue: &str) {
+        let mut declared = self.declared.lock().expect("declared lock");
+        declared.queues.retain(|q| q.name != queue);
+        declared.bindings.retain(|(q, _, _)| q != queue);
+    }
+
+    /// A publish channel of the current connection, with its generation: one of a small pool,
+    /// made for each new connection and replaced when the broker closed it (a publish to a
+    /// missing exchange closes its channel with `404`).
+    pub(crate) async fn publisher(&self) -> Result<(Arc<Channel>, u64), TransportError> {
+        loop {
+            match self.try_publisher().await {
+                Err((e, generation)) => {
+                    if !self.suspect(generation) {
+                        return Err(e);
+                    }
+                    self.newer_than(generation).await;
+                }
+                Ok(found) => return Ok(found),
+            }
+        }
+    }
+
+    async fn try_publisher(&self) -> Result<(Arc<Channel>, u64), (TransportError, u64)> {
+        let (connection, generation) = self.connection().await.map_err(|e| (e, 0))?;
+        let slot = self.next_publisher.fetch_add(1, Ordering::Relaxed) % PUBLISH_CHANNELS;
+        {
+            let pool = self.publishers.lock().expect("publishers lock");
+            if pool.0 == generation
+                && let Some(channel) = pool.1.get(slot)
+                && channel.status().connected()
+            {
+                return Ok((channel.clone(), generation));
+            }
+        }
+        let fresh = Arc::new(
+            confirm_channel(&connection)
+                .await
+                .map_err(|e| (e, generation))?,
+        );
+        let mut pool = self.publishers.lock().expect("publishers lock");
+        if pool.0 != generation {
+            *pool = (generation, Vec::with_capacity(PUBLISH_CHANNELS));
+        }
+        if pool.1.len() <= slot {
+            pool.1.push(fresh.clone());
+        } else {
+            pool.1[slot] = fresh.clone();
+        }
+        Ok((fresh, generation))
+    }
+}
+
+pub(crate) async fn confirm_channel(connection: &Connection) -> Result<Channel, TransportError> {
+    let closed = |e: lapin::Error| TransportError::closed_by(describe(&e), e);
+    let channel = connection.create_channel().await.map_err(closed)?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(closed)?;
+    Ok(channel)
+}
+
+/// The supervisor: waits for the connection of `generation` to fail, then reconnects, until
+/// the link is closed, dropped or gives up.
+async fn supervise(link: Weak<Link>, mut connection: Arc<Connection>, mut generation: u64) {
+    loop {
+        let reason = match link.upgrade() {
+            Some(l) => lost(&l, &connection).await,
+            None => return,
+        };
+        let Some(link) = link.upgrade() else { return };
+        if link.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let since = Instant::now();
+        link.set(State::Down);
+        let brokers: Vec<String> = link.brokers.iter().map(ToString::to_string).collect();
+        tracing::warn!(broker = %brokers.join(";"), %reason, "broker connection lost; reconnecting");
+        match reconnect(&link).await {
+            Ok((fresh, broker)) => {
+                generation += 1;
+                connection = fresh;
+                link.set(State::Up {
+                    connection: connection.clone(),
+                    generation,
+                });
+                tracing::info!(%broker, after = ?since.elapsed(), "broker connection recovered");
+            }
+            Err(why) => {
+                tracing::error!(broker = %brokers.join(";"), %why, "gave up reconnecting");
+                link.set(State::GaveUp(why));
+                return;
+            }
+        }
+    }
+}
+
+/// Wait until `connection` fails; returns why.
+async fn lost(link: &Link, connection: &Connection) -> String {
+    let mut events: Pin<Box<dyn Stream<Item = lapin::Event> + Send>> =
+        Box::pin(connection.events_listener());
+    loop {
+        if link.shutdown.load(Ordering::SeqCst) {
+            return "closed".into();
+        }
+        if !connection.status().connected() {
+            return "the connection is no longer open".into();
+        }
+        let event = std::future::poll_fn(|cx| events.as_mut().poll_next(cx));
+        tokio::select! {
+            event = event => match event {
+                // Channel errors (a 404 on one channel) come here too: only a connection
+                // that is no longer open is lost.
+                Some(lapin::Event::Error(e)) if !connection.status().connected() => {
+                    return describe(&e);
+                }
+                Some(lapin::Event::Error(e)) => {
+                    tracing::debug!(error = %describe(&e), "a channel failed; the connection stands");
+                }
+                Some(lapin::Event::ConnectionBlocked(reason)) => {
+                    tracing::warn!(%reason, "the broker blocked publishing");
+                }
+                Some(lapin::Event::ConnectionUnblocked) => {
+                    tracing::info!("the broker unblocked publishing");
+                }
+                Some(_) => {}
+                None => return "the connection's event stream ended".into(),
+            },
+            () = link.suspect.notified() => {}
+            // The status may change after the event that announced it: look again soon.
+            () = tokio::time::sleep(STATUS_CHECK) => {}
+        }
+    }
+}
+
+/// Rounds of attempts, each trying every broker address once, with backoff between rounds.
+/// A new connection is returned only once everything declared before is declared on it.
+async fn reconnect(link: &Link) -> Result<(Arc<Connection>, BrokerUri), String> {
+    let mut round = 0u32;
+    loop {
+        round += 1;
+        if round > 1 {
+            tokio::time::sleep(link.policy.delay(round - 1)).await;
+        }
+        if link.shutdown.load(Ordering::SeqCst) {
+            return Err("the transport was closed".into());
+        }
+        let mut last = String::new();
+        for broker in &link.brokers {
+            match open(broker).await {
+                Ok(connection) => match redeclare(link, &connection).await {
+                    Ok(()) => return Ok((Arc::new(connection), broker.clone())),
+                    Err(e) => last = format!("{broker}: re-declaring: {e}"),
+                },
+                Err(e) => last = e.to_string(),
+            }
+        }
+        tracing::debug!(round, %last, "reconnection attempt failed");
+        if link.policy.max_attempts.is_some_and(|max| round >= max) {
+            return Err(format!("no broker after {round} rounds: {last}"));
+        }
+    }
+}
+
+/// Declare on `connection` everything declared on the link so far.
+async fn redeclare(link: &Link, connection: &Connection) -> Result<(), String> {
+    let (exchanges, queues, bindings) = {
+        let declared = link.declared.lock().expect("declared lock");
+        (
+            declared.exchanges.clone(),
+            declared.queues.clone(),
+            declared.bindings.clone(),
+        )
+    };
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| describe(&e))?;
+    let fail = |e: lapin::Error| describe(&e);
+    for spec in &exchanges {
+        let options = ExchangeDeclareOptions {
+            durable: spec.durable,
+            auto_delete: spec.auto_delete,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                spec.name.as_str().into(),
+                lapin::ExchangeKind::Topic,
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(fail)?;
+    }
+    for spec in &queues {
+        let options = QueueDeclareOptions {
+            durable: spec.durable,
+            exclusive: spec.exclusive,
+            auto_delete: spec.auto_delete,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(
+                spec.name.as_str().into(),
+                options,
+                to_table(&spec.arguments),
+            )
+            .await
+            .map_err(fail)?;
+    }
+    for (queue, exchange, key) in &bindings {
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(fail)?;
+    }
+    let _ = channel.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// Run `op` on the current connection; when it fails because that connection is gone, wait
+/// for the next one and run it again.
+pub(crate) async fn on_connection<T, F, Fut>(link: &Link, mut op: F) -> Result<T, TransportError>
+where
+    F: FnMut(Arc<Connection>) -> Fut,
+    Fut: Future<Output = Result<T, TransportError>>,
+{
+    loop {
+        let (connection, generation) = link.connection().await?;
+        match op(connection).await {
+            Err(TransportError::Closed { .. }) if link.suspect(generation) => {
+                link.newer_than(generation).await;
+            }
+            other => return other,
+        }
+    }
+}

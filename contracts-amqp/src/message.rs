@@ -1,0 +1,73 @@
+//! Messages between lapin and the transport seam: AMQP basic properties, and deliveries.
+
+use std::sync::Arc;
+
+use contracts_core::transport::{Acker, Delivery, Message, Properties};
+use lapin::BasicProperties;
+use lapin::types::ShortString;
+
+use crate::consumer::{AmqpAcker, ChannelGuard};
+use crate::fields::{from_table, to_table};
+
+pub(crate) fn to_properties(properties: &Properties) -> BasicProperties {
+    let mut out = BasicProperties::default()
+        .with_delivery_mode(properties.delivery_mode)
+        .with_priority(properties.priority);
+    if let Some(v) = &properties.content_type {
+        out = out.with_content_type(v.as_str().into());
+    }
+    if let Some(v) = &properties.content_encoding {
+        out = out.with_content_encoding(v.as_str().into());
+    }
+    if let Some(v) = &properties.correlation_id {
+        out = out.with_correlation_id(v.as_str().into());
+    }
+    if let Some(v) = &properties.reply_to {
+        out = out.with_reply_to(v.as_str().into());
+    }
+    if let Some(v) = &properties.message_id {
+        out = out.with_message_id(v.as_str().into());
+    }
+    if let Some(v) = &properties.expiration {
+        out = out.with_expiration(v.as_str().into());
+    }
+    // Nameko sends `headers: {}` on replies; an empty table is what py-amqp writes too.
+    out.with_headers(to_table(&properties.headers))
+}
+
+fn from_properties(properties: &BasicProperties) -> Properties {
+    let text = |v: &Option<ShortString>| v.as_ref().map(|s| s.as_str().to_owned());
+    Properties {
+        content_type: text(properties.content_type()),
+        content_encoding: text(properties.content_encoding()),
+        correlation_id: text(properties.correlation_id()),
+        reply_to: text(properties.reply_to()),
+        message_id: text(properties.message_id()),
+        expiration: text(properties.expiration()),
+        delivery_mode: properties.delivery_mode().unwrap_or(1),
+        priority: properties.priority().unwrap_or(0),
+        headers: properties
+            .headers()
+            .as_ref()
+            .map(from_table)
+            .unwrap_or_default(),
+    }
+}
+
+/// A lapin delivery as a transport [`Delivery`]; `channel` keeps a consumer's channel open
+/// until the delivery is settled.
+pub(crate) fn from_lapin(
+    delivery: lapin::message::Delivery,
+    channel: Option<Arc<ChannelGuard>>,
+) -> Delivery {
+    Delivery {
+        exchange: delivery.exchange.as_str().into(),
+        routing_key: delivery.routing_key.as_str().into(),
+        redelivered: delivery.redelivered,
+        message: Arc::new(Message {
+            properties: from_properties(&delivery.properties),
+            body: delivery.data,
+        }),
+        acker: Acker::new(AmqpAcker::new(delivery.acker, channel)),
+    }
+}

@@ -1,0 +1,202 @@
+//! Riding out a lost broker connection, on the real RabbitMQ, each test in its own vhost:
+//! connections closed by the broker (`rabbitmqctl close_all_connections`) and an outage made by
+//! a proxy in front of the broker that cuts every connection and turns new ones away. Services
+//! keep serving, clients keep calling, publishers keep publishing, and a call that cannot
+//! reach the broker in time says so.
+
+mod lab;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use contracts_amqp::AmqpTransport;
+use contracts_core::dedupe::MemoryDedupe;
+use contracts_core::prelude::*;
+use contracts_core::server::RunningServices;
+use contracts_core::{RpcClient, ServiceRunner};
+use contracts_testkit::{BrokerProxy, TestVhost, guarded};
+use futures_util::FutureExt;
+use lab::{LabClient, LabImpl, LabServer};
+use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
+use tokio::sync::watch;
+
+fn rabbitmqctl(args: &[&str]) {
+    let status = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .status()
+        .expect("run rabbitmqctl");
+    assert!(status.success(), "rabbitmqctl {args:?}");
+}
+
+async fn serve_lab(broker: &Arc<AmqpTransport>) -> RunningServices {
+    ServiceRunner::new(broker.clone())
+        .serve(LabServer::new(LabImpl::default()))
+        .start()
+        .await
+        .expect("lab starts")
+}
+
+/// Wait until `connected` says `up`.
+async fn until(connected: &mut watch::Receiver<bool>, up: bool) {
+    guarded("the connection state", connected.wait_for(|c| *c == up))
+        .await
+        .expect("the transport is alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_by_the_broker_are_recovered() {
+    let vhost = TestVhost::create("closed");
+    let broker = vhost.connect().await;
+    let mut running = serve_lab(&broker).await;
+    let client = LabClient::new(RpcClient::connect(broker.clone(), "tests").await.unwrap());
+    assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
+    let mut connected = broker.watch_connected();
+
+    rabbitmqctl(&[
+        "close_all_connections",
+        "-p",
+        vhost.name(),
+        "test: closed",
+        "-q",
+    ]);
+    until(&mut connected, false).await;
+    until(&mut connected, true).await;
+    // The service re-subscribed, the client's reply queue came back: calls go through.
+    assert_eq!(
+        guarded("a call after the reconnection", client.add(2, Some(3)))
+            .await
+            .unwrap(),
+        5
+    );
+    assert!(
+        running.ended().now_or_never().is_none(),
+        "no consumer ended: the service stays up"
+    );
+    let lab = vhost.queue("rpc-lab").expect("the service queue");
+    assert_eq!(lab.consumers, 1, "one consumer, not a stale one beside it");
+
+    // A queue deleted under a consumer is not recovered: that ends the service for its
+    // supervisor to see.
+    rabbitmqctl(&["delete_queue", "rpc-lab", "-p", vhost.name(), "-q"]);
+    assert_eq!(
+        guarded("the consumer's end", running.ended()).await,
+        "rpc-lab"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_ridden_out_and_calls_meanwhile_say_the_broker_is_unreachable() {
+    let vhost = TestVhost::create("outage");
+    let proxy = BrokerProxy::start(vhost.broker_addr()).await;
+    let uri = vhost.uri_via(&proxy);
+    let service = AmqpTransport::shared(&uri).await.unwrap();
+    let mut running = serve_lab(&service).await;
+    let caller = AmqpTransport::shared(&uri).await.unwrap();
+    let rpc = RpcClient::connect(caller.clone(), "tests").await.unwrap();
+    let client = LabClient::new(rpc.with_timeout(Duration::from_secs(20)));
+    assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
+
+    let (mut service_up, mut caller_up) = (service.watch_connected(), caller.watch_connected());
+    proxy.cut();
+    until(&mut caller_up, false).await;
+    until(&mut service_up, false).await;
+
+    // A call whose deadline passes while the broker is away says so.
+    let hasty = LabClient::new(rpc.with_timeout(Duration::from_millis(300)));
+    match hasty.add(1, Some(2)).await {
+        Err(CallError::Unreachable { after, .. }) => {
+            assert_eq!(after, Duration::from_millis(300));
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    // One with time to spare waits for the broker and goes through once it is back.
+    let patient = tokio::spawn({
+        let client = client.clone();
+        async move { client.add(20, Some(22)).await }
+    });
+    proxy.restore();
+    assert_eq!(
+        guarded("the patient call", patient).await.unwrap().unwrap(),
+        42
+    );
+    assert!(*service_up.borrow() && *caller_up.borrow());
+    assert!(
+        running.ended().now_or_never().is_none(),
+        "the service stayed up"
+    );
+    assert_eq!(rpc.pending_calls(), 0);
+    running.stop().await;
+}
+
+/// Events published across an outage: each publish returns only once the broker confirmed
+/// it, retrying on the new connection; every confirmed event reaches its handler, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_events_survive_an_outage_and_are_handled_once() {
+    const EVENTS: u64 = 100;
+    let vhost = TestVhost::create("outage-events");
+    let proxy = BrokerProxy::start(vhost.broker_addr()).await;
+    let publisher_broker = AmqpTransport::shared(&vhost.uri_via(&proxy)).await.unwrap();
+    let handler_broker = vhost.connect().await;
+    let handled: Arc<Mutex<BTreeMap<u64, usize>>> = Arc::default();
+    let (seen_tx, mut seen) = watch::channel(0usize);
+    let handler = UserServiceContract::user_created()
+        .handler("audit", "on_user_created", {
+            let handled = handled.clone();
+            move |e: UserCreated| {
+                let (handled, seen_tx) = (handled.clone(), seen_tx.clone());
+                async move {
+                    *handled.lock().unwrap().entry(e.user_id).or_default() += 1;
+                    seen_tx.send_modify(|n| *n += 1);
+                    Ok::<(), String>(())
+                }
+            }
+        })
+        .dedupe(MemoryDedupe::new());
+    let running = ServiceRunner::new(handler_broker.clone())
+        .subscribe(handler)
+        .start()
+        .await
+        .unwrap();
+    let publisher = UserServicePublisher::new(publisher_broker.clone());
+    let publishing = tokio::spawn(async move {
+        for user_id in 1..=EVENTS {
+            let event = UserCreated {
+                user_id,
+                name: format!("user {user_id}"),
+            };
+            publisher
+                .user_created(&event)
+                .await
+                .expect("confirmed in the end");
+        }
+    });
+    // Cut the publisher off a third of the way through, then let it back.
+    guarded(
+        "a third of the events",
+        seen.wait_for(|n| *n as u64 >= EVENTS / 3),
+    )
+    .await
+    .unwrap();
+    let mut up = publisher_broker.watch_connected();
+    proxy.cut();
+    until(&mut up, false).await;
+    proxy.restore();
+    guarded("every publish confirmed", publishing)
+        .await
+        .unwrap();
+    guarded(
+        "every event handled",
+        seen.wait_for(|n| *n as u64 >= EVENTS),
+    )
+    .await
+    .unwrap();
+    running.stop().await;
+    let handled = handled.lock().unwrap().clone();
+    assert_eq!(handled.len() as u64, EVENTS, "no confirmed event lost");
+    assert!(
+        handled.values().all(|n| *n == 1),
+        "none handled twice: {handled:?}"
+    );
+}
