@@ -31,6 +31,18 @@ pub enum PublishError {
     /// The broker refused or the connection failed.
     #[error("transport failure: {0}")]
     Transport(#[from] TransportError),
+    /// Not confirmed by the broker within the publisher's deadline. The event may still
+    /// arrive (it may have been stored without the confirm reaching us): handlers that must
+    /// not run twice use a dedupe store.
+    #[error("event `{event}` not confirmed within {after:?}{}", if *.unreachable { " (the broker was unreachable)" } else { "" })]
+    Timeout {
+        /// The event type.
+        event: String,
+        /// The deadline.
+        after: std::time::Duration,
+        /// Whether the broker was unreachable when the deadline passed.
+        unreachable: bool,
+    },
 }
 
 /// Publishes a service's events. Generated publishers (`<Trait>Publisher`) wrap one and add a
@@ -40,6 +52,7 @@ pub struct EventPublisher {
     transport: SharedTransport,
     service: &'static CompiledService,
     validation: ValidationMode,
+    timeout: std::time::Duration,
     declared: Arc<OnceCell<()>>,
 }
 
@@ -59,7 +72,19 @@ impl EventPublisher {
             transport,
             service,
             validation: ValidationMode::default(),
+            timeout: crate::client::DEFAULT_TIMEOUT,
             declared: Arc::default(),
+        }
+    }
+
+    /// A publisher whose publishes wait at most `timeout` for the broker's confirm (default
+    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT)). While the broker is away, a
+    /// reconnecting transport keeps retrying until then.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Self {
+        Self {
+            timeout,
+            ..self.clone()
         }
     }
 
@@ -95,9 +120,6 @@ impl EventPublisher {
             event.payload.check(&value).map_err(invalid)?;
         }
         let exchange = topology::events_exchange(self.service.name());
-        self.declared
-            .get_or_try_init(|| async { self.transport.declare_exchange(&exchange).await })
-            .await?;
         let message = Message {
             properties: Properties {
                 message_id: Some(context::new_uuid()),
@@ -106,10 +128,24 @@ impl EventPublisher {
             },
             body: serde_json::to_vec(&value).expect("JSON values always encode"),
         };
-        self.transport
-            .publish(&exchange.name, &event.name, message, false)
-            .await?;
-        Ok(())
+        let publish = async {
+            self.declared
+                .get_or_try_init(|| async { self.transport.declare_exchange(&exchange).await })
+                .await?;
+            self.transport
+                .publish(&exchange.name, &event.name, message, false)
+                .await
+        };
+        // The deadline covers declaring and publishing: a reconnecting transport retries
+        // both until then.
+        match tokio::time::timeout(self.timeout, publish).await {
+            Ok(published) => Ok(published?),
+            Err(_) => Err(PublishError::Timeout {
+                event: event.name.clone(),
+                after: self.timeout,
+                unreachable: !self.transport.is_connected(),
+            }),
+        }
     }
 }
 

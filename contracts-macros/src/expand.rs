@@ -22,8 +22,9 @@ pub(crate) mod inherent {
     pub(crate) const CLIENT: [&str; 3] = ["new", "with_timeout", "rpc"];
     /// `<Trait>Contract`: `build`, `contract`, `NAME`; event specs sit beside them.
     pub(crate) const CONTRACT: [&str; 3] = ["build", "contract", "NAME"];
-    /// `<Trait>Publisher`: `new`, `with_validation`; one publish function per event.
-    pub(crate) const PUBLISHER: [&str; 2] = ["new", "with_validation"];
+    /// `<Trait>Publisher`: `new`, `with_validation`, `with_timeout`; one publish function
+    /// per event.
+    pub(crate) const PUBLISHER: [&str; 3] = ["new", "with_validation", "with_timeout"];
 
     /// The identifiers of `names`, for the generated code.
     pub(super) fn idents<const N: usize>(names: [&str; N]) -> [syn::Ident; N] {
@@ -614,7 +615,7 @@ fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             inner: #core::EventPublisher,
         }
     };
-    let [new, with_validation] = inherent::idents(inherent::PUBLISHER);
+    let [new, with_validation, with_timeout] = inherent::idents(inherent::PUBLISHER);
     let impls = quote! {
         impl #publisher {
             /// A publisher on `transport`.
@@ -631,6 +632,13 @@ fn publisher(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             #[must_use]
             pub fn #with_validation(&self, mode: #core::ValidationMode) -> Self {
                 Self { inner: self.inner.with_validation(mode) }
+            }
+
+            /// A publisher whose publishes wait at most `timeout` for the broker's confirm
+            /// (see `EventPublisher::with_timeout`).
+            #[must_use]
+            pub fn #with_timeout(&self, timeout: ::std::time::Duration) -> Self {
+                Self { inner: self.inner.with_timeout(timeout) }
             }
 
             #(#methods)*
