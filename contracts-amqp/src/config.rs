@@ -11,7 +11,17 @@
 //! RPC_TIMEOUT: 30             # ours: seconds a call waits for its reply
 //! MAX_BODY_BYTES: 8388608     # ours: larger bodies are refused unread
 //! MAX_JSON_DEPTH: 64          # ours: deeper JSON is refused unread
+//! RECONNECT_DELAY: 0.1        # ours: seconds before the second reconnection round
+//! RECONNECT_MAX_DELAY: 5      # ours: the longest wait between rounds
+//! RECONNECT_MAX_ATTEMPTS: 0   # ours: rounds before giving up; 0 never gives up
 //! ```
+//!
+//! `AMQP_URI` may list several brokers separated by `;`, as kombu's failover form does
+//! (`amqp://a:5672/%2f;amqp://b:5672/%2f`): the first that answers is used, and after a loss
+//! each is tried in turn. A lost connection is re-established by itself: the first attempt at
+//! once, then rounds over every broker with the delay doubling from `RECONNECT_DELAY` up to
+//! `RECONNECT_MAX_DELAY` (plus up to a quarter at random), until `RECONNECT_MAX_ATTEMPTS`
+//! rounds have failed, if set.
 //!
 //! `${VAR}` and `${VAR:default}` are replaced from the environment before the YAML is read,
 //! nested defaults included (`${A:${B:x}}`), as Nameko does. Then every key above can be
@@ -31,6 +41,7 @@ use contracts_core::topology::RPC_EXCHANGE;
 use contracts_core::transport::{SharedTransport, TransportError};
 use contracts_core::{RpcClient, ServiceRunner};
 
+use crate::link::ReconnectPolicy;
 use crate::uri::BrokerUri;
 
 /// Nameko's default consumer heartbeat, in seconds.
@@ -39,8 +50,13 @@ pub const DEFAULT_HEARTBEAT: u16 = 60;
 /// Everything a service process needs to know, with Nameko's defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// `AMQP_URI`: the broker (default [`crate::DEFAULT_AMQP_URI`]).
+    /// `AMQP_URI`: the broker (default [`crate::DEFAULT_AMQP_URI`]); the first of the list.
     pub amqp_uri: BrokerUri,
+    /// The brokers after the first in a `;`-separated `AMQP_URI`, tried in turn.
+    pub failover: Vec<BrokerUri>,
+    /// `RECONNECT_DELAY`, `RECONNECT_MAX_DELAY`, `RECONNECT_MAX_ATTEMPTS`: how a lost
+    /// connection is re-established.
+    pub reconnect: ReconnectPolicy,
     /// `max_workers`: calls and events handled at once per service (default 10).
     pub max_workers: usize,
     /// `PREFETCH_COUNT`: unacknowledged deliveries per consumer (default: `max_workers`, as in
@@ -96,6 +112,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             amqp_uri: BrokerUri::default(),
+            failover: Vec::new(),
+            reconnect: ReconnectPolicy::default(),
             max_workers: DEFAULT_MAX_WORKERS,
             prefetch_count: None,
             parent_calls_tracked: PARENT_CALLS_TRACKED,
@@ -109,7 +127,7 @@ impl Default for Config {
 }
 
 /// The keys this module reads: (YAML key, environment variable).
-const KEYS: [(&str, &str); 10] = [
+const KEYS: [(&str, &str); 13] = [
     ("AMQP_URI", "AMQP_URI"),
     ("max_workers", "MAX_WORKERS"),
     ("PREFETCH_COUNT", "PREFETCH_COUNT"),
@@ -120,6 +138,9 @@ const KEYS: [(&str, &str); 10] = [
     ("RPC_TIMEOUT", "RPC_TIMEOUT"),
     ("MAX_BODY_BYTES", "MAX_BODY_BYTES"),
     ("MAX_JSON_DEPTH", "MAX_JSON_DEPTH"),
+    ("RECONNECT_DELAY", "RECONNECT_DELAY"),
+    ("RECONNECT_MAX_DELAY", "RECONNECT_MAX_DELAY"),
+    ("RECONNECT_MAX_ATTEMPTS", "RECONNECT_MAX_ATTEMPTS"),
 ];
 
 impl Config {
@@ -158,7 +179,14 @@ impl Config {
         }
         let mut config = Self::default();
         if let Some(uri) = map.remove("AMQP_URI") {
-            config.amqp_uri = text_of("AMQP_URI", &uri)?.parse()?;
+            let list = text_of("AMQP_URI", &uri)?;
+            let mut brokers = list
+                .split(';')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::parse::<BrokerUri>);
+            config.amqp_uri = brokers.next().unwrap_or_else(|| list.parse())?;
+            config.failover = brokers.collect::<Result<_, _>>()?;
         }
         if let Some(v) = map.remove("max_workers") {
             config.max_workers = number("max_workers", &v)?;
@@ -187,11 +215,7 @@ impl Config {
             }
         }
         if let Some(v) = map.remove("RPC_TIMEOUT") {
-            let seconds = v.as_f64().filter(|s| *s > 0.0).ok_or(ConfigError::Key {
-                key: "RPC_TIMEOUT",
-                reason: format!("expected a positive number of seconds, got {v}"),
-            })?;
-            config.rpc_timeout = Duration::from_secs_f64(seconds);
+            config.rpc_timeout = seconds("RPC_TIMEOUT", &v)?;
         }
         if let Some(v) = map.remove("MAX_BODY_BYTES") {
             config.limits.max_body_bytes = number("MAX_BODY_BYTES", &v)?;
@@ -199,7 +223,20 @@ impl Config {
         if let Some(v) = map.remove("MAX_JSON_DEPTH") {
             config.limits.max_depth = number("MAX_JSON_DEPTH", &v)?;
         }
+        if let Some(v) = map.remove("RECONNECT_DELAY") {
+            config.reconnect.initial_delay = seconds("RECONNECT_DELAY", &v)?;
+        }
+        if let Some(v) = map.remove("RECONNECT_MAX_DELAY") {
+            config.reconnect.max_delay = seconds("RECONNECT_MAX_DELAY", &v)?;
+        }
+        if let Some(v) = map.remove("RECONNECT_MAX_ATTEMPTS") {
+            let attempts: u32 = number("RECONNECT_MAX_ATTEMPTS", &v)?;
+            config.reconnect.max_attempts = (attempts > 0).then_some(attempts);
+        }
         config.amqp_uri = config.amqp_uri.with_heartbeat(config.heartbeat);
+        for broker in &mut config.failover {
+            *broker = broker.with_heartbeat(config.heartbeat);
+        }
         config.extra = map;
         Ok(config)
     }
@@ -232,10 +269,30 @@ impl Config {
         )
     }
 
-    /// Connect to the configured broker.
-    pub async fn connect(&self) -> Result<Arc<crate::AmqpTransport>, TransportError> {
-        crate::AmqpTransport::shared(&self.amqp_uri).await
+    /// Every configured broker, the first one first.
+    pub fn brokers(&self) -> Vec<BrokerUri> {
+        std::iter::once(self.amqp_uri.clone())
+            .chain(self.failover.iter().cloned())
+            .collect()
     }
+
+    /// Connect to the first configured broker that answers, reconnecting as configured.
+    pub async fn connect(&self) -> Result<Arc<crate::AmqpTransport>, TransportError> {
+        crate::AmqpTransport::connect_to(self.brokers(), self.reconnect.clone())
+            .await
+            .map(Arc::new)
+    }
+}
+
+fn seconds(key: &'static str, value: &serde_json::Value) -> Result<Duration, ConfigError> {
+    value
+        .as_f64()
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .map(Duration::from_secs_f64)
+        .ok_or(ConfigError::Key {
+            key,
+            reason: format!("expected a positive number of seconds, got {value}"),
+        })
 }
 
 fn text_of(key: &'static str, value: &serde_json::Value) -> Result<String, ConfigError> {
@@ -362,6 +419,28 @@ mod tests {
         .unwrap();
         assert_eq!(config.max_workers, 20);
         assert_eq!(config.rpc_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn failover_lists_and_reconnection_settings() {
+        let config = Config::parse(
+            "AMQP_URI: 'amqp://u:p@a:5672/v;amqp://u:p@b:5673/v'\nHEARTBEAT: 2\n\
+             RECONNECT_DELAY: 0.5\nRECONNECT_MAX_DELAY: 8\nRECONNECT_MAX_ATTEMPTS: 4",
+            env(&[]),
+        )
+        .unwrap();
+        let brokers: Vec<String> = config.brokers().iter().map(|b| b.host()).collect();
+        assert_eq!(brokers, ["a:5672", "b:5673"]);
+        assert!(config.brokers().iter().all(|b| b.heartbeat() == Some(2)));
+        assert_eq!(
+            config.reconnect,
+            ReconnectPolicy::new(Duration::from_millis(500), Duration::from_secs(8), Some(4))
+        );
+        let forever = Config::parse("RECONNECT_MAX_ATTEMPTS: 0", env(&[])).unwrap();
+        assert_eq!(forever.reconnect.max_attempts, None);
+        assert_eq!(Config::default().reconnect, ReconnectPolicy::default());
+        let err = Config::parse("RECONNECT_DELAY: -1", env(&[])).unwrap_err();
+        assert!(err.to_string().contains("`RECONNECT_DELAY`"), "{err}");
     }
 
     #[test]

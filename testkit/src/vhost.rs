@@ -121,10 +121,15 @@ impl TestVhost {
 
     /// The vhost's broker URI through `proxy` instead of straight to the broker.
     pub fn uri_via(&self, proxy: &crate::BrokerProxy) -> BrokerUri {
-        let via = self
-            .raw_uri
-            .replacen(&self.uri.host(), &proxy.addr().to_string(), 1);
-        via.parse().expect("the proxied URI parses")
+        self.raw_uri_via(proxy)
+            .parse()
+            .expect("the proxied URI parses")
+    }
+
+    /// [`Self::uri_via`] with its password, for a config file.
+    pub fn raw_uri_via(&self, proxy: &crate::BrokerProxy) -> String {
+        self.raw_uri
+            .replacen(&self.uri.host(), &proxy.addr().to_string(), 1)
     }
 
     /// The broker's socket address, for a proxy in front of it.

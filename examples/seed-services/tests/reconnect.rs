@@ -22,11 +22,11 @@ use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use tokio::sync::watch;
 
 fn rabbitmqctl(args: &[&str]) {
-    let status = std::process::Command::new("rabbitmqctl")
+    let out = std::process::Command::new("rabbitmqctl")
         .args(args)
-        .status()
+        .output()
         .expect("run rabbitmqctl");
-    assert!(status.success(), "rabbitmqctl {args:?}");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
 }
 
 async fn serve_lab(broker: &Arc<AmqpTransport>) -> RunningServices {
@@ -214,4 +214,71 @@ async fn confirmed_events_survive_an_outage_and_are_handled_once() {
         handled.values().all(|n| *n == 1),
         "none handled twice: {handled:?}"
     );
+}
+
+/// `AMQP_URI` as a failover list: on connect and on every reconnection each broker is tried
+/// in turn. Here the first is a proxy that goes down and the second the broker itself, so the
+/// service moves to the second and keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_list_is_tried_in_turn() {
+    let vhost = TestVhost::create("failover");
+    let proxy = BrokerProxy::start(vhost.broker_addr()).await;
+    let config = contracts_amqp::Config::parse(
+        &format!(
+            "AMQP_URI: '{};{}'\nRECONNECT_DELAY: 0.05",
+            vhost.raw_uri_via(&proxy),
+            vhost.raw_uri()
+        ),
+        |_| None,
+    )
+    .unwrap();
+    let broker = config.connect().await.unwrap();
+    let mut running = serve_lab(&broker).await;
+    let client = LabClient::new(
+        RpcClient::connect(vhost.connect().await, "tests")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
+    let mut up = broker.watch_connected();
+    proxy.cut();
+    until(&mut up, false).await;
+    until(&mut up, true).await;
+    assert_eq!(
+        guarded(
+            "a call served through the second broker",
+            client.add(2, Some(2))
+        )
+        .await
+        .unwrap(),
+        4
+    );
+    assert!(running.ended().now_or_never().is_none());
+    running.stop().await;
+}
+
+/// With a limit on reconnection rounds, a broker that stays away ends the service's
+/// consumers, which `RunningServices::ended` reports for the process to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_up_on_the_broker_ends_the_service() {
+    let vhost = TestVhost::create("give-up");
+    let proxy = BrokerProxy::start(vhost.broker_addr()).await;
+    let policy = contracts_amqp::ReconnectPolicy::new(
+        Duration::from_millis(20),
+        Duration::from_millis(50),
+        Some(3),
+    );
+    let broker = Arc::new(
+        AmqpTransport::connect_to(vec![vhost.uri_via(&proxy)], policy)
+            .await
+            .unwrap(),
+    );
+    let mut running = serve_lab(&broker).await;
+    proxy.cut();
+    assert_eq!(
+        guarded("the service's end", running.ended()).await,
+        "rpc-lab"
+    );
+    assert!(!broker.is_connected());
+    running.stop().await;
 }
