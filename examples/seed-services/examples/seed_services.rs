@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         queue = running.ended() => {
             // Without its consumers the process would look alive and serve nothing: stop what
             // is left and exit non-zero, so that the supervisor restarts it.
-            tracing::error!(%queue, "a consumer ended (broker connection lost?); exiting");
+            tracing::error!(%queue, "a consumer ended for good (queue deleted, or reconnection gave up); exiting");
             running.stop().await;
             std::process::exit(1);
         }

@@ -282,3 +282,117 @@ async fn giving_up_on_the_broker_ends_the_service() {
     assert!(!broker.is_connected());
     running.stop().await;
 }
+
+/// A call in flight when its connection is lost: the handler finishes, but its ack cannot be
+/// given on the new channel (a delivery tag belongs to its channel), so the broker redelivers
+/// the request and it runs again. RPC is at least once; the caller gets its reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_flight_at_a_loss_is_redelivered_and_answered() {
+    let vhost = TestVhost::create("in-flight");
+    let broker = vhost.connect().await;
+    let lab = LabImpl::default();
+    let running = ServiceRunner::new(broker.clone())
+        .serve(LabServer::new(lab.clone()))
+        .start()
+        .await
+        .unwrap();
+    let client = LabClient::new(
+        RpcClient::connect(vhost.connect().await, "tests")
+            .await
+            .unwrap(),
+    );
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.gate().await }
+    });
+    lab.gate.wait_entered(1).await;
+    let mut up = broker.watch_connected();
+    rabbitmqctl(&[
+        "close_all_connections",
+        "-p",
+        vhost.name(),
+        "test: in flight",
+        "-q",
+    ]);
+    until(&mut up, false).await;
+    until(&mut up, true).await;
+    // The broker took the unacked request back and hands it to the re-subscribed consumer,
+    // while the first run still holds the gate.
+    lab.gate.wait_entered(2).await;
+    lab.gate.open.add_permits(2);
+    guarded("the call", call).await.unwrap().expect("answered");
+    running.stop().await;
+    assert_eq!(*lab.gate.entered.borrow(), 2, "run twice: at least once");
+    let queue = vhost.queue("rpc-lab").expect("the service queue");
+    assert_eq!(
+        (queue.messages_ready, queue.messages_unacknowledged),
+        (0, 0),
+        "the redelivered request was acked on its own channel"
+    );
+}
+
+#[service(name = "cruncher")]
+trait Cruncher {
+    /// Burn CPU for `seconds`, returning a checksum.
+    async fn crunch(&self, seconds: f64) -> u64;
+}
+
+struct Crunch;
+
+impl Cruncher for Crunch {
+    async fn crunch(&self, seconds: f64) -> u64 {
+        // CPU-bound work goes to the blocking pool, so that the runtime's workers stay free
+        // for the other calls and the broker connection.
+        tokio::task::spawn_blocking(move || burn(Duration::from_secs_f64(seconds)))
+            .await
+            .expect("the work finishes")
+    }
+}
+
+fn burn(time: Duration) -> u64 {
+    let start = std::time::Instant::now();
+    let mut x = 1u64;
+    while start.elapsed() < time {
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        }
+    }
+    x
+}
+
+/// A handler busy for three heartbeat intervals (HEARTBEAT=2, 6 s of CPU) does not cost the
+/// connection (Nameko's #477): heartbeats keep flowing and nothing reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_survive_a_busy_handler() {
+    let vhost = TestVhost::create("heartbeat");
+    let broker = AmqpTransport::shared(&vhost.uri().with_heartbeat(2))
+        .await
+        .unwrap();
+    let running = ServiceRunner::new(broker.clone())
+        .serve(CruncherServer::new(Crunch))
+        .start()
+        .await
+        .unwrap();
+    let listing = std::process::Command::new("rabbitmqctl")
+        .args(["list_connections", "-p", vhost.name(), "timeout", "-q"])
+        .output()
+        .expect("run rabbitmqctl");
+    let timeouts = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        timeouts.lines().any(|l| l.trim() == "2"),
+        "heartbeat 2 s: {timeouts}"
+    );
+    let mut connected = broker.watch_connected();
+    let client = CruncherClient::new(
+        RpcClient::connect(broker.clone(), "tests")
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_secs(30)),
+    );
+    client.crunch(6.0).await.expect("answered");
+    assert!(
+        !connected.has_changed().unwrap() && *connected.borrow_and_update(),
+        "the connection never dropped"
+    );
+    running.stop().await;
+}
