@@ -3,10 +3,12 @@
 //!
 //! A missing broker or Python fails the test with what to start; nothing is skipped.
 
+mod cluster;
 pub mod nameko;
 mod proxy;
 mod vhost;
 
+pub use cluster::{FaultCluster, FaultNode};
 pub use proxy::BrokerProxy;
 pub use vhost::{ExchangeInfo, QueueInfo, TestVhost};
 

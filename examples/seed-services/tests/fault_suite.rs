@@ -1,0 +1,330 @@
+//! The fault suite: broker restarts and a node failing over, on RabbitMQ nodes this suite
+//! starts itself (own names and ports, see `contracts_testkit::FaultCluster`), so the restarts
+//! never disturb the other tests. It prints its figures; docs/fault-suite.md records a run.
+//!
+//! ```sh
+//! scripts/test -p seed-services --test fault_suite -- --nocapture --test-threads 1
+//! ```
+
+mod lab;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use contracts_amqp::{AmqpTransport, Config};
+use contracts_core::dedupe::{Claim, DedupeError, DedupeStore, MemoryDedupe};
+use contracts_core::prelude::*;
+use contracts_core::server::RunningServices;
+use contracts_core::transport::BoxFuture;
+use contracts_core::{RpcClient, ServiceRunner};
+use contracts_testkit::{FaultCluster, guarded};
+use futures_util::FutureExt;
+use lab::{LabClient, LabImpl, LabServer};
+use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
+use tokio::sync::{mpsc, watch};
+
+const RESTARTS: usize = 10;
+const CALL_DEADLINE: Duration = Duration::from_secs(2);
+
+async fn serve_lab(broker: &Arc<AmqpTransport>) -> RunningServices {
+    ServiceRunner::new(broker.clone())
+        .serve(LabServer::new(LabImpl::default()))
+        .start()
+        .await
+        .expect("lab starts")
+}
+
+async fn until(connected: &mut watch::Receiver<bool>, up: bool) {
+    guarded("the connection state", connected.wait_for(|c| *c == up))
+        .await
+        .expect("the transport is alive");
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort_unstable();
+    values[values.len() / 2]
+}
+
+/// A node the service is connected to stops: the service reconnects to the other node of the
+/// cluster (`AMQP_URI` lists both), where the mirrored queue lives on, and serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_fails_over_to_the_other_node() {
+    let cluster = FaultCluster::start("failover", 2);
+    let config = Config::parse(
+        &format!(
+            "AMQP_URI: '{}'\nRECONNECT_DELAY: 0.05",
+            cluster.raw_failover_uri("/")
+        ),
+        |_| None,
+    )
+    .unwrap();
+    let service = config.connect().await.unwrap();
+    let mut running = serve_lab(&service).await;
+    // The caller is on the node that stays.
+    let caller = AmqpTransport::shared(&cluster.node(1).uri("/")).await.unwrap();
+    let client = LabClient::new(RpcClient::connect(caller, "tests").await.unwrap());
+    assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
+
+    let mut up = service.watch_connected();
+    let stopped = Instant::now();
+    cluster.node(0).stop_app();
+    until(&mut up, false).await;
+    until(&mut up, true).await;
+    assert_eq!(
+        guarded("a call served after the failover", client.add(2, Some(3)))
+            .await
+            .unwrap(),
+        5
+    );
+    println!(
+        "failover: served again {:?} after its node stopped",
+        stopped.elapsed()
+    );
+    assert!(running.ended().now_or_never().is_none(), "the service stayed up");
+    running.stop().await;
+    cluster.node(0).start_app();
+}
+
+/// What a call ended with, and how long it took.
+#[derive(Debug)]
+struct Outcome {
+    ended: Instant,
+    took: Duration,
+    kind: &'static str,
+}
+
+fn kind(result: &Result<i64, CallError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(CallError::Unreachable { .. }) => "unreachable",
+        Err(CallError::Timeout { .. }) => "timeout",
+        Err(CallError::UnknownService(_)) => "unknown service",
+        Err(CallError::Transport(_)) => "transport",
+        Err(_) => "other",
+    }
+}
+
+/// Ten broker restarts (`stop_app`, `start_app`) under a continuous stream of calls: the
+/// service never ends, every call resolves (a reply or a clear error) within its deadline, and
+/// calls succeed again soon after each restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_under_rpc_load() {
+    let cluster = FaultCluster::start("rpc", 1);
+    let node = cluster.node(0);
+    let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let mut running = serve_lab(&service).await;
+    let caller = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let client = LabClient::new(
+        RpcClient::connect(caller, "load")
+            .await
+            .unwrap()
+            .with_timeout(CALL_DEADLINE),
+    );
+    let (tx, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
+    let (stop_tx, stop) = watch::channel(false);
+    let load = tokio::spawn(async move {
+        let mut n = 0i64;
+        while !*stop.borrow() {
+            n += 1;
+            let started = Instant::now();
+            let result = client.add(n, Some(1)).await;
+            if let Ok(sum) = &result {
+                assert_eq!(*sum, n + 1);
+            }
+            let _ = tx.send(Outcome {
+                ended: Instant::now(),
+                took: started.elapsed(),
+                kind: kind(&result),
+            });
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let mut all = Vec::new();
+    let mut recoveries = Vec::new();
+    // Steady state first.
+    wait_for_oks(&mut outcomes, &mut all, 20, Instant::now()).await;
+    for _ in 0..RESTARTS {
+        node.stop_app();
+        let outage = Instant::now();
+        node.start_app();
+        let back = Instant::now();
+        wait_for_oks(&mut outcomes, &mut all, 5, back).await;
+        let first_ok = all
+            .iter()
+            .find(|o: &&Outcome| o.kind == "ok" && o.ended > back)
+            .expect("an ok call after the restart");
+        recoveries.push(first_ok.ended - back);
+        assert!(outage.elapsed() < Duration::from_secs(60));
+    }
+    stop_tx.send_replace(true);
+    guarded("the load", load).await.unwrap();
+    while let Ok(o) = outcomes.try_recv() {
+        all.push(o);
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in &all {
+        *counts.entry(o.kind).or_default() += 1;
+    }
+    let slowest = all.iter().map(|o| o.took).max().unwrap();
+    let hangs = all
+        .iter()
+        .filter(|o| o.took > CALL_DEADLINE + Duration::from_secs(1))
+        .count();
+    let max = *recoveries.iter().max().unwrap();
+    println!(
+        "rpc restarts: {RESTARTS}; recovery after start_app median {:?}, max {max:?}; \
+         calls {} {counts:?}; slowest {slowest:?} (deadline {CALL_DEADLINE:?}); hangs {hangs}",
+        median(&mut recoveries),
+        all.len()
+    );
+    assert_eq!(hangs, 0, "every call resolved within its deadline");
+    assert!(running.ended().now_or_never().is_none(), "the service never ended");
+    running.stop().await;
+}
+
+async fn wait_for_oks(
+    outcomes: &mut mpsc::UnboundedReceiver<Outcome>,
+    all: &mut Vec<Outcome>,
+    oks: usize,
+    after: Instant,
+) {
+    let mut seen = 0;
+    guarded("calls succeeding", async {
+        while seen < oks {
+            let o = outcomes.recv().await.expect("the load is running");
+            if o.kind == "ok" && o.ended > after {
+                seen += 1;
+            }
+            all.push(o);
+        }
+    })
+    .await;
+}
+
+/// Counts the duplicates a store turns away.
+struct Counting<S> {
+    inner: S,
+    duplicates: Arc<Mutex<usize>>,
+}
+
+impl<S: DedupeStore> DedupeStore for Counting<S> {
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Claim, DedupeError>> {
+        Box::pin(async move {
+            let claim = self.inner.claim(key, ttl).await?;
+            if claim == Claim::Duplicate {
+                *self.duplicates.lock().unwrap() += 1;
+            }
+            Ok(claim)
+        })
+    }
+    fn complete<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), DedupeError>> {
+        self.inner.complete(key, ttl)
+    }
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), DedupeError>> {
+        self.inner.release(key)
+    }
+}
+
+/// Ten restarts under continuous publishing (confirmed, persistent, durable queues): every
+/// confirmed event reaches its handler, and a handler with a dedupe store handles none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_under_event_publishing() {
+    let cluster = FaultCluster::start("events", 1);
+    let node = cluster.node(0);
+    let handler_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let handled: Arc<Mutex<BTreeMap<u64, usize>>> = Arc::default();
+    let duplicates = Arc::new(Mutex::new(0));
+    let (progress_tx, mut progress) = watch::channel(0usize);
+    let handler = UserServiceContract::user_created()
+        .handler("audit", "on_user_created", {
+            let handled = handled.clone();
+            move |e: UserCreated| {
+                let (handled, progress_tx) = (handled.clone(), progress_tx.clone());
+                async move {
+                    *handled.lock().unwrap().entry(e.user_id).or_default() += 1;
+                    progress_tx.send_modify(|n| *n += 1);
+                    Ok::<(), String>(())
+                }
+            }
+        })
+        .dedupe(Counting {
+            inner: MemoryDedupe::new(),
+            duplicates: duplicates.clone(),
+        });
+    let mut running = ServiceRunner::new(handler_broker)
+        .subscribe(handler)
+        .start()
+        .await
+        .unwrap();
+    let publisher_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let publisher = UserServicePublisher::new(publisher_broker);
+    let confirmed: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let failed = Arc::new(Mutex::new(0usize));
+    let (stop_tx, stop) = watch::channel(false);
+    let publishing = tokio::spawn({
+        let (confirmed, failed) = (confirmed.clone(), failed.clone());
+        async move {
+            let mut user_id = 0;
+            while !*stop.borrow() {
+                user_id += 1;
+                let event = UserCreated {
+                    user_id,
+                    name: "restart".into(),
+                };
+                match publisher.user_created(&event).await {
+                    Ok(()) => confirmed.lock().unwrap().push(user_id),
+                    Err(_) => *failed.lock().unwrap() += 1,
+                }
+            }
+        }
+    });
+    for _ in 0..RESTARTS {
+        let before = *progress.borrow();
+        guarded("events flowing", progress.wait_for(|n| *n >= before + 20))
+            .await
+            .unwrap();
+        node.stop_app();
+        node.start_app();
+    }
+    let before = *progress.borrow();
+    guarded("events flowing after the last restart", progress.wait_for(|n| *n >= before + 20))
+        .await
+        .unwrap();
+    stop_tx.send_replace(true);
+    guarded("the publisher", publishing).await.unwrap();
+    let confirmed = confirmed.lock().unwrap().clone();
+    let all_handled = || {
+        let handled = handled.lock().unwrap();
+        confirmed.iter().all(|id| handled.contains_key(id))
+    };
+    guarded("every confirmed event handled", async {
+        while !all_handled() {
+            progress.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(running.ended().now_or_never().is_none(), "the handler never ended");
+    running.stop().await;
+    let handled = handled.lock().unwrap().clone();
+    let twice = handled.values().filter(|n| **n > 1).count();
+    let unconfirmed_but_handled = handled.len() - confirmed.len();
+    println!(
+        "event restarts: {RESTARTS}; published and confirmed {}, failed {}, handled {} \
+         ({unconfirmed_but_handled} unconfirmed ones arrived anyway), duplicates suppressed {}, \
+         handled twice {twice}",
+        confirmed.len(),
+        failed.lock().unwrap(),
+        handled.len(),
+        duplicates.lock().unwrap()
+    );
+    assert_eq!(twice, 0, "no event handled twice");
+}

@@ -1,0 +1,209 @@
+//! RabbitMQ nodes of a test's own, for faults that must not disturb the broker other tests
+//! share: restarts, a node failing over, memory alarms. Each node has its own name, AMQP and
+//! distribution ports, data and log folders (owned by the `rabbitmq` user, which the server
+//! runs as) and config file; several are joined into one cluster, with a policy that mirrors
+//! every classic queue on every node, so that a queue survives the node it lived on.
+//!
+//! Classic mirrored queues, not quorum queues: the queues keep Nameko's exact declaration (a
+//! quorum queue is declared with an `x-queue-type` argument, which Nameko's declaration would
+//! then contradict), and a policy applies without touching declarations.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use contracts_amqp::BrokerUri;
+
+/// One node of a [`FaultCluster`].
+pub struct FaultNode {
+    /// The Erlang node name, `<name>@localhost`.
+    pub name: String,
+    /// Its AMQP port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// Nodes started for a test, stopped and deleted when dropped.
+pub struct FaultCluster {
+    dir: PathBuf,
+    nodes: Vec<FaultNode>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_millis(500),
+    )
+    .is_ok()
+}
+
+/// Run `rabbitmqctl -n <node> args…`, failing the test with its output if it fails.
+fn ctl(node: &str, args: &[&str]) -> String {
+    let out = Command::new("rabbitmqctl")
+        .arg("-n")
+        .arg(node)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run rabbitmqctl ({e}): the fault tests need rabbitmq-server installed")
+        });
+    assert!(
+        out.status.success(),
+        "rabbitmqctl -n {node} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl FaultNode {
+    /// `rabbitmqctl -n <this node> args…`.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        ctl(&self.name, args)
+    }
+
+    /// The node's AMQP URI for `vhost` (guest may connect from loopback).
+    pub fn uri(&self, vhost: &str) -> BrokerUri {
+        self.raw_uri(vhost).parse().expect("the node's URI parses")
+    }
+
+    /// [`Self::uri`] with its password, for config files and child processes.
+    pub fn raw_uri(&self, vhost: &str) -> String {
+        let vhost = if vhost == "/" { "%2f" } else { vhost };
+        format!("amqp://guest:guest@127.0.0.1:{}/{vhost}", self.port)
+    }
+
+    /// Stop the RabbitMQ application (the Erlang node stays up): every connection drops and
+    /// new ones are refused, as in a broker restart.
+    pub fn stop_app(&self) {
+        self.ctl(&["stop_app", "-q"]);
+    }
+
+    /// Start the application again and wait until it takes connections.
+    pub fn start_app(&self) {
+        self.ctl(&["start_app", "-q"]);
+        self.wait_for_port();
+    }
+
+    fn wait_for_port(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !port_open(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "node {} never listened on {}",
+                self.name,
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl FaultCluster {
+    /// Start `size` nodes named after `label`, joined into one cluster with every classic
+    /// queue mirrored on every node. Fails the test, saying what is missing, when
+    /// `rabbitmq-server` cannot start them.
+    pub fn start(label: &str, size: usize) -> Self {
+        assert!(size >= 1);
+        let id = format!("{label}{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("contracts-fault-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cluster = Self {
+            dir: dir.clone(),
+            nodes: Vec::new(),
+        };
+        for i in 0..size {
+            cluster.nodes.push(start_node(&dir, &format!("{id}n{i}")));
+        }
+        let first = cluster.nodes[0].name.clone();
+        for node in &cluster.nodes[1..] {
+            node.ctl(&["stop_app", "-q"]);
+            node.ctl(&["join_cluster", &first, "-q"]);
+            node.start_app();
+        }
+        cluster.nodes[0].ctl(&[
+            "set_policy",
+            "mirror-all",
+            ".*",
+            r#"{"ha-mode":"all","ha-sync-mode":"automatic"}"#,
+            "--apply-to",
+            "queues",
+            "-q",
+        ]);
+        cluster
+    }
+
+    /// The `i`th node.
+    pub fn node(&self, i: usize) -> &FaultNode {
+        &self.nodes[i]
+    }
+
+    /// Every node's URI for `vhost`, `;`-separated: an `AMQP_URI` failover list.
+    pub fn raw_failover_uri(&self, vhost: &str) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.raw_uri(vhost))
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+}
+
+fn start_node(dir: &std::path::Path, short: &str) -> FaultNode {
+    let home = dir.join(short);
+    for sub in ["mnesia", "log"] {
+        std::fs::create_dir_all(home.join(sub)).expect("the node's folders");
+    }
+    let port = free_port();
+    let dist_port = free_port();
+    std::fs::write(
+        home.join("rabbitmq.conf"),
+        format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"),
+    )
+    .expect("the node's config");
+    std::fs::write(home.join("enabled_plugins"), "[].\n").expect("the node's plugins");
+    // The server runs as the `rabbitmq` user: it must own the folders.
+    let chown = Command::new("chown")
+        .args(["-R", "rabbitmq:rabbitmq"])
+        .arg(dir)
+        .status()
+        .expect("run chown");
+    assert!(chown.success(), "chown {}", dir.display());
+    let name = format!("{short}@localhost");
+    let status = Command::new("rabbitmq-server")
+        .arg("-detached")
+        .current_dir(std::env::temp_dir())
+        .env("RABBITMQ_NODENAME", &name)
+        .env("RABBITMQ_NODE_PORT", port.to_string())
+        .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+        .env("RABBITMQ_CONFIG_FILE", home.join("rabbitmq"))
+        .env("RABBITMQ_MNESIA_BASE", home.join("mnesia"))
+        .env("RABBITMQ_LOG_BASE", home.join("log"))
+        .env("RABBITMQ_ENABLED_PLUGINS_FILE", home.join("enabled_plugins"))
+        .env("RABBITMQ_PID_FILE", home.join("pid"))
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("cannot run rabbitmq-server ({e}): the fault tests start their own nodes")
+        });
+    assert!(status.success(), "rabbitmq-server -detached for {name}");
+    let node = FaultNode { name, port };
+    node.wait_for_port();
+    node
+}
+
+impl Drop for FaultCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.iter().rev() {
+            let _ = Command::new("rabbitmqctl")
+                .args(["-n", &node.name, "stop", "-q"])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
