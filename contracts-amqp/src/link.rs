@@ -111,6 +111,9 @@ pub(crate) struct Link {
     state: watch::Sender<State>,
     /// Whether `state` is `Up`, for those who watch the connection.
     connected: watch::Sender<bool>,
+    /// Why the broker blocks publishing on the current connection (`connection.blocked`, a
+    /// memory or disk alarm), while it does.
+    blocked: watch::Sender<Option<String>>,
     declared: Mutex<Declared>,
     /// The publish channels of one generation.
     publishers: Mutex<(u64, Vec<Arc<Channel>>)>,
@@ -166,6 +169,7 @@ impl Link {
                 generation: 1,
             }),
             connected: watch::Sender::new(true),
+            blocked: watch::Sender::new(None),
             declared: Mutex::default(),
             publishers: Mutex::new((0, Vec::new())),
             next_publisher: AtomicUsize::new(0),
@@ -205,7 +209,19 @@ impl Link {
         self.connected.subscribe()
     }
 
+    /// Follow whether (and why) the broker blocks publishing.
+    pub(crate) fn watch_blocked(&self) -> watch::Receiver<Option<String>> {
+        self.blocked.subscribe()
+    }
+
+    /// Why the broker blocks publishing now, if it does.
+    pub(crate) fn blocked(&self) -> Option<String> {
+        self.blocked.borrow().clone()
+    }
+
     fn set(&self, state: State) -> State {
+        // A new connection starts unblocked; the broker says so again if the alarm holds.
+        self.blocked.send_replace(None);
         self.connected
             .send_replace(matches!(state, State::Up { .. }));
         self.state.send_replace(state)
@@ -408,10 +424,12 @@ async fn lost(link: &Link, connection: &Connection) -> String {
                     tracing::debug!(error = %describe(&e), "a channel failed; the connection stands");
                 }
                 Some(lapin::Event::ConnectionBlocked(reason)) => {
-                    tracing::warn!(%reason, "the broker blocked publishing");
+                    tracing::warn!(%reason, "the broker blocks publishing");
+                    link.blocked.send_replace(Some(reason));
                 }
                 Some(lapin::Event::ConnectionUnblocked) => {
                     tracing::info!("the broker unblocked publishing");
+                    link.blocked.send_replace(None);
                 }
                 Some(_) => {}
                 None => return "the connection's event stream ended".into(),

@@ -98,6 +98,12 @@ impl AmqpTransport {
         self.link.watch_connected()
     }
 
+    /// Follow whether the broker blocks this connection's publishes (a memory or disk alarm),
+    /// with the broker's reason.
+    pub fn watch_blocked(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.link.watch_blocked()
+    }
+
     /// Close the connection for good. Unsettled deliveries go back to their queues.
     pub async fn close(&self) {
         // Channels being closed finish first, or lapin reports their close-ok as an error.
@@ -407,6 +413,10 @@ impl Transport for AmqpTransport {
 
     fn is_connected(&self) -> bool {
         self.link.is_up()
+    }
+
+    fn blocked(&self) -> Option<String> {
+        self.link.blocked()
     }
 }
 

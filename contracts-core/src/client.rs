@@ -387,6 +387,18 @@ impl RpcClient {
                 reply
             }
             Ok(Err(e)) => return Err(e),
+            // The request never left because the broker blocks publishers (an alarm).
+            Err(_)
+                if !published.load(std::sync::atomic::Ordering::Relaxed)
+                    && shared.transport.blocked().is_some() =>
+            {
+                return Err(CallError::Blocked {
+                    service: service.to_owned(),
+                    method: method.to_owned(),
+                    after: self.timeout,
+                    reason: shared.transport.blocked().unwrap_or_default(),
+                });
+            }
             // The request never left: the broker was away the whole time.
             Err(_)
                 if !published.load(std::sync::atomic::Ordering::Relaxed)

@@ -123,6 +123,18 @@ pub enum CallError<E = Never> {
         /// How long the client waited for the broker.
         after: Duration,
     },
+    /// The broker blocked publishing for the whole deadline (RabbitMQ's `connection.blocked`,
+    /// on a memory or disk alarm): the request was never sent.
+    Blocked {
+        /// The service called.
+        service: String,
+        /// The method called.
+        method: String,
+        /// How long the client waited.
+        after: Duration,
+        /// The broker's reason, such as `low on memory`.
+        reason: String,
+    },
     /// The reply could not be read as a Nameko reply.
     Protocol {
         /// The service called.
@@ -172,6 +184,17 @@ impl<E> CallError<E> {
                 method,
                 after,
             },
+            Self::Blocked {
+                service,
+                method,
+                after,
+                reason,
+            } => CallError::Blocked {
+                service,
+                method,
+                after,
+                reason,
+            },
             Self::Protocol {
                 service,
                 method,
@@ -208,6 +231,16 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
                 f,
                 "the broker was unreachable for {after:?}: {service}.{method} was not called"
             ),
+            Self::Blocked {
+                service,
+                method,
+                after,
+                reason,
+            } => write!(
+                f,
+                "the broker blocked publishing ({reason}) for {after:?}: {service}.{method} was \
+                 not called"
+            ),
             Self::Protocol {
                 service,
                 method,
@@ -224,7 +257,7 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {
         match self {
             // `E` is the contract's own type: `Display`, not necessarily an `Error`.
             Self::Service(_) | Self::UnknownService(_) | Self::Timeout { .. } => None,
-            Self::Unreachable { .. } => None,
+            Self::Unreachable { .. } | Self::Blocked { .. } => None,
             Self::Protocol { source, .. } => source.as_ref().map(|e| e as _),
             Self::Remote(e) => Some(e),
             Self::Validation(e) => Some(e),

@@ -34,7 +34,7 @@ pub enum PublishError {
     /// Not confirmed by the broker within the publisher's deadline. The event may still
     /// arrive (it may have been stored without the confirm reaching us): handlers that must
     /// not run twice use a dedupe store.
-    #[error("event `{event}` not confirmed within {after:?}{}", if *.unreachable { " (the broker was unreachable)" } else { "" })]
+    #[error("event `{event}` not confirmed within {after:?}{}{}", if *.unreachable { " (the broker was unreachable)" } else { "" }, .blocked.as_ref().map(|r| format!(" (the broker blocks publishing: {r})")).unwrap_or_default())]
     Timeout {
         /// The event type.
         event: String,
@@ -42,6 +42,9 @@ pub enum PublishError {
         after: std::time::Duration,
         /// Whether the broker was unreachable when the deadline passed.
         unreachable: bool,
+        /// Why the broker blocked publishing when the deadline passed (a memory or disk
+        /// alarm), if it did.
+        blocked: Option<String>,
     },
 }
 
@@ -144,6 +147,7 @@ impl EventPublisher {
                 event: event.name.clone(),
                 after: self.timeout,
                 unreachable: !self.transport.is_connected(),
+                blocked: self.transport.blocked(),
             }),
         }
     }

@@ -37,11 +37,8 @@ fn free_port() -> u16 {
 }
 
 fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(
-        &([127, 0, 0, 1], port).into(),
-        Duration::from_millis(500),
-    )
-    .is_ok()
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+        .is_ok()
 }
 
 /// Run `rabbitmqctl -n <node> args…`, failing the test with its output if it fails.
@@ -185,7 +182,10 @@ fn start_node(dir: &std::path::Path, short: &str) -> FaultNode {
         .env("RABBITMQ_CONFIG_FILE", home.join("rabbitmq"))
         .env("RABBITMQ_MNESIA_BASE", home.join("mnesia"))
         .env("RABBITMQ_LOG_BASE", home.join("log"))
-        .env("RABBITMQ_ENABLED_PLUGINS_FILE", home.join("enabled_plugins"))
+        .env(
+            "RABBITMQ_ENABLED_PLUGINS_FILE",
+            home.join("enabled_plugins"),
+        )
         .env("RABBITMQ_PID_FILE", home.join("pid"))
         .status()
         .unwrap_or_else(|e| {

@@ -235,6 +235,12 @@ pub trait Transport: Send + Sync + 'static {
     fn is_connected(&self) -> bool {
         true
     }
+
+    /// Why the broker blocks publishing now (RabbitMQ's `connection.blocked` on a memory or
+    /// disk alarm), if it does: a call or publish that timed out meanwhile says so.
+    fn blocked(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A stream of deliveries from one queue.

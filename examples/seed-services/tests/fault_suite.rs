@@ -62,7 +62,9 @@ async fn a_service_fails_over_to_the_other_node() {
     let service = config.connect().await.unwrap();
     let mut running = serve_lab(&service).await;
     // The caller is on the node that stays.
-    let caller = AmqpTransport::shared(&cluster.node(1).uri("/")).await.unwrap();
+    let caller = AmqpTransport::shared(&cluster.node(1).uri("/"))
+        .await
+        .unwrap();
     let client = LabClient::new(RpcClient::connect(caller, "tests").await.unwrap());
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
 
@@ -81,7 +83,10 @@ async fn a_service_fails_over_to_the_other_node() {
         "failover: served again {:?} after its node stopped",
         stopped.elapsed()
     );
-    assert!(running.ended().now_or_never().is_none(), "the service stayed up");
+    assert!(
+        running.ended().now_or_never().is_none(),
+        "the service stayed up"
+    );
     running.stop().await;
     cluster.node(0).start_app();
 }
@@ -179,7 +184,10 @@ async fn restarts_under_rpc_load() {
         all.len()
     );
     assert_eq!(hangs, 0, "every call resolved within its deadline");
-    assert!(running.ended().now_or_never().is_none(), "the service never ended");
+    assert!(
+        running.ended().now_or_never().is_none(),
+        "the service never ended"
+    );
     running.stop().await;
 }
 
@@ -296,9 +304,12 @@ async fn restarts_under_event_publishing() {
         node.start_app();
     }
     let before = *progress.borrow();
-    guarded("events flowing after the last restart", progress.wait_for(|n| *n >= before + 20))
-        .await
-        .unwrap();
+    guarded(
+        "events flowing after the last restart",
+        progress.wait_for(|n| *n >= before + 20),
+    )
+    .await
+    .unwrap();
     stop_tx.send_replace(true);
     guarded("the publisher", publishing).await.unwrap();
     let confirmed = confirmed.lock().unwrap().clone();
@@ -312,7 +323,10 @@ async fn restarts_under_event_publishing() {
         }
     })
     .await;
-    assert!(running.ended().now_or_never().is_none(), "the handler never ended");
+    assert!(
+        running.ended().now_or_never().is_none(),
+        "the handler never ended"
+    );
     running.stop().await;
     let handled = handled.lock().unwrap().clone();
     let twice = handled.values().filter(|n| **n > 1).count();
@@ -327,4 +341,57 @@ async fn restarts_under_event_publishing() {
         duplicates.lock().unwrap()
     );
     assert_eq!(twice, 0, "no event handled twice");
+}
+
+/// A memory alarm on the node (`set_vm_memory_high_watermark`): RabbitMQ blocks publishing
+/// connections; a call fails at its deadline naming the alarm, and an event publish likewise;
+/// once the alarm clears, work resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_alarm_blocks_then_work_resumes() {
+    let cluster = FaultCluster::start("alarm", 1);
+    let node = cluster.node(0);
+    let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let mut running = serve_lab(&service).await;
+    let caller = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let rpc = RpcClient::connect(caller.clone(), "tests").await.unwrap();
+    let client = LabClient::new(rpc.with_timeout(Duration::from_secs(1)));
+    assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
+
+    let mut blocked = caller.watch_blocked();
+    node.ctl(&["set_vm_memory_high_watermark", "0.0000001", "-q"]);
+    // RabbitMQ blocks a connection when it next publishes: this call is the first to wait.
+    match client.add(2, Some(2)).await {
+        Err(CallError::Blocked { reason, after, .. }) => {
+            assert!(reason.contains("memory"), "{reason}");
+            assert_eq!(after, Duration::from_secs(1));
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert!(blocked.borrow_and_update().is_some());
+    let publisher = UserServicePublisher::new(caller.clone()).with_timeout(Duration::from_secs(1));
+    let event = UserCreated {
+        user_id: 1,
+        name: "blocked".into(),
+    };
+    match publisher.user_created(&event).await {
+        Err(contracts_core::PublishError::Timeout { blocked, .. }) => {
+            assert!(blocked.is_some_and(|r| r.contains("memory")));
+        }
+        other => panic!("expected a blocked publish, got {other:?}"),
+    }
+    assert_eq!(rpc.pending_calls(), 0, "nothing piles up while blocked");
+
+    node.ctl(&["set_vm_memory_high_watermark", "0.4", "-q"]);
+    guarded("the alarm to clear", blocked.wait_for(Option::is_none))
+        .await
+        .unwrap();
+    let client = LabClient::new(rpc.with_timeout(Duration::from_secs(10)));
+    assert_eq!(
+        guarded("a call after the alarm", client.add(3, Some(3)))
+            .await
+            .unwrap(),
+        6
+    );
+    assert!(running.ended().now_or_never().is_none());
+    running.stop().await;
 }

@@ -181,6 +181,9 @@ impl Transport for Faulty {
     fn is_connected(&self) -> bool {
         self.inner.is_connected()
     }
+    fn blocked(&self) -> Option<String> {
+        self.inner.blocked()
+    }
     fn consume<'a>(
         &'a self,
         queue: &'a str,
