@@ -191,3 +191,52 @@ async fn a_second_signal_exits_at_once_and_the_request_stays_queued() {
     );
     running.stop().await;
 }
+
+/// `kill -9` of one of two instances while it holds unacked calls: the broker hands them to
+/// the other instance, which answers within the callers' deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_instance_hands_its_calls_to_the_other() {
+    if let Ok(uri) = std::env::var(CHILD_URI) {
+        serve_until_signal(uri).await;
+    }
+    let vhost = TestVhost::create("kill9");
+    let mut doomed = ServiceProcess::start(
+        "kill_9_of_one_instance_hands_its_calls_to_the_other",
+        &vhost,
+        false,
+    )
+    .await;
+    let deadline = Duration::from_secs(10);
+    let lab = client(&vhost).await.with_timeout(deadline);
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let lab = lab.clone();
+            tokio::spawn(async move { lab.gate().await })
+        })
+        .collect();
+    // All three run in the doomed process, unacked.
+    doomed.expect_line("ENTERED 3").await;
+    let survivor = LabImpl::default();
+    survivor.gate.open.add_permits(3);
+    let running = ServiceRunner::new(vhost.connect().await)
+        .serve(LabServer::new(survivor.clone()))
+        .start()
+        .await
+        .expect("the other instance");
+    doomed.signal("KILL");
+    assert_eq!(doomed.exit_code().await, None, "killed by the signal");
+    for call in calls {
+        guarded("a reply from the survivor", call)
+            .await
+            .unwrap()
+            .expect("answered");
+    }
+    assert!(started.elapsed() < deadline, "within the deadline");
+    assert_eq!(
+        *survivor.gate.entered.borrow(),
+        3,
+        "the survivor ran all three"
+    );
+    running.stop().await;
+}
