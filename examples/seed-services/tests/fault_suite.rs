@@ -25,6 +25,10 @@ use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use tokio::sync::{mpsc, watch};
 
 const RESTARTS: usize = 10;
+
+/// One scenario at a time: each starts RabbitMQ nodes of its own, and restarts are timed, so
+/// they do not share the machine's two cores with each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const CALL_DEADLINE: Duration = Duration::from_secs(2);
 
 async fn serve_lab(broker: &Arc<AmqpTransport>) -> RunningServices {
@@ -50,6 +54,8 @@ fn median(values: &mut [Duration]) -> Duration {
 /// cluster (`AMQP_URI` lists both), where the mirrored queue lives on, and serves again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_fails_over_to_the_other_node() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    eprintln!("fault suite: {}", "a_service_fails_over_to_the_other_node");
     let cluster = FaultCluster::start("failover", 2);
     let config = Config::parse(
         &format!(
@@ -115,6 +121,8 @@ fn kind(result: &Result<i64, CallError>) -> &'static str {
 /// calls succeed again soon after each restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_under_rpc_load() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    eprintln!("fault suite: {}", "restarts_under_rpc_load");
     let cluster = FaultCluster::start("rpc", 1);
     let node = cluster.node(0);
     let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
@@ -246,6 +254,8 @@ impl<S: DedupeStore> DedupeStore for Counting<S> {
 /// confirmed event reaches its handler, and a handler with a dedupe store handles none twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_under_event_publishing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    eprintln!("fault suite: {}", "restarts_under_event_publishing");
     let cluster = FaultCluster::start("events", 1);
     let node = cluster.node(0);
     let handler_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
@@ -276,7 +286,7 @@ async fn restarts_under_event_publishing() {
     let publisher_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
     let publisher = UserServicePublisher::new(publisher_broker);
     let confirmed: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let failed = Arc::new(Mutex::new(0usize));
+    let failed: Arc<Mutex<Vec<String>>> = Arc::default();
     let (stop_tx, stop) = watch::channel(false);
     let publishing = tokio::spawn({
         let (confirmed, failed) = (confirmed.clone(), failed.clone());
@@ -290,7 +300,7 @@ async fn restarts_under_event_publishing() {
                 };
                 match publisher.user_created(&event).await {
                     Ok(()) => confirmed.lock().unwrap().push(user_id),
-                    Err(_) => *failed.lock().unwrap() += 1,
+                    Err(e) => failed.lock().unwrap().push(e.to_string()),
                 }
             }
         }
@@ -334,11 +344,12 @@ async fn restarts_under_event_publishing() {
     println!(
         "event restarts: {RESTARTS}; published and confirmed {}, failed {}, handled {} \
          ({unconfirmed_but_handled} unconfirmed ones arrived anyway), duplicates suppressed {}, \
-         handled twice {twice}",
+         handled twice {twice}; failures: {:?}",
         confirmed.len(),
-        failed.lock().unwrap(),
+        failed.lock().unwrap().len(),
         handled.len(),
-        duplicates.lock().unwrap()
+        duplicates.lock().unwrap(),
+        failed.lock().unwrap()
     );
     assert_eq!(twice, 0, "no event handled twice");
 }
@@ -348,6 +359,8 @@ async fn restarts_under_event_publishing() {
 /// once the alarm clears, work resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_alarm_blocks_then_work_resumes() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    eprintln!("fault suite: {}", "a_memory_alarm_blocks_then_work_resumes");
     let cluster = FaultCluster::start("alarm", 1);
     let node = cluster.node(0);
     let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
