@@ -55,7 +55,7 @@ fn median(values: &mut [Duration]) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_fails_over_to_the_other_node() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    eprintln!("fault suite: {}", "a_service_fails_over_to_the_other_node");
+    eprintln!("fault suite: a_service_fails_over_to_the_other_node");
     let cluster = FaultCluster::start("failover", 2);
     let config = Config::parse(
         &format!(
@@ -122,7 +122,7 @@ fn kind(result: &Result<i64, CallError>) -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_under_rpc_load() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    eprintln!("fault suite: {}", "restarts_under_rpc_load");
+    eprintln!("fault suite: restarts_under_rpc_load");
     let cluster = FaultCluster::start("rpc", 1);
     let node = cluster.node(0);
     let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
@@ -255,7 +255,7 @@ impl<S: DedupeStore> DedupeStore for Counting<S> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_under_event_publishing() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    eprintln!("fault suite: {}", "restarts_under_event_publishing");
+    eprintln!("fault suite: restarts_under_event_publishing");
     let cluster = FaultCluster::start("events", 1);
     let node = cluster.node(0);
     let handler_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
@@ -360,7 +360,7 @@ async fn restarts_under_event_publishing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_alarm_blocks_then_work_resumes() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    eprintln!("fault suite: {}", "a_memory_alarm_blocks_then_work_resumes");
+    eprintln!("fault suite: a_memory_alarm_blocks_then_work_resumes");
     let cluster = FaultCluster::start("alarm", 1);
     let node = cluster.node(0);
     let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
