@@ -9,6 +9,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use contracts_core::transport::{Acknowledge, BoxFuture, Delivery, DeliveryStream, TransportError};
 use futures_core::Stream;
@@ -180,11 +181,10 @@ impl DeliveryStream for AmqpConsumer {
                 return;
             };
             let channel = subscription.guard.0.clone();
-            if let Err(e) = channel
-                .basic_cancel(subscription.consumer.tag(), BasicCancelOptions::default())
-                .await
-            {
-                tracing::debug!(queue = %self.queue, error = %describe(&e), "cancelling a consumer");
+            let cancel =
+                channel.basic_cancel(subscription.consumer.tag(), BasicCancelOptions::default());
+            if let Err(e) = within("a consumer's cancel", cancel).await {
+                tracing::debug!(queue = %self.queue, error = %e, "cancelling a consumer");
             }
             // Deliveries buffered but never handed out are requeued when the channel closes,
             // which happens once the last handed-out delivery is settled.
@@ -206,15 +206,32 @@ impl AmqpAcker {
         }
     }
 
-    fn settled(result: lapin::Result<bool>) -> Result<(), TransportError> {
+    fn settled(result: Result<bool, TransportError>) -> Result<(), TransportError> {
         match result {
             Ok(true) => Ok(()),
             // A poisoned acker: the channel closed and the broker has requeued the message.
             Ok(false) => Err(TransportError::closed(
                 "the delivery's channel closed before it was settled; the broker requeued it",
             )),
-            Err(e) => Err(closed(&e)),
+            Err(e) => Err(e),
         }
+    }
+}
+
+/// How long settling a delivery or cancelling a consumer may take. These frames get no answer
+/// from the broker; one that cannot even be written within this time is on a connection that
+/// is gone, and the broker redelivers (or drops the consumer) by itself.
+pub(crate) const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn within<T>(
+    what: &str,
+    fut: impl std::future::Future<Output = lapin::Result<T>>,
+) -> Result<T, TransportError> {
+    match tokio::time::timeout(SETTLE_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(|e| closed(&e)),
+        Err(_) => Err(TransportError::closed(format!(
+            "{what} did not complete within {SETTLE_TIMEOUT:?}: the connection is gone"
+        ))),
     }
 }
 
@@ -222,7 +239,7 @@ impl Acknowledge for AmqpAcker {
     fn ack(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
         let acker = self.acker.take().expect("settled once");
         Box::pin(async move {
-            let result = acker.ack(BasicAckOptions::default()).await;
+            let result = within("an ack", acker.ack(BasicAckOptions::default())).await;
             drop(self);
             Self::settled(result)
         })
@@ -234,7 +251,7 @@ impl Acknowledge for AmqpAcker {
     ) -> BoxFuture<'static, Result<(), TransportError>> {
         let acker = self.acker.take().expect("settled once");
         Box::pin(async move {
-            let result = acker.reject(BasicRejectOptions { requeue }).await;
+            let result = within("a reject", acker.reject(BasicRejectOptions { requeue })).await;
             drop(self);
             Self::settled(result)
         })
@@ -249,7 +266,11 @@ impl Drop for AmqpAcker {
         {
             let channel = self._channel.clone();
             runtime.spawn(async move {
-                let _ = acker.reject(BasicRejectOptions { requeue: true }).await;
+                let _ = within(
+                    "a reject",
+                    acker.reject(BasicRejectOptions { requeue: true }),
+                )
+                .await;
                 drop(channel);
             });
         }

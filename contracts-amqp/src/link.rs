@@ -128,14 +128,22 @@ fn connection_properties() -> ConnectionProperties {
         .with_connection_name(format!("contracts {}", env!("CARGO_PKG_VERSION")).into())
 }
 
+/// How long one connection attempt, or re-declaring the topology on a new connection, may
+/// take: a broker that is starting can accept a socket and then not answer.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn open(broker: &BrokerUri) -> Result<Connection, TransportError> {
-    Connection::connect_uri(broker.to_lapin(), connection_properties())
-        .await
-        .map_err(|e| TransportError::Connect {
+    let connect = Connection::connect_uri(broker.to_lapin(), connection_properties());
+    match tokio::time::timeout(STEP_TIMEOUT, connect).await {
+        Ok(connected) => connected.map_err(|e| TransportError::Connect {
             broker: broker.to_string(),
             detail: describe(&e),
             source: Box::new(e),
-        })
+        }),
+        Err(_) => Err(TransportError::closed(format!(
+            "connecting to {broker} took longer than {STEP_TIMEOUT:?}"
+        ))),
+    }
 }
 
 impl Link {
@@ -456,10 +464,21 @@ async fn reconnect(link: &Link) -> Result<(Arc<Connection>, BrokerUri), String> 
         let mut last = String::new();
         for broker in &link.brokers {
             match open(broker).await {
-                Ok(connection) => match redeclare(link, &connection).await {
-                    Ok(()) => return Ok((Arc::new(connection), broker.clone())),
-                    Err(e) => last = format!("{broker}: re-declaring: {e}"),
-                },
+                Ok(connection) => {
+                    match tokio::time::timeout(STEP_TIMEOUT, redeclare(link, &connection)).await {
+                        Ok(Ok(())) => return Ok((Arc::new(connection), broker.clone())),
+                        Ok(Err(e)) => last = format!("{broker}: re-declaring: {e}"),
+                        Err(_) => last = format!("{broker}: re-declaring took too long"),
+                    }
+                    // Not used: close it rather than leave it to the broker's heartbeat.
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(
+                            STEP_TIMEOUT,
+                            connection.close(200, "retrying".into()),
+                        )
+                        .await;
+                    });
+                }
                 Err(e) => last = e.to_string(),
             }
         }
@@ -529,7 +548,10 @@ async fn redeclare(link: &Link, connection: &Connection) -> Result<(), String> {
             .await
             .map_err(fail)?;
     }
-    let _ = channel.close(200, "declared".into()).await;
+    // Closing is a courtesy: do not wait on it.
+    tokio::spawn(async move {
+        let _ = channel.close(200, "declared".into()).await;
+    });
     Ok(())
 }
 

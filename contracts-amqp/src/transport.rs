@@ -210,7 +210,8 @@ impl Closing {
     async fn wait(&self) {
         let tasks = std::mem::take(&mut *self.0.lock().expect("closing lock"));
         for task in tasks {
-            let _ = task.await;
+            // A channel of a connection that is gone never answers its close.
+            let _ = tokio::time::timeout(crate::consumer::SETTLE_TIMEOUT, task).await;
         }
     }
 }

@@ -83,7 +83,7 @@ async fn connections_closed_by_the_broker_are_recovered() {
         guarded("the consumer's end", running.ended()).await,
         "rpc-lab"
     );
-    running.stop().await;
+    guarded("the graceful stop", running.stop()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +127,7 @@ async fn an_outage_is_ridden_out_and_calls_meanwhile_say_the_broker_is_unreachab
         "the service stayed up"
     );
     assert_eq!(rpc.pending_calls(), 0);
-    running.stop().await;
+    guarded("the graceful stop", running.stop()).await;
 }
 
 /// Events published across an outage: each publish returns only once the broker confirmed
@@ -205,7 +205,7 @@ async fn confirmed_events_survive_an_outage_and_are_handled_once() {
     )
     .await
     .unwrap();
-    running.stop().await;
+    guarded("the graceful stop", running.stop()).await;
     let mut handled = handled.lock().unwrap().clone();
     // The unconfirmed one may or may not have reached the broker before the cut.
     handled.remove(&(EVENTS + 1));
@@ -254,7 +254,7 @@ async fn a_failover_list_is_tried_in_turn() {
         4
     );
     assert!(running.ended().now_or_never().is_none());
-    running.stop().await;
+    guarded("the graceful stop", running.stop()).await;
 }
 
 /// With a limit on reconnection rounds, a broker that stays away ends the service's
@@ -280,7 +280,7 @@ async fn giving_up_on_the_broker_ends_the_service() {
         "rpc-lab"
     );
     assert!(!broker.is_connected());
-    running.stop().await;
+    guarded("the graceful stop", running.stop()).await;
 }
 
 /// A call in flight when its connection is lost: the handler finishes, but its ack cannot be
@@ -321,7 +321,7 @@ async fn a_call_in_flight_at_a_loss_is_redelivered_and_answered() {
     lab.gate.wait_entered(2).await;
     lab.gate.open.add_permits(2);
     guarded("the call", call).await.unwrap().expect("answered");
-    running.stop().await;
+    guarded("the graceful stop", running.stop()).await;
     assert_eq!(*lab.gate.entered.borrow(), 2, "run twice: at least once");
     let queue = vhost.queue("rpc-lab").expect("the service queue");
     assert_eq!(
@@ -394,5 +394,5 @@ async fn heartbeats_survive_a_busy_handler() {
         !connected.has_changed().unwrap() && *connected.borrow_and_update(),
         "the connection never dropped"
     );
-    running.stop().await;
+    guarded("the graceful stop", running.stop()).await;
 }
