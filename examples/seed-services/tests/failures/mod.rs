@@ -193,24 +193,24 @@ pub(crate) async fn bad_payloads_are_dead_lettered_at_once(transport: SharedTran
         .await
         .unwrap();
     assert_eq!(letters.len(), 4);
+    // Handlers run concurrently: the letters need not be in publishing order.
+    let errors: Vec<&str> = letters.iter().map(|l| l.error.as_str()).collect();
+    let has = |test: &dyn Fn(&str) -> bool| errors.iter().any(|e| test(e));
+    assert!(has(&|e| e.contains("not JSON")), "{errors:?}");
     assert!(
-        letters[0].error.contains("not JSON"),
-        "{}",
-        letters[0].error
+        has(&|e| e.contains("/user_id") && !e.contains("does not decode")),
+        "{errors:?}"
     );
+    assert!(has(&|e| e.contains("name")), "{errors:?}");
     assert!(
-        letters[1].error.contains("/user_id"),
-        "{}",
-        letters[1].error
-    );
-    assert!(letters[2].error.contains("name"), "{}", letters[2].error);
-    assert!(
-        letters[3].error.contains("does not decode") && letters[3].error.contains("/user_id"),
-        "{}",
-        letters[3].error
+        has(&|e| e.contains("does not decode") && e.contains("/user_id")),
+        "{errors:?}"
     );
     assert!(letters.iter().all(|l| l.attempts == 1));
-    assert_eq!(letters[2].payload(), json!({"user_id": 1}));
+    assert!(
+        letters.iter().any(|l| l.payload() == json!({"user_id": 1})),
+        "the payload is kept as sent"
+    );
 }
 
 async fn next_entry(journal: &mut mpsc::UnboundedReceiver<Entry>) -> Entry {
