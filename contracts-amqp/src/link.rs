@@ -505,46 +505,13 @@ async fn redeclare(link: &Link, connection: &Connection) -> Result<(), String> {
         .map_err(|e| describe(&e))?;
     let fail = |e: lapin::Error| describe(&e);
     for spec in &exchanges {
-        let options = ExchangeDeclareOptions {
-            durable: spec.durable,
-            auto_delete: spec.auto_delete,
-            ..ExchangeDeclareOptions::default()
-        };
-        channel
-            .exchange_declare(
-                spec.name.as_str().into(),
-                lapin::ExchangeKind::Topic,
-                options,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(fail)?;
+        declare_exchange_on(&channel, spec).await.map_err(fail)?;
     }
     for spec in &queues {
-        let options = QueueDeclareOptions {
-            durable: spec.durable,
-            exclusive: spec.exclusive,
-            auto_delete: spec.auto_delete,
-            ..QueueDeclareOptions::default()
-        };
-        channel
-            .queue_declare(
-                spec.name.as_str().into(),
-                options,
-                to_table(&spec.arguments),
-            )
-            .await
-            .map_err(fail)?;
+        declare_queue_on(&channel, spec).await.map_err(fail)?;
     }
     for (queue, exchange, key) in &bindings {
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                key.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+        bind_on(&channel, queue, exchange, key)
             .await
             .map_err(fail)?;
     }
@@ -571,4 +538,64 @@ where
             other => return other,
         }
     }
+}
+
+/// `exchange.declare` of `spec` on `channel`: what the transport declares, and what the link
+/// declares again on a new connection.
+pub(crate) async fn declare_exchange_on(
+    channel: &Channel,
+    spec: &ExchangeSpec,
+) -> lapin::Result<()> {
+    let kind = match spec.kind {
+        contracts_core::transport::ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+    };
+    let options = ExchangeDeclareOptions {
+        durable: spec.durable,
+        auto_delete: spec.auto_delete,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            spec.name.as_str().into(),
+            kind,
+            options,
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// `queue.declare` of `spec` on `channel`.
+pub(crate) async fn declare_queue_on(channel: &Channel, spec: &QueueSpec) -> lapin::Result<()> {
+    let options = QueueDeclareOptions {
+        durable: spec.durable,
+        exclusive: spec.exclusive,
+        auto_delete: spec.auto_delete,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(
+            spec.name.as_str().into(),
+            options,
+            to_table(&spec.arguments),
+        )
+        .await
+        .map(drop)
+}
+
+/// `queue.bind` of `queue` to `exchange` by `key` on `channel`.
+pub(crate) async fn bind_on(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    key: &str,
+) -> lapin::Result<()> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }

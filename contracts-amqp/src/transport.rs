@@ -15,19 +15,15 @@
 use std::sync::{Arc, Mutex};
 
 use contracts_core::transport::{
-    BoxFuture, Consumer, Delivery, ExchangeKind, ExchangeSpec, Message, QueueSpec, Transport,
-    TransportError,
+    BoxFuture, Consumer, Delivery, ExchangeSpec, Message, QueueSpec, Transport, TransportError,
 };
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
-use lapin::types::FieldTable;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use lapin::{Channel, Confirmation, Connection};
 
 use crate::consumer::AmqpConsumer;
-use crate::fields::to_table;
-use crate::link::{Link, ReconnectPolicy, on_connection};
+use crate::link::{
+    Link, ReconnectPolicy, bind_on, declare_exchange_on, declare_queue_on, on_connection,
+};
 use crate::message::{from_lapin, to_properties};
 use crate::uri::BrokerUri;
 
@@ -235,22 +231,7 @@ impl Transport for AmqpTransport {
         Box::pin(async move {
             on_connection(&self.link, |connection| async move {
                 let channel = self.scratch_channel(&connection).await?;
-                let kind = match spec.kind {
-                    ExchangeKind::Topic => lapin::ExchangeKind::Topic,
-                };
-                let options = ExchangeDeclareOptions {
-                    durable: spec.durable,
-                    auto_delete: spec.auto_delete,
-                    ..ExchangeDeclareOptions::default()
-                };
-                channel
-                    .0
-                    .exchange_declare(
-                        spec.name.as_str().into(),
-                        kind,
-                        options,
-                        FieldTable::default(),
-                    )
+                declare_exchange_on(&channel.0, spec)
                     .await
                     .map_err(|e| declare_error(&e, &spec.name, TransportError::NoSuchExchange))
             })
@@ -267,21 +248,8 @@ impl Transport for AmqpTransport {
         Box::pin(async move {
             on_connection(&self.link, |connection| async move {
                 let channel = self.scratch_channel(&connection).await?;
-                let options = QueueDeclareOptions {
-                    durable: spec.durable,
-                    exclusive: spec.exclusive,
-                    auto_delete: spec.auto_delete,
-                    ..QueueDeclareOptions::default()
-                };
-                channel
-                    .0
-                    .queue_declare(
-                        spec.name.as_str().into(),
-                        options,
-                        to_table(&spec.arguments),
-                    )
+                declare_queue_on(&channel.0, spec)
                     .await
-                    .map(drop)
                     .map_err(|e| declare_error(&e, &spec.name, TransportError::NoSuchQueue))
             })
             .await?;
@@ -299,15 +267,7 @@ impl Transport for AmqpTransport {
         Box::pin(async move {
             on_connection(&self.link, |connection| async move {
                 let channel = self.scratch_channel(&connection).await?;
-                channel
-                    .0
-                    .queue_bind(
-                        queue.into(),
-                        exchange.into(),
-                        routing_key.into(),
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
-                    )
+                bind_on(&channel.0, queue, exchange, routing_key)
                     .await
                     .map_err(|e| match reply_code(&e) {
                         Some(NOT_FOUND) => TransportError::closed_by(
