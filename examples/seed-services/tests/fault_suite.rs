@@ -6,6 +6,8 @@
 //! scripts/test -p seed-services --test fault_suite -- --nocapture --test-threads 1
 //! ```
 
+mod duplicates;
+mod faults;
 mod lab;
 
 use std::collections::BTreeMap;
@@ -13,14 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use contracts_amqp::{AmqpTransport, Config};
-use contracts_core::dedupe::{Claim, DedupeError, DedupeStore, MemoryDedupe};
+use contracts_core::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
-use contracts_core::server::RunningServices;
-use contracts_core::transport::BoxFuture;
 use contracts_core::{RpcClient, ServiceRunner};
 use contracts_testkit::{FaultCluster, guarded};
 use futures_util::FutureExt;
-use lab::{LabClient, LabImpl, LabServer};
+use lab::LabClient;
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use tokio::sync::{mpsc, watch};
 
@@ -30,20 +30,6 @@ const RESTARTS: usize = 10;
 /// they do not share the machine's two cores with each other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const CALL_DEADLINE: Duration = Duration::from_secs(2);
-
-async fn serve_lab(broker: &Arc<AmqpTransport>) -> RunningServices {
-    ServiceRunner::new(broker.clone())
-        .serve(LabServer::new(LabImpl::default()))
-        .start()
-        .await
-        .expect("lab starts")
-}
-
-async fn until(connected: &mut watch::Receiver<bool>, up: bool) {
-    guarded("the connection state", connected.wait_for(|c| *c == up))
-        .await
-        .expect("the transport is alive");
-}
 
 fn median(values: &mut [Duration]) -> Duration {
     values.sort_unstable();
@@ -66,7 +52,7 @@ async fn a_service_fails_over_to_the_other_node() {
     )
     .unwrap();
     let service = config.connect().await.unwrap();
-    let mut running = serve_lab(&service).await;
+    let mut running = lab::serve(&service).await;
     // The caller is on the node that stays.
     let caller = AmqpTransport::shared(&cluster.node(1).uri("/"))
         .await
@@ -77,8 +63,8 @@ async fn a_service_fails_over_to_the_other_node() {
     let mut up = service.watch_connected();
     let stopped = Instant::now();
     cluster.node(0).stop_app();
-    until(&mut up, false).await;
-    until(&mut up, true).await;
+    lab::until(&mut up, false).await;
+    lab::until(&mut up, true).await;
     assert_eq!(
         guarded("a call served after the failover", client.add(2, Some(3)))
             .await
@@ -126,7 +112,7 @@ async fn restarts_under_rpc_load() {
     let cluster = FaultCluster::start("rpc", 1);
     let node = cluster.node(0);
     let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
-    let mut running = serve_lab(&service).await;
+    let mut running = lab::serve(&service).await;
     let caller = AmqpTransport::shared(&node.uri("/")).await.unwrap();
     let client = LabClient::new(
         RpcClient::connect(caller, "load")
@@ -218,38 +204,6 @@ async fn wait_for_oks(
     .await;
 }
 
-/// Counts the duplicates a store turns away.
-struct Counting<S> {
-    inner: S,
-    duplicates: Arc<Mutex<usize>>,
-}
-
-impl<S: DedupeStore> DedupeStore for Counting<S> {
-    fn claim<'a>(
-        &'a self,
-        key: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<Claim, DedupeError>> {
-        Box::pin(async move {
-            let claim = self.inner.claim(key, ttl).await?;
-            if claim == Claim::Duplicate {
-                *self.duplicates.lock().unwrap() += 1;
-            }
-            Ok(claim)
-        })
-    }
-    fn complete<'a>(
-        &'a self,
-        key: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<(), DedupeError>> {
-        self.inner.complete(key, ttl)
-    }
-    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), DedupeError>> {
-        self.inner.release(key)
-    }
-}
-
 /// Ten restarts under continuous publishing (confirmed, persistent, durable queues): every
 /// confirmed event reaches its handler, and a handler with a dedupe store handles none twice.
 ///
@@ -267,7 +221,7 @@ async fn restarts_under_event_publishing() {
     let node = cluster.node(0);
     let handler_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
     let handled: Arc<Mutex<BTreeMap<u64, usize>>> = Arc::default();
-    let duplicates = Arc::new(Mutex::new(0));
+    let (store, duplicates) = duplicates::Watched::new(MemoryDedupe::new());
     let (progress_tx, mut progress) = watch::channel(0usize);
     let handler = UserServiceContract::user_created()
         .handler("audit", "on_user_created", {
@@ -281,10 +235,7 @@ async fn restarts_under_event_publishing() {
                 }
             }
         })
-        .dedupe(Counting {
-            inner: MemoryDedupe::new(),
-            duplicates: duplicates.clone(),
-        });
+        .dedupe(store);
     let mut running = ServiceRunner::new(handler_broker)
         .subscribe(handler)
         .start()
@@ -355,7 +306,7 @@ async fn restarts_under_event_publishing() {
         confirmed.len(),
         failed.lock().unwrap().len(),
         handled.len(),
-        duplicates.lock().unwrap(),
+        *duplicates.borrow(),
         failed.lock().unwrap()
     );
     assert_eq!(twice, 0, "no event handled twice");
@@ -371,7 +322,7 @@ async fn a_memory_alarm_blocks_then_work_resumes() {
     let cluster = FaultCluster::start("alarm", 1);
     let node = cluster.node(0);
     let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
-    let mut running = serve_lab(&service).await;
+    let mut running = lab::serve(&service).await;
     let caller = AmqpTransport::shared(&node.uri("/")).await.unwrap();
     let rpc = RpcClient::connect(caller.clone(), "tests").await.unwrap();
     let client = LabClient::new(rpc.with_timeout(Duration::from_secs(1)));

@@ -13,7 +13,6 @@ use std::time::Duration;
 use contracts_amqp::AmqpTransport;
 use contracts_core::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
-use contracts_core::server::RunningServices;
 use contracts_core::{PublishError, RpcClient, ServiceRunner};
 use contracts_testkit::{BrokerProxy, TestVhost, guarded};
 use futures_util::FutureExt;
@@ -29,26 +28,11 @@ fn rabbitmqctl(args: &[&str]) {
     assert!(out.status.success(), "rabbitmqctl {args:?}: {out:?}");
 }
 
-async fn serve_lab(broker: &Arc<AmqpTransport>) -> RunningServices {
-    ServiceRunner::new(broker.clone())
-        .serve(LabServer::new(LabImpl::default()))
-        .start()
-        .await
-        .expect("lab starts")
-}
-
-/// Wait until `connected` says `up`.
-async fn until(connected: &mut watch::Receiver<bool>, up: bool) {
-    guarded("the connection state", connected.wait_for(|c| *c == up))
-        .await
-        .expect("the transport is alive");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_closed_by_the_broker_are_recovered() {
     let vhost = TestVhost::create("closed");
     let broker = vhost.connect().await;
-    let mut running = serve_lab(&broker).await;
+    let mut running = lab::serve(&broker).await;
     let client = LabClient::new(RpcClient::connect(broker.clone(), "tests").await.unwrap());
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
     let mut connected = broker.watch_connected();
@@ -60,8 +44,8 @@ async fn connections_closed_by_the_broker_are_recovered() {
         "test: closed",
         "-q",
     ]);
-    until(&mut connected, false).await;
-    until(&mut connected, true).await;
+    lab::until(&mut connected, false).await;
+    lab::until(&mut connected, true).await;
     // The service re-subscribed, the client's reply queue came back: calls go through.
     assert_eq!(
         guarded("a call after the reconnection", client.add(2, Some(3)))
@@ -92,7 +76,7 @@ async fn an_outage_is_ridden_out_and_calls_meanwhile_say_the_broker_is_unreachab
     let proxy = BrokerProxy::start(vhost.broker_addr()).await;
     let uri = vhost.uri_via(&proxy);
     let service = AmqpTransport::shared(&uri).await.unwrap();
-    let mut running = serve_lab(&service).await;
+    let mut running = lab::serve(&service).await;
     let caller = AmqpTransport::shared(&uri).await.unwrap();
     let rpc = RpcClient::connect(caller.clone(), "tests").await.unwrap();
     let client = LabClient::new(rpc.with_timeout(Duration::from_secs(20)));
@@ -100,8 +84,8 @@ async fn an_outage_is_ridden_out_and_calls_meanwhile_say_the_broker_is_unreachab
 
     let (mut service_up, mut caller_up) = (service.watch_connected(), caller.watch_connected());
     proxy.cut();
-    until(&mut caller_up, false).await;
-    until(&mut service_up, false).await;
+    lab::until(&mut caller_up, false).await;
+    lab::until(&mut service_up, false).await;
 
     // A call whose deadline passes while the broker is away says so.
     let hasty = LabClient::new(rpc.with_timeout(Duration::from_millis(300)));
@@ -181,7 +165,7 @@ async fn confirmed_events_survive_an_outage_and_are_handled_once() {
     .unwrap();
     let mut up = publisher_broker.watch_connected();
     proxy.cut();
-    until(&mut up, false).await;
+    lab::until(&mut up, false).await;
     // A publish with a short deadline fails at it, saying the broker was away.
     let hasty = UserServicePublisher::new(publisher_broker.clone())
         .with_timeout(Duration::from_millis(300));
@@ -233,7 +217,7 @@ async fn a_failover_list_is_tried_in_turn() {
     )
     .unwrap();
     let broker = config.connect().await.unwrap();
-    let mut running = serve_lab(&broker).await;
+    let mut running = lab::serve(&broker).await;
     let client = LabClient::new(
         RpcClient::connect(vhost.connect().await, "tests")
             .await
@@ -242,8 +226,8 @@ async fn a_failover_list_is_tried_in_turn() {
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
     let mut up = broker.watch_connected();
     proxy.cut();
-    until(&mut up, false).await;
-    until(&mut up, true).await;
+    lab::until(&mut up, false).await;
+    lab::until(&mut up, true).await;
     assert_eq!(
         guarded(
             "a call served through the second broker",
@@ -273,7 +257,7 @@ async fn giving_up_on_the_broker_ends_the_service() {
             .await
             .unwrap(),
     );
-    let mut running = serve_lab(&broker).await;
+    let mut running = lab::serve(&broker).await;
     proxy.cut();
     assert_eq!(
         guarded("the service's end", running.ended()).await,
@@ -314,8 +298,8 @@ async fn a_call_in_flight_at_a_loss_is_redelivered_and_answered() {
         "test: in flight",
         "-q",
     ]);
-    until(&mut up, false).await;
-    until(&mut up, true).await;
+    lab::until(&mut up, false).await;
+    lab::until(&mut up, true).await;
     // The broker took the unacked request back and hands it to the re-subscribed consumer,
     // while the first run still holds the gate.
     lab.gate.wait_entered(2).await;

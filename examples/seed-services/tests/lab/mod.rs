@@ -10,7 +10,7 @@ use std::time::Duration;
 use contracts_core::prelude::*;
 use contracts_core::transport::{Message, Properties, QueueSpec};
 use contracts_core::wire::ReplyEnvelope;
-use contracts_core::{MemoryBroker, RpcClient, Transport, context};
+use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, Transport, context};
 use tokio::sync::{Semaphore, watch};
 
 /// Guard against a hang turning into a stuck CI job; never a synchronisation device.
@@ -246,4 +246,22 @@ pub(crate) async fn client(broker: &MemoryBroker, name: &str) -> RpcClient {
     RpcClient::connect(Arc::new(broker.clone()), name)
         .await
         .expect("client connects")
+}
+
+/// Serve the lab on `broker`.
+pub(crate) async fn serve(
+    broker: &Arc<contracts_amqp::AmqpTransport>,
+) -> contracts_core::RunningServices {
+    ServiceRunner::new(broker.clone())
+        .serve(LabServer::new(LabImpl::default()))
+        .start()
+        .await
+        .expect("lab starts")
+}
+
+/// Wait until `connected` says `up`.
+pub(crate) async fn until(connected: &mut watch::Receiver<bool>, up: bool) {
+    guarded("the connection state", connected.wait_for(|c| *c == up))
+        .await
+        .expect("the transport is alive");
 }
