@@ -73,8 +73,44 @@ impl FaultNode {
 
     /// [`Self::uri`] with its password, for config files and child processes.
     pub fn raw_uri(&self, vhost: &str) -> String {
+        self.raw_uri_as("guest", vhost)
+    }
+
+    fn raw_uri_as(&self, user: &str, vhost: &str) -> String {
         let vhost = if vhost == "/" { "%2f" } else { vhost };
-        format!("amqp://guest:guest@127.0.0.1:{}/{vhost}", self.port)
+        format!("amqp://{user}:{user}@127.0.0.1:{}/{vhost}", self.port)
+    }
+
+    /// Add a user (its password is its name) with every permission on `/`, and return its
+    /// URI: connections made with it can be told apart and closed on their own
+    /// ([`Self::close_connections_of`]).
+    pub fn add_user(&self, user: &str) -> BrokerUri {
+        self.ctl(&["add_user", user, user, "-q"]);
+        self.ctl(&["set_permissions", "-p", "/", user, ".*", ".*", ".*", "-q"]);
+        self.raw_uri_as(user, "/")
+            .parse()
+            .expect("the user's URI parses")
+    }
+
+    /// `rabbitmqctl close_connection` on every connection of `user`; returns how many.
+    pub fn close_connections_of(&self, user: &str) -> usize {
+        let listing = self.ctl(&[
+            "list_connections",
+            "user",
+            "pid",
+            "-q",
+            "--no-table-headers",
+        ]);
+        let pids: Vec<&str> = listing
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .filter(|(who, _)| *who == user)
+            .map(|(_, pid)| pid.trim())
+            .collect();
+        for pid in &pids {
+            self.ctl(&["close_connection", pid, "fault suite: closed", "-q"]);
+        }
+        pids.len()
     }
 
     /// Stop the RabbitMQ application (the Erlang node stays up): every connection drops and

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
 
 use crate::{GUARD, TestVhost};
 
@@ -104,11 +105,11 @@ fn build_venv(venv: &Path) -> Result<(), String> {
     )
 }
 
-fn python_command(vhost: &TestVhost, script: &Path) -> Command {
+fn python_command(amqp_uri: &str, script: &Path) -> Command {
     let mut command = Command::new(python());
     command
         .arg(script)
-        .env("AMQP_URI", vhost.raw_uri())
+        .env("AMQP_URI", amqp_uri)
         .env("PYTHONWARNINGS", "ignore")
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
@@ -116,17 +117,23 @@ fn python_command(vhost: &TestVhost, script: &Path) -> Command {
     command
 }
 
-/// A running Nameko service process, killed when dropped.
+/// A running Nameko process, killed when dropped.
 pub struct NamekoProcess {
     child: Child,
     script: PathBuf,
+    output: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 impl NamekoProcess {
     /// Run `script` (a Python file that starts Nameko services and prints `READY` once they
     /// consume) with `args`, against `vhost`; return once it is ready.
     pub async fn start(vhost: &TestVhost, script: &Path, args: &[&str]) -> Self {
-        let mut child = python_command(vhost, script)
+        Self::start_at(vhost.raw_uri(), script, args).await
+    }
+
+    /// [`Self::start`] against any broker: `amqp_uri` becomes the process's `AMQP_URI`.
+    pub async fn start_at(amqp_uri: &str, script: &Path, args: &[&str]) -> Self {
+        let mut child = python_command(amqp_uri, script)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -148,12 +155,35 @@ impl NamekoProcess {
             "{} never printed READY (see its stderr above)",
             script.display()
         );
-        // Keep draining stdout so the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the process never blocks on a full pipe; what it prints
+        // after READY is the test's to read (`output`), or dropped.
+        let (tx, output) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
         Self {
             child,
             script: script.to_owned(),
+            output: Some(output),
         }
+    }
+
+    /// The lines the process prints after `READY`, as it prints them; the channel closes when
+    /// its stdout does. `None` once taken.
+    pub fn take_output(&mut self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.output.take()
+    }
+
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Stop the process with SIGTERM (Nameko's graceful stop) and wait for it to exit.
@@ -177,7 +207,7 @@ impl NamekoProcess {
 pub async fn run_client(vhost: &TestVhost, script: &Path, args: &[&str]) -> serde_json::Value {
     let output = tokio::time::timeout(
         GUARD * 2,
-        python_command(vhost, script)
+        python_command(vhost.raw_uri(), script)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -11,14 +11,16 @@ mod faults;
 mod lab;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use contracts_amqp::{AmqpTransport, Config};
+use contracts_amqp::{AmqpTransport, BrokerUri, Config};
 use contracts_core::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
 use contracts_core::{RpcClient, ServiceRunner};
-use contracts_testkit::{FaultCluster, guarded};
+use contracts_testkit::nameko::NamekoProcess;
+use contracts_testkit::{FaultCluster, FaultNode, guarded};
 use futures_util::FutureExt;
 use lab::LabClient;
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
@@ -83,12 +85,87 @@ async fn a_service_fails_over_to_the_other_node() {
     cluster.node(0).start_app();
 }
 
+/// `rabbitmqctl close_connection` on the service's connection, then on the client's (each
+/// connects as its own user, so that each can be closed alone): each recovers by itself, the
+/// other never notices, and calls go through after each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_connection_recovers_on_either_side() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    eprintln!("fault suite: a_closed_connection_recovers_on_either_side");
+    let cluster = FaultCluster::start("close", 1);
+    let node = cluster.node(0);
+    let service = AmqpTransport::shared(&node.add_user("service"))
+        .await
+        .unwrap();
+    let mut running = lab::serve(&service).await;
+    let caller = AmqpTransport::shared(&node.add_user("client"))
+        .await
+        .unwrap();
+    let client = LabClient::new(RpcClient::connect(caller.clone(), "tests").await.unwrap());
+    assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
+
+    for (side, closed, other) in [
+        ("service", &service, &caller),
+        ("client", &caller, &service),
+    ] {
+        let mut closed = closed.watch_connected();
+        let other = other.watch_connected();
+        let at = Instant::now();
+        assert!(
+            node.close_connections_of(side) >= 1,
+            "{side} has a connection"
+        );
+        // Any change is the loss (a recovery that quick still passes through `false`).
+        guarded("the loss to be seen", closed.changed())
+            .await
+            .unwrap();
+        lab::until(&mut closed, true).await;
+        let reconnected = at.elapsed();
+        let n = i64::try_from(reconnected.as_micros()).unwrap();
+        assert_eq!(
+            guarded("a call after the reconnection", client.add(n, Some(1)))
+                .await
+                .unwrap(),
+            n + 1
+        );
+        println!(
+            "close_connection on the {side}'s connection: reconnected after {reconnected:?}, \
+             calls again after {:?}",
+            at.elapsed()
+        );
+        assert!(
+            !other.has_changed().unwrap(),
+            "closing the {side}'s connection left the other side's alone"
+        );
+    }
+    assert!(
+        running.ended().now_or_never().is_none(),
+        "the service stayed up"
+    );
+    guarded("the graceful stop", running.stop()).await;
+}
+
 /// What a call ended with, and how long it took.
 #[derive(Debug)]
 struct Outcome {
-    ended: Instant,
+    client: Client,
+    ended: SystemTime,
     took: Duration,
-    kind: &'static str,
+    kind: String,
+}
+
+/// Who made a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Client {
+    Rust,
+    Nameko,
+}
+
+/// Who serves `lab`.
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    Rust,
+    Nameko,
 }
 
 fn kind(result: &Result<i64, CallError>) -> &'static str {
@@ -102,101 +179,215 @@ fn kind(result: &Result<i64, CallError>) -> &'static str {
     }
 }
 
-/// Ten broker restarts (`stop_app`, `start_app`) under a continuous stream of calls: the
-/// service never ends, every call resolves (a reply or a clear error) within its deadline, and
-/// calls succeed again soon after each restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarts_under_rpc_load() {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    eprintln!("fault suite: restarts_under_rpc_load");
-    let cluster = FaultCluster::start("rpc", 1);
-    let node = cluster.node(0);
-    let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
-    let mut running = lab::serve(&service).await;
-    let caller = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+fn nameko_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/nameko")
+        .join(name)
+}
+
+/// The service under test: a Rust `lab`, or Nameko's.
+enum Serving {
+    Rust(contracts_core::RunningServices),
+    Nameko(NamekoProcess),
+}
+
+impl Serving {
+    async fn start(server: Server, node: &FaultNode) -> Self {
+        match server {
+            Server::Rust => {
+                let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+                Self::Rust(lab::serve(&service).await)
+            }
+            Server::Nameko => Self::Nameko(
+                NamekoProcess::start_at(
+                    &node.raw_uri("/"),
+                    &nameko_script("services.py"),
+                    &["lab"],
+                )
+                .await,
+            ),
+        }
+    }
+
+    /// Whether the service is still up (the Rust runner has not ended, the Nameko process
+    /// has not exited).
+    fn up(&mut self) -> bool {
+        match self {
+            Self::Rust(running) => running.ended().now_or_never().is_none(),
+            Self::Nameko(process) => process.exited().is_none(),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Self::Rust(running) => guarded("the graceful stop", running.stop()).await,
+            Self::Nameko(process) => process.terminate().await,
+        }
+    }
+}
+
+/// A Rust client calling `lab.add` without pause, each call bounded by `CALL_DEADLINE`, until
+/// `stop` says so.
+async fn rust_load(
+    broker: BrokerUri,
+    tx: mpsc::UnboundedSender<Outcome>,
+    stop: watch::Receiver<bool>,
+) {
+    let caller = AmqpTransport::shared(&broker).await.unwrap();
     let client = LabClient::new(
         RpcClient::connect(caller, "load")
             .await
             .unwrap()
             .with_timeout(CALL_DEADLINE),
     );
-    let (tx, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
-    let (stop_tx, stop) = watch::channel(false);
-    let load = tokio::spawn(async move {
-        let mut n = 0i64;
-        while !*stop.borrow() {
-            n += 1;
-            let started = Instant::now();
-            let result = client.add(n, Some(1)).await;
-            if let Ok(sum) = &result {
-                assert_eq!(*sum, n + 1);
+    let mut n = 0i64;
+    while !*stop.borrow() {
+        n += 1;
+        let started = Instant::now();
+        let result = client.add(n, Some(1)).await;
+        if let Ok(sum) = &result {
+            assert_eq!(*sum, n + 1);
+        }
+        let _ = tx.send(Outcome {
+            client: Client::Rust,
+            ended: SystemTime::now(),
+            took: started.elapsed(),
+            kind: kind(&result).to_owned(),
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A Nameko 2.14.1 client doing the same (`tests/nameko/restart_load.py`), its outcomes read
+/// from the lines it prints.
+async fn nameko_load(node: &FaultNode, tx: mpsc::UnboundedSender<Outcome>) -> NamekoProcess {
+    let mut process = NamekoProcess::start_at(
+        &node.raw_uri("/"),
+        &nameko_script("restart_load.py"),
+        &[&CALL_DEADLINE.as_secs_f64().to_string()],
+    )
+    .await;
+    let mut lines = process.take_output().expect("the load's output");
+    tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            #[derive(serde::Deserialize)]
+            struct Line {
+                kind: String,
+                took: f64,
+                ended: f64,
             }
+            let line: Line = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("restart_load.py printed {line:?}: {e}"));
             let _ = tx.send(Outcome {
-                ended: Instant::now(),
-                took: started.elapsed(),
-                kind: kind(&result),
+                client: Client::Nameko,
+                ended: UNIX_EPOCH + Duration::from_secs_f64(line.ended),
+                took: Duration::from_secs_f64(line.took),
+                kind: line.kind,
             });
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
+    process
+}
+
+/// Ten broker restarts (`stop_app`, `start_app`) under a continuous stream of calls from a
+/// Rust client and a Nameko client at once, against `server`: the service never ends, every
+/// call resolves (a reply or a clear error) within its deadline, and calls succeed again soon
+/// after each restart.
+async fn restarts_under_rpc_load(server: Server) {
+    let cluster = FaultCluster::start(&format!("rpc{server:?}").to_lowercase(), 1);
+    let node = cluster.node(0);
+    let mut serving = Serving::start(server, node).await;
+    let (tx, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
+    let (stop_tx, stop) = watch::channel(false);
+    let rust = tokio::spawn(rust_load(node.uri("/"), tx.clone(), stop));
+    let nameko = nameko_load(node, tx).await;
+    let clients = [Client::Rust, Client::Nameko];
     let mut all = Vec::new();
-    let mut recoveries = Vec::new();
+    let mut recoveries: BTreeMap<Client, Vec<Duration>> = BTreeMap::new();
     // Steady state first.
-    wait_for_oks(&mut outcomes, &mut all, 20, Instant::now()).await;
+    wait_for_oks(&mut outcomes, &mut all, 20, SystemTime::now()).await;
     for _ in 0..RESTARTS {
         node.stop_app();
-        let outage = Instant::now();
         node.start_app();
-        let back = Instant::now();
+        let back = SystemTime::now();
         wait_for_oks(&mut outcomes, &mut all, 5, back).await;
-        let first_ok = all
-            .iter()
-            .find(|o: &&Outcome| o.kind == "ok" && o.ended > back)
-            .expect("an ok call after the restart");
-        recoveries.push(first_ok.ended - back);
-        assert!(outage.elapsed() < Duration::from_secs(60));
+        for client in clients {
+            let first_ok = all
+                .iter()
+                .filter(|o| o.client == client && o.kind == "ok")
+                .map(|o| o.ended)
+                .find(|ended| *ended > back)
+                .expect("an ok call after the restart");
+            recoveries
+                .entry(client)
+                .or_default()
+                .push(first_ok.duration_since(back).unwrap_or_default());
+        }
     }
     stop_tx.send_replace(true);
-    guarded("the load", load).await.unwrap();
+    guarded("the Rust load", rust).await.unwrap();
+    drop(nameko);
     while let Ok(o) = outcomes.try_recv() {
         all.push(o);
     }
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for o in &all {
-        *counts.entry(o.kind).or_default() += 1;
+    let service_up = serving.up();
+    let mut hangs = 0;
+    for client in clients {
+        let calls: Vec<&Outcome> = all.iter().filter(|o| o.client == client).collect();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for o in &calls {
+            *counts.entry(o.kind.as_str()).or_default() += 1;
+        }
+        let slowest = calls.iter().map(|o| o.took).max().unwrap();
+        let client_hangs = calls
+            .iter()
+            .filter(|o| o.kind == "Hang" || o.took > CALL_DEADLINE + Duration::from_secs(1))
+            .count();
+        hangs += client_hangs;
+        let recoveries = recoveries.get_mut(&client).unwrap();
+        let max = *recoveries.iter().max().unwrap();
+        println!(
+            "rpc restarts, {server:?} service, {client:?} client: {RESTARTS} restarts; recovery \
+             after start_app median {:?}, max {max:?}; calls {} {counts:?}; slowest {slowest:?} \
+             (deadline {CALL_DEADLINE:?}); hangs {client_hangs}",
+            median(recoveries),
+            calls.len()
+        );
     }
-    let slowest = all.iter().map(|o| o.took).max().unwrap();
-    let hangs = all
-        .iter()
-        .filter(|o| o.took > CALL_DEADLINE + Duration::from_secs(1))
-        .count();
-    let max = *recoveries.iter().max().unwrap();
-    println!(
-        "rpc restarts: {RESTARTS}; recovery after start_app median {:?}, max {max:?}; \
-         calls {} {counts:?}; slowest {slowest:?} (deadline {CALL_DEADLINE:?}); hangs {hangs}",
-        median(&mut recoveries),
-        all.len()
-    );
+    println!("rpc restarts, {server:?} service: the service stayed up: {service_up}");
     assert_eq!(hangs, 0, "every call resolved within its deadline");
-    assert!(
-        running.ended().now_or_never().is_none(),
-        "the service never ended"
-    );
-    guarded("the graceful stop", running.stop()).await;
+    assert!(service_up, "the {server:?} service never ended");
+    serving.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_under_rpc_load_rust_service() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    eprintln!("fault suite: restarts_under_rpc_load_rust_service");
+    restarts_under_rpc_load(Server::Rust).await;
+}
+
+/// The anchor: the same restarts against a Nameko 2.14.1 `lab`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_under_rpc_load_nameko_service() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    eprintln!("fault suite: restarts_under_rpc_load_nameko_service");
+    restarts_under_rpc_load(Server::Nameko).await;
+}
+
+/// Wait until every client has made `oks` successful calls that ended after `after`.
 async fn wait_for_oks(
     outcomes: &mut mpsc::UnboundedReceiver<Outcome>,
     all: &mut Vec<Outcome>,
     oks: usize,
-    after: Instant,
+    after: SystemTime,
 ) {
-    let mut seen = 0;
+    let mut seen: BTreeMap<Client, usize> = BTreeMap::new();
     guarded("calls succeeding", async {
-        while seen < oks {
+        while seen.len() < 2 || seen.values().any(|n| *n < oks) {
             let o = outcomes.recv().await.expect("the load is running");
             if o.kind == "ok" && o.ended > after {
-                seen += 1;
+                *seen.entry(o.client).or_default() += 1;
             }
             all.push(o);
         }

@@ -67,6 +67,16 @@ class MyService:
         return "Hello, {}! (nameko)".format(name)
 
 
+class PyLab:
+    """A Python `lab` with the Rust lab's `add`: the fault suite's anchor."""
+
+    name = "lab"
+
+    @rpc
+    def add(self, a, b=None):
+        return a + (b or 0)
+
+
 class UserServiceEvents:
     """A Python `user_service` that dispatches `user_created` with EventDispatcher."""
 
@@ -113,7 +123,7 @@ class Mailer:
 
 SERVICES = {
     cls.name: cls
-    for cls in (GreetingService, MyService, UserServiceEvents, PyListener, Mailer)
+    for cls in (GreetingService, MyService, PyLab, UserServiceEvents, PyListener, Mailer)
 }
 
 
