@@ -14,7 +14,15 @@
 //! RECONNECT_DELAY: 0.1        # ours: seconds before the second reconnection round
 //! RECONNECT_MAX_DELAY: 5      # ours: the longest wait between rounds
 //! RECONNECT_MAX_ATTEMPTS: 0   # ours: rounds before giving up; 0 never gives up
+//! AMQP_SSL:                   # TLS: a CA to trust, a client certificate and its key
+//!   ca_certs: /etc/rabbitmq/ca.pem
+//!   certfile: /etc/app/client.pem
+//!   keyfile: /etc/app/client.key
 //! ```
+//!
+//! `AMQP_SSL` is Nameko's: with it, TLS is used on the port `AMQP_URI` names, whatever its
+//! scheme (`amqps://` alone also means TLS, with the system's roots). The broker's certificate
+//! is always verified; see [`TlsOptions::from_nameko`] for what is read and refused.
 //!
 //! `AMQP_URI` may list several brokers separated by `;`, as kombu's failover form does
 //! (`amqp://a:5672/%2f;amqp://b:5672/%2f`): the first that answers is used, and after a loss
@@ -42,6 +50,7 @@ use contracts_core::transport::{SharedTransport, TransportError};
 use contracts_core::{RpcClient, ServiceRunner};
 
 use crate::link::ReconnectPolicy;
+use crate::tls::TlsOptions;
 use crate::uri::BrokerUri;
 
 /// Nameko's default consumer heartbeat, in seconds.
@@ -72,6 +81,8 @@ pub struct Config {
     pub rpc_timeout: Duration,
     /// `MAX_BODY_BYTES` and `MAX_JSON_DEPTH`: inbound bodies beyond these are refused.
     pub limits: Limits,
+    /// `AMQP_SSL`: TLS options, applied to every broker of `AMQP_URI`.
+    pub tls: Option<TlsOptions>,
     /// Every other key of the file, for the application.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -121,13 +132,14 @@ impl Default for Config {
             rpc_exchange: RPC_EXCHANGE.to_owned(),
             rpc_timeout: DEFAULT_TIMEOUT,
             limits: Limits::default(),
+            tls: None,
             extra: serde_json::Map::new(),
         }
     }
 }
 
 /// The keys this module reads: (YAML key, environment variable).
-const KEYS: [(&str, &str); 13] = [
+const KEYS: [(&str, &str); 14] = [
     ("AMQP_URI", "AMQP_URI"),
     ("max_workers", "MAX_WORKERS"),
     ("PREFETCH_COUNT", "PREFETCH_COUNT"),
@@ -141,6 +153,7 @@ const KEYS: [(&str, &str); 13] = [
     ("RECONNECT_DELAY", "RECONNECT_DELAY"),
     ("RECONNECT_MAX_DELAY", "RECONNECT_MAX_DELAY"),
     ("RECONNECT_MAX_ATTEMPTS", "RECONNECT_MAX_ATTEMPTS"),
+    ("AMQP_SSL", "AMQP_SSL"),
 ];
 
 impl Config {
@@ -233,10 +246,21 @@ impl Config {
             let attempts: u32 = number("RECONNECT_MAX_ATTEMPTS", &v)?;
             config.reconnect.max_attempts = (attempts > 0).then_some(attempts);
         }
-        config.amqp_uri = config.amqp_uri.with_heartbeat(config.heartbeat);
-        for broker in &mut config.failover {
-            *broker = broker.with_heartbeat(config.heartbeat);
+        if let Some(v) = map.remove("AMQP_SSL") {
+            config.tls = TlsOptions::from_nameko(&v).map_err(|e| ConfigError::Key {
+                key: "AMQP_SSL",
+                reason: e.to_string(),
+            })?;
         }
+        let finish = |broker: &BrokerUri| {
+            let broker = broker.with_heartbeat(config.heartbeat);
+            match &config.tls {
+                Some(tls) => broker.with_tls(tls.clone()),
+                None => broker,
+            }
+        };
+        config.amqp_uri = finish(&config.amqp_uri);
+        config.failover = config.failover.iter().map(finish).collect();
         config.extra = map;
         Ok(config)
     }

@@ -20,11 +20,13 @@ mod fields;
 mod link;
 mod message;
 mod shutdown;
+mod tls;
 mod transport;
 mod uri;
 
 pub use config::{Config, ConfigError};
 pub use link::ReconnectPolicy;
 pub use shutdown::{FORCED_EXIT_CODE, Signal, shutdown_signal};
+pub use tls::{InvalidTls, TlsOptions};
 pub use transport::AmqpTransport;
 pub use uri::{BrokerUri, DEFAULT_AMQP_URI, InvalidUri};

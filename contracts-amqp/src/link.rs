@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use contracts_core::transport::{ExchangeSpec, QueueSpec, TransportError};
+use contracts_core::transport::{BrokerCause, ExchangeSpec, QueueSpec, TransportError};
 use futures_core::Stream;
 use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -133,17 +133,60 @@ fn connection_properties() -> ConnectionProperties {
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn open(broker: &BrokerUri) -> Result<Connection, TransportError> {
-    let connect = Connection::connect_uri(broker.to_lapin(), connection_properties());
+    let refused = |detail: String, source: BrokerCause| TransportError::Connect {
+        broker: broker.to_string(),
+        detail,
+        source,
+    };
+    let tls = broker
+        .tls()
+        .load()
+        .map_err(|e| refused(e.to_string(), Box::new(e)))?;
+    let runtime =
+        lapin::runtime::default_runtime().map_err(|e| refused(describe(&e), Box::new(e)))?;
+    let connect = Connection::connect_uri_with_config(
+        broker.to_lapin(),
+        connection_properties(),
+        tls,
+        runtime,
+    );
     match tokio::time::timeout(STEP_TIMEOUT, connect).await {
-        Ok(connected) => connected.map_err(|e| TransportError::Connect {
-            broker: broker.to_string(),
-            detail: describe(&e),
-            source: Box::new(e),
+        Ok(connected) => connected.map_err(|e| {
+            let mut detail = describe(&e);
+            if broker.is_tls()
+                && let Some(hint) = tls_hint(&e)
+            {
+                detail.push_str(hint);
+            }
+            refused(detail, Box::new(e))
         }),
         Err(_) => Err(TransportError::closed(format!(
             "connecting to {broker} took longer than {STEP_TIMEOUT:?}"
         ))),
     }
+}
+
+/// What a TLS failure usually means, where rustls's words or a bare socket error do not say.
+fn tls_hint(e: &lapin::Error) -> Option<&'static str> {
+    let lapin::ErrorKind::IOError(io) = e.kind() else {
+        return None;
+    };
+    if io.to_string().contains("UnknownIssuer") {
+        return Some(
+            " (the broker's certificate is not signed by a CA in the system's roots or in \
+             AMQP_SSL ca_certs)",
+        );
+    }
+    // With TLS 1.3 a broker refusing the client's certificate (or its absence) only closes
+    // the socket.
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+    )
+    .then_some(
+        " (the broker closed the connection during the TLS handshake: it may require a client \
+         certificate signed by a CA it trusts, AMQP_SSL certfile and keyfile)",
+    )
 }
 
 impl Link {

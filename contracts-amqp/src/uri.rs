@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use lapin::uri::{AMQPScheme, AMQPUri};
 
+use crate::tls::TlsOptions;
+
 /// Where the broker is when nothing says otherwise: RabbitMQ's defaults on this host.
 pub const DEFAULT_AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -23,6 +25,7 @@ pub const DEFAULT_AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 #[derive(Clone, PartialEq, Eq)]
 pub struct BrokerUri {
     parsed: AMQPUri,
+    tls: TlsOptions,
 }
 
 /// Why an `AMQP_URI` was refused.
@@ -49,7 +52,10 @@ impl FromStr for BrokerUri {
             uri: redact(text),
             reason,
         })?;
-        Ok(Self { parsed })
+        Ok(Self {
+            parsed,
+            tls: TlsOptions::default(),
+        })
     }
 }
 
@@ -70,7 +76,10 @@ impl BrokerUri {
     pub fn with_vhost(&self, vhost: &str) -> Self {
         let mut parsed = self.parsed.clone();
         parsed.vhost = vhost.to_owned();
-        Self { parsed }
+        Self {
+            parsed,
+            tls: self.tls.clone(),
+        }
     }
 
     /// The same broker with a heartbeat interval in seconds (Nameko's `HEARTBEAT`; 0 turns it
@@ -79,7 +88,10 @@ impl BrokerUri {
     pub fn with_heartbeat(&self, seconds: u16) -> Self {
         let mut parsed = self.parsed.clone();
         parsed.query.heartbeat = Some(seconds);
-        Self { parsed }
+        Self {
+            parsed,
+            tls: self.tls.clone(),
+        }
     }
 
     /// The heartbeat requested in the URI, if any.
@@ -98,6 +110,29 @@ impl BrokerUri {
     /// The user name.
     pub fn username(&self) -> &str {
         &self.parsed.authority.userinfo.username
+    }
+
+    /// The same broker over TLS with `options` (Nameko's `AMQP_SSL`): the scheme becomes
+    /// `amqps`, the port stays as written (as with Nameko, where `AMQP_URI` names the TLS
+    /// port and `AMQP_SSL` turns TLS on).
+    #[must_use]
+    pub fn with_tls(&self, options: TlsOptions) -> Self {
+        let mut parsed = self.parsed.clone();
+        parsed.scheme = AMQPScheme::AMQPS;
+        Self {
+            parsed,
+            tls: options,
+        }
+    }
+
+    /// Whether connections to this broker use TLS.
+    pub fn is_tls(&self) -> bool {
+        self.parsed.scheme == AMQPScheme::AMQPS
+    }
+
+    /// The TLS options beyond the system's roots.
+    pub fn tls(&self) -> &TlsOptions {
+        &self.tls
     }
 
     pub(crate) fn to_lapin(&self) -> AMQPUri {

@@ -15,18 +15,23 @@ use std::time::{Duration, Instant};
 
 use contracts_amqp::BrokerUri;
 
+use crate::certs::TestCerts;
+
 /// One node of a [`FaultCluster`].
 pub struct FaultNode {
     /// The Erlang node name, `<name>@localhost`.
     pub name: String,
     /// Its AMQP port on 127.0.0.1.
     pub port: u16,
+    /// Its AMQP-over-TLS port, on a node started by [`FaultCluster::start_tls`].
+    pub tls_port: Option<u16>,
 }
 
 /// Nodes started for a test, stopped and deleted when dropped.
 pub struct FaultCluster {
     dir: PathBuf,
     nodes: Vec<FaultNode>,
+    certs: Option<TestCerts>,
 }
 
 fn free_port() -> u16 {
@@ -151,9 +156,12 @@ impl FaultCluster {
         let mut cluster = Self {
             dir: dir.clone(),
             nodes: Vec::new(),
+            certs: None,
         };
         for i in 0..size {
-            cluster.nodes.push(start_node(&dir, &format!("{id}n{i}")));
+            cluster
+                .nodes
+                .push(start_node(&dir, &format!("{id}n{i}"), None));
         }
         let first = cluster.nodes[0].name.clone();
         for node in &cluster.nodes[1..] {
@@ -173,6 +181,29 @@ impl FaultCluster {
         cluster
     }
 
+    /// One node with a TLS listener besides the plain one, using certificates of a CA made
+    /// for it ([`Self::certs`]): the server's certificate is for `localhost`, and the
+    /// listener requires a client certificate signed by the same CA.
+    pub fn start_tls(label: &str) -> Self {
+        let id = format!("{label}{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("contracts-fault-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let certs = TestCerts::generate(&dir.join("certs"));
+        let node = start_node(&dir, &format!("{id}n0"), Some(&certs));
+        Self {
+            dir,
+            nodes: vec![node],
+            certs: Some(certs),
+        }
+    }
+
+    /// The certificates of a cluster started by [`Self::start_tls`].
+    pub fn certs(&self) -> &TestCerts {
+        self.certs
+            .as_ref()
+            .expect("a cluster started with start_tls")
+    }
+
     /// The `i`th node.
     pub fn node(&self, i: usize) -> &FaultNode {
         &self.nodes[i]
@@ -188,18 +219,30 @@ impl FaultCluster {
     }
 }
 
-fn start_node(dir: &std::path::Path, short: &str) -> FaultNode {
+fn start_node(dir: &std::path::Path, short: &str, tls: Option<&TestCerts>) -> FaultNode {
     let home = dir.join(short);
     for sub in ["mnesia", "log"] {
         std::fs::create_dir_all(home.join(sub)).expect("the node's folders");
     }
     let port = free_port();
     let dist_port = free_port();
-    std::fs::write(
-        home.join("rabbitmq.conf"),
-        format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"),
-    )
-    .expect("the node's config");
+    let mut config = format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n");
+    let tls_port = tls.map(|certs| {
+        let tls_port = free_port();
+        config.push_str(&format!(
+            "listeners.ssl.default = 127.0.0.1:{tls_port}\n\
+             ssl_options.cacertfile = {}\n\
+             ssl_options.certfile = {}\n\
+             ssl_options.keyfile = {}\n\
+             ssl_options.verify = verify_peer\n\
+             ssl_options.fail_if_no_peer_cert = true\n",
+            certs.ca.display(),
+            certs.server_cert.display(),
+            certs.server_key.display()
+        ));
+        tls_port
+    });
+    std::fs::write(home.join("rabbitmq.conf"), config).expect("the node's config");
     std::fs::write(home.join("enabled_plugins"), "[].\n").expect("the node's plugins");
     // The server runs as the `rabbitmq` user: it must own the folders.
     let chown = Command::new("chown")
@@ -228,8 +271,19 @@ fn start_node(dir: &std::path::Path, short: &str) -> FaultNode {
             panic!("cannot run rabbitmq-server ({e}): the fault tests start their own nodes")
         });
     assert!(status.success(), "rabbitmq-server -detached for {name}");
-    let node = FaultNode { name, port };
+    let node = FaultNode {
+        name,
+        port,
+        tls_port,
+    };
     node.wait_for_port();
+    if let Some(tls_port) = tls_port {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !port_open(tls_port) {
+            assert!(Instant::now() < deadline, "the TLS listener never opened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     node
 }
 

@@ -3,11 +3,13 @@
 //!
 //! A missing broker or Python fails the test with what to start; nothing is skipped.
 
+mod certs;
 mod cluster;
 pub mod nameko;
 mod proxy;
 mod vhost;
 
+pub use certs::TestCerts;
 pub use cluster::{FaultCluster, FaultNode};
 pub use proxy::BrokerProxy;
 pub use vhost::{ExchangeInfo, QueueInfo, TestVhost};

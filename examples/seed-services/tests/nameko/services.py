@@ -1,12 +1,14 @@
 """Nameko 2.14.1 services the interop tests run beside Rust services.
 
-Usage: python services.py SERVICE [SERVICE ...]   (AMQP_URI from the environment)
+Usage: python services.py [--amqp-ssl JSON] SERVICE [SERVICE ...]
+(AMQP_URI from the environment; --amqp-ssl sets Nameko's AMQP_SSL)
 Prints READY once every service consumes; SIGTERM stops them gracefully.
 """
 import eventlet
 
 eventlet.monkey_patch()
 
+import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -129,8 +131,12 @@ SERVICES = {
 
 def main():
     config = {"AMQP_URI": os.environ["AMQP_URI"], "max_workers": 10}
+    names = sys.argv[1:]
+    if names[:1] == ["--amqp-ssl"]:
+        config["AMQP_SSL"] = json.loads(names[1])
+        names = names[2:]
     runner = ServiceRunner(config)
-    for name in sys.argv[1:]:
+    for name in names:
         runner.add_service(SERVICES[name])
 
     def stop(signum, frame):
