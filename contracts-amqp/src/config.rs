@@ -252,15 +252,16 @@ impl Config {
                 reason: e.to_string(),
             })?;
         }
-        let finish = |broker: &BrokerUri| {
-            let broker = broker.with_heartbeat(config.heartbeat);
-            match &config.tls {
+        let (heartbeat, tls) = (config.heartbeat, config.tls.clone());
+        let finish = move |broker: &BrokerUri| {
+            let broker = broker.with_heartbeat(heartbeat);
+            match &tls {
                 Some(tls) => broker.with_tls(tls.clone()),
                 None => broker,
             }
         };
+        config.failover = config.failover.iter().map(&finish).collect();
         config.amqp_uri = finish(&config.amqp_uri);
-        config.failover = config.failover.iter().map(finish).collect();
         config.extra = map;
         Ok(config)
     }
