@@ -469,6 +469,34 @@ mod tests {
     }
 
     #[test]
+    fn amqp_ssl_turns_tls_on_for_every_broker() {
+        let config = Config::parse(
+            "AMQP_URI: 'amqp://u:p@a:5671/v;amqp://u:p@b:5671/v'\n\
+             AMQP_SSL: {ca_certs: ca.pem, certfile: c.pem, keyfile: c.key}",
+            env(&[]),
+        )
+        .unwrap();
+        let tls = crate::TlsOptions::new()
+            .ca_certs("ca.pem")
+            .client_cert("c.pem", "c.key");
+        assert_eq!(config.tls.as_ref(), Some(&tls));
+        for broker in config.brokers() {
+            assert!(broker.is_tls() && broker.tls() == &tls, "{broker}");
+            assert!(broker.host().ends_with(":5671"), "the port stays: {broker}");
+        }
+        // From the environment too, as a YAML mapping.
+        let config = Config::parse("{}", env(&[("AMQP_SSL", "{ca_certs: /ca.pem}")])).unwrap();
+        assert!(config.amqp_uri.is_tls());
+        assert!(!Config::default().amqp_uri.is_tls());
+        let err = Config::parse("AMQP_SSL: true", env(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`AMQP_SSL`: TLS without verifying"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn yaml_errors_keep_serde_s_error() {
         use std::error::Error;
         let err = Config::parse("max_workers: [", env(&[])).unwrap_err();
