@@ -288,11 +288,30 @@ pub struct CompiledMethod {
     pub(crate) error: Option<(MessageValidator, String)>,
 }
 
+impl CompiledMethod {
+    /// The validator of the bound request (`{"param": value}`).
+    pub fn request(&self) -> &MessageValidator {
+        &self.request
+    }
+
+    /// The validator of the reply's `result`.
+    pub fn reply(&self) -> &MessageValidator {
+        &self.reply
+    }
+}
+
 /// An event's validator.
 #[derive(Debug)]
 pub struct CompiledEvent {
     pub(crate) name: String,
     pub(crate) payload: MessageValidator,
+}
+
+impl CompiledEvent {
+    /// The validator of the payload.
+    pub fn payload(&self) -> &MessageValidator {
+        &self.payload
+    }
 }
 
 fn compile(service: &str, what: &str, schema: &MessageSchema) -> MessageValidator {
@@ -374,7 +393,11 @@ impl CompiledService {
         self.methods.iter().position(|m| m.name == name)
     }
 
-    pub(crate) fn method(&self, index: usize) -> &CompiledMethod {
+    /// The method at `index` ([`Self::method_index`]).
+    ///
+    /// # Panics
+    /// If there is no method at `index`.
+    pub fn method(&self, index: usize) -> &CompiledMethod {
         &self.methods[index]
     }
 
@@ -391,7 +414,11 @@ impl CompiledService {
         self.events.iter().position(|e| e.name == name)
     }
 
-    pub(crate) fn event(&self, index: usize) -> &CompiledEvent {
+    /// The event at `index` ([`Self::event_index`]).
+    ///
+    /// # Panics
+    /// If there is no event at `index`.
+    pub fn event(&self, index: usize) -> &CompiledEvent {
         &self.events[index]
     }
 }

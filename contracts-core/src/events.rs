@@ -12,7 +12,7 @@ use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext, outgoing_headers};
 use crate::contract::CompiledService;
 use crate::dedupe::{self, Claim, DedupeStore, DedupeWindow};
-use crate::kombu;
+use crate::inbound;
 use crate::limits::Limits;
 use crate::retry::{self, RetryPolicy};
 use crate::topology::{self, HandlerType};
@@ -434,19 +434,18 @@ impl EventHandler {
         let message = delivery.message.clone();
         let source = self.source.name();
         let event = self.event_name();
-        let payload = match decode_event(&message.body, &self.limits) {
+        let admitted = inbound::event(
+            self.source,
+            self.event,
+            &message.body,
+            &self.limits,
+            self.validation,
+        );
+        let payload = match admitted {
             Ok(payload) => payload,
+            // Retrying cannot make a body valid: straight to the dead-letter queue.
             Err(e) => return self.fail(transport, delivery, &e, false).await,
         };
-        if self.validation.checks_inbound()
-            && let Err(failures) = self.source.event(self.event).payload.check(&payload)
-        {
-            let error = ValidationError::new(source, event, Direction::Event, failures);
-            // Retrying cannot make a payload valid: straight to the dead-letter queue.
-            return self
-                .fail(transport, delivery, &error.to_string(), false)
-                .await;
-        }
         let key = match &self.dedupe {
             None => None,
             Some((store, window)) => {
@@ -535,15 +534,4 @@ impl EventHandler {
             }
         }
     }
-}
-
-/// An event body as JSON: within the limits, kombu envelopes unwrapped.
-fn decode_event(body: &[u8], limits: &Limits) -> Result<Value, String> {
-    limits.check(body)?;
-    let mut payload: Value =
-        serde_json::from_slice(body).map_err(|e| format!("event body is not JSON: {e}"))?;
-    if kombu::may_contain_envelope(body) {
-        kombu::unwrap_envelopes(&mut payload, "")?;
-    }
-    Ok(payload)
 }

@@ -47,6 +47,7 @@ pub mod contract;
 pub mod dedupe;
 pub mod error;
 pub mod events;
+pub mod inbound;
 mod kombu;
 pub mod limits;
 pub mod manifest;

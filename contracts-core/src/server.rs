@@ -17,10 +17,11 @@ use crate::dedupe::{DedupeStore, DedupeWindow};
 use crate::error::encode_declared;
 use crate::events::EventHandler;
 use crate::events::HandlerDefaults;
+use crate::inbound;
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
 use crate::topology;
-use crate::topology::{CONTENT_TYPE_JSON, RPC_EXCHANGE};
+use crate::topology::RPC_EXCHANGE;
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
@@ -460,37 +461,8 @@ impl RpcWorker {
         method: &str,
         message: &Message,
     ) -> Outcome {
-        match message.properties.content_type.as_deref() {
-            Some(CONTENT_TYPE_JSON) => {}
-            // Nameko dies on a missing content type (#753) and drops unknown ones unanswered.
-            Some(other) => {
-                return Err(ErrorDict::malformed_request(format!(
-                    "unsupported content type `{other}`: {} accepts `{CONTENT_TYPE_JSON}`",
-                    compiled.name()
-                )));
-            }
-            None => {
-                return Err(ErrorDict::malformed_request(format!(
-                    "request has no content type: {} accepts `{CONTENT_TYPE_JSON}`",
-                    compiled.name()
-                )));
-            }
-        }
-        self.limits
-            .check(&message.body)
-            .map_err(|why| ErrorDict::malformed_request(format!("request refused: {why}")))?;
-        let index = compiled
-            .method_index(method)
-            .ok_or_else(|| ErrorDict::method_not_found(method))?;
-        let spec = compiled.method(index);
-        let (args, kwargs) = wire::decode_request(&message.body)?;
-        let bound = Value::Object(wire::bind_arguments(
-            method,
-            &spec.params,
-            &spec.required,
-            args,
-            kwargs,
-        )?);
+        let bound = inbound::request(compiled, method, message, &self.limits, self.validation)?;
+        let spec = compiled.method_named(method);
         let invalid = |direction, failures| {
             ErrorDict::validation(&ValidationError::new(
                 compiled.name(),
@@ -499,11 +471,6 @@ impl RpcWorker {
                 failures,
             ))
         };
-        if self.validation.checks_inbound() {
-            spec.request
-                .check(&bound)
-                .map_err(|f| invalid(Direction::Request, f))?;
-        }
         let ctx = CallContext::for_worker_tracking(
             &message.properties.headers,
             compiled.name(),

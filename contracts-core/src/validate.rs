@@ -166,7 +166,7 @@ pub(crate) fn serde_failure(err: &serde_json::Error) -> Failure {
 /// stricter than its schema (a 30-digit integer for a `u64`, say); the failure then names
 /// the JSON pointer of the offending value, found by decoding again with path tracking, so
 /// the happy path pays nothing for it.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failure> {
+pub fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failure> {
     T::deserialize(value).map_err(|err| {
         let pointer = match serde_path_to_error::deserialize::<_, T>(value) {
             Err(tracked) => pointer_of(tracked.path()),
