@@ -362,21 +362,40 @@ impl RpcClient {
         };
         let routing_key = [service, ".", method].concat();
         let published = std::sync::atomic::AtomicBool::new(false);
+        // The call completes on its reply. The request's confirm is watched beside it: a
+        // `basic.return` (nobody serves the method) or a `basic.nack` comes before any reply
+        // could and fails the call at once; a confirm still outstanding when the reply is
+        // here is dropped, since the reply proves the request was routed and consumed (a
+        // persistent request on a durable queue is confirmed late, after it is stored).
         let call = async {
-            match shared
+            let publish = shared
                 .transport
-                .publish(&shared.exchange, &routing_key, message, true)
-                .await
-            {
-                Ok(()) => published.store(true, std::sync::atomic::Ordering::Relaxed),
-                Err(TransportError::Unroutable { .. }) => {
-                    return Err(CallError::UnknownService(service.to_owned()));
+                .publish(&shared.exchange, &routing_key, message, true);
+            let mut publish = std::pin::pin!(publish);
+            let mut rx = rx;
+            let mut confirmed = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    outcome = &mut publish, if !confirmed => match outcome {
+                        Ok(()) => {
+                            confirmed = true;
+                            published.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(TransportError::Unroutable { .. }) => {
+                            return Err(CallError::UnknownService(service.to_owned()));
+                        }
+                        Err(other) => return Err(CallError::Transport(other)),
+                    },
+                    reply = &mut rx => {
+                        return reply.map_err(|_| {
+                            CallError::Transport(TransportError::closed(
+                                "the reply listener stopped",
+                            ))
+                        });
+                    }
                 }
-                Err(other) => return Err(CallError::Transport(other)),
             }
-            rx.await.map_err(|_| {
-                CallError::Transport(TransportError::closed("the reply listener stopped"))
-            })
         };
         // The deadline covers the whole call, publishing included (a broker under memory
         // pressure blocks publishers).

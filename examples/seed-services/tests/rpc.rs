@@ -1,6 +1,7 @@
 //! RPC end to end on the in-memory broker: typed calls, Nameko's envelope and errors, bad input
 //! on every path, context propagation, concurrency and shutdown.
 
+mod faults;
 mod lab;
 
 use std::sync::Arc;
@@ -622,4 +623,65 @@ async fn the_default_deadline_is_thirty_seconds() {
         Some("30000")
     );
     call.abort();
+}
+
+/// A call completes on its reply: the request's confirm is watched beside it, not waited for
+/// (a broker confirms a persistent request late, after storing it). A confirm still
+/// outstanding at the reply is dropped, and nothing is left behind; a `basic.return` (nobody
+/// serves the method) or a `basic.nack`, which come before any reply could, still fail the
+/// call at once, long before its deadline.
+#[tokio::test]
+async fn a_call_completes_on_its_reply_while_its_confirm_is_watched() {
+    use contracts_core::transport::TransportError;
+    use faults::{Entry, Faulty};
+
+    let broker = MemoryBroker::new();
+    let mut running = ServiceRunner::new(Arc::new(broker.clone()))
+        .serve(LabServer::new(LabImpl::default()))
+        .start()
+        .await
+        .unwrap();
+    let (faulty, mut journal) = Faulty::new(Arc::new(broker.clone()));
+    // A deadline far beyond the guard: anything waiting for it fails the test.
+    let rpc = RpcClient::connect(faulty.clone(), "tests")
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(3600));
+    let client = LabClient::new(rpc.clone());
+
+    faulty.hold_confirms();
+    assert_eq!(
+        guarded("a call whose confirm never comes", client.add(1, Some(2)))
+            .await
+            .unwrap(),
+        3
+    );
+    let mut confirms = Vec::new();
+    while confirms.last() != Some(&Entry::ConfirmAbandoned) {
+        match guarded("the journal", journal.recv()).await.unwrap() {
+            Entry::Acked => {}
+            other => confirms.push(other),
+        }
+    }
+    assert_eq!(confirms, [Entry::ConfirmHeld, Entry::ConfirmAbandoned]);
+    assert_eq!(rpc.pending_calls(), 0, "nothing leaks");
+
+    match guarded(
+        "a call nobody serves",
+        rpc.call("nobody", "m", vec![], Map::new()),
+    )
+    .await
+    {
+        Err(CallError::UnknownService(service)) => assert_eq!(service, "nobody"),
+        other => panic!("expected UnknownService, got {other:?}"),
+    }
+    faulty.nack_next_publish();
+    match guarded("a nacked call", client.add(1, None)).await {
+        Err(CallError::Transport(TransportError::Nacked { routing_key, .. })) => {
+            assert_eq!(routing_key, "lab.add");
+        }
+        other => panic!("expected a nack, got {other:?}"),
+    }
+    assert_eq!(rpc.pending_calls(), 0, "nothing leaks");
+    guarded("the graceful stop", running.stop()).await;
 }

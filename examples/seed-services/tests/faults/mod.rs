@@ -1,7 +1,8 @@
 //! Fault injection around a real broker, for the failure paths: a transport that can lose a
 //! delivery's ack (as when a connection drops between the handler's end and its ack), refuse
-//! the moves of failed events to their retry and dead-letter queues, and keeps a journal of
-//! moves and settlements in the order they completed.
+//! the moves of failed events to their retry and dead-letter queues, hold back publisher
+//! confirms (as a broker storing a persistent message does) or nack a publish, and keeps a
+//! journal of moves, settlements and confirms in the order they happened.
 
 #![allow(dead_code)]
 
@@ -28,6 +29,12 @@ pub(crate) enum Entry {
     Rejected { requeue: bool },
     /// An ack was dropped: the broker will redeliver.
     AckLost,
+    /// A publish went out; its confirm is being held back.
+    ConfirmHeld,
+    /// The publisher stopped waiting for a held confirm.
+    ConfirmAbandoned,
+    /// A publish was nacked by the fault, before reaching the broker.
+    Nacked,
 }
 
 /// The faulty transport; see the module docs.
@@ -40,6 +47,8 @@ pub(crate) struct Faulty {
 struct Faults {
     lose_next_ack: AtomicBool,
     refuse_moves: AtomicBool,
+    hold_confirms: AtomicBool,
+    nack_next_publish: AtomicBool,
     journal: mpsc::UnboundedSender<Entry>,
 }
 
@@ -50,6 +59,8 @@ impl Faulty {
         let faults = Arc::new(Faults {
             lose_next_ack: AtomicBool::new(false),
             refuse_moves: AtomicBool::new(false),
+            hold_confirms: AtomicBool::new(false),
+            nack_next_publish: AtomicBool::new(false),
             journal,
         });
         (Arc::new(Self { inner, faults }), entries)
@@ -63,6 +74,17 @@ impl Faulty {
     /// Refuse (or stop refusing) moves to retry and dead-letter queues.
     pub(crate) fn refuse_moves(&self, refuse: bool) {
         self.faults.refuse_moves.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Hold back the confirm of every publish from now on: it goes out, but the publisher's
+    /// future never resolves (the broker has not confirmed yet).
+    pub(crate) fn hold_confirms(&self) {
+        self.faults.hold_confirms.store(true, Ordering::SeqCst);
+    }
+
+    /// Nack the next publish before it reaches the broker (`basic.nack`).
+    pub(crate) fn nack_next_publish(&self) {
+        self.faults.nack_next_publish.store(true, Ordering::SeqCst);
     }
 
     fn note(&self, entry: Entry) {
@@ -163,9 +185,28 @@ impl Transport for Faulty {
                 self.note(Entry::MoveRefused(key.to_owned()));
                 return Err(TransportError::closed("injected: the move was refused"));
             }
+            if self.faults.nack_next_publish.swap(false, Ordering::SeqCst) {
+                self.note(Entry::Nacked);
+                return Err(TransportError::Nacked {
+                    exchange: exchange.to_owned(),
+                    routing_key: key.to_owned(),
+                });
+            }
             self.inner
                 .publish(exchange, key, message, mandatory)
                 .await?;
+            if self.faults.hold_confirms.load(Ordering::SeqCst) {
+                self.note(Entry::ConfirmHeld);
+                /// Notes when the publisher drops its wait for the held confirm.
+                struct Abandoned<'a>(&'a Faulty);
+                impl Drop for Abandoned<'_> {
+                    fn drop(&mut self) {
+                        self.0.note(Entry::ConfirmAbandoned);
+                    }
+                }
+                let _abandoned = Abandoned(self);
+                std::future::pending::<()>().await;
+            }
             if is_move {
                 self.note(Entry::Moved(key.to_owned()));
             }
