@@ -636,7 +636,7 @@ async fn a_call_completes_on_its_reply_while_its_confirm_is_watched() {
     use faults::{Entry, Faulty};
 
     let broker = MemoryBroker::new();
-    let mut running = ServiceRunner::new(Arc::new(broker.clone()))
+    let running = ServiceRunner::new(Arc::new(broker.clone()))
         .serve(LabServer::new(LabImpl::default()))
         .start()
         .await
