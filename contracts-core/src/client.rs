@@ -21,7 +21,10 @@ use crate::wire::{ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALI
 /// proxies wait forever (docs/nameko-wire.md, "What Nameko gets wrong"); a caller stuck forever is worse than an error.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Arc<Message>>>>>;
+/// Calls waiting for their reply, by correlation id. The ids are random UUIDs of our own, so
+/// a fast hasher is safe here.
+type Pending =
+    Arc<Mutex<HashMap<String, oneshot::Sender<Arc<Message>>, foldhash::fast::RandomState>>>;
 
 /// A connection for making RPC calls, shared by every typed client built on it.
 ///

@@ -1,7 +1,11 @@
 //! The embedded in-memory broker: AMQP topic routing, durable queues shared by competing
 //! consumers, prefetch, and requeue of unsettled deliveries, all inside one process.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// The broker's maps are keyed by names its users chose; a fast hasher is fine for a test
+/// and single-process broker.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -248,7 +252,7 @@ impl Transport for MemoryBroker {
                     spec.name.clone(),
                     Exchange {
                         spec: spec.clone(),
-                        exact: HashMap::new(),
+                        exact: HashMap::default(),
                         wildcard: Vec::new(),
                     },
                 );

@@ -1,13 +1,18 @@
-//! Request/reply over the real RabbitMQ, three contenders in one run on one broker (a vhost of
+//! Request/reply over the real RabbitMQ, five contenders in one run on one broker (a vhost of
 //! its own), each sequential and with 64 calls in flight:
 //!
-//! - (a) **raw lapin**, the floor: the same messages, exchange, confirms, persistence and acks
-//!   as Nameko's wire, but fixed bytes and no framework (no JSON, no validation, no routing);
+//! - (a) **raw lapin**, three floors, each with fixed bytes and no framework (no JSON, no
+//!   validation, no routing), differing only in what a call waits for:
+//!   - (a1) Nameko's wire, confirm then reply: the request (mandatory, persistent) is confirmed
+//!     before the client waits for its reply; the server's reply is confirmed, then acked;
+//!   - (a2) the same wire, the call completing on its reply while the request's confirm is
+//!     watched beside it (the floor for our client's design);
+//!   - (a3) no confirms and no persistence anywhere: the broker's own limit;
 //! - (b) **contracts**: the typed client calling a `#[service]` with validation on both sides;
 //! - (c) **Nameko 2.14.1**: `ClusterRpcProxy` calling a Nameko service, in Python processes.
 //!
 //! ```sh
-//! cargo bench -p seed-services --bench amqp     # BENCH_SECONDS=3 BENCH_ROUNDS=3 by default
+//! cargo bench -p seed-services --bench amqp     # BENCH_SECONDS=3 BENCH_ROUNDS=5 by default
 //! ```
 //!
 //! Rounds interleave the contenders so that drift on a noisy machine hits all of them; the
@@ -110,59 +115,105 @@ const REQUEST: &[u8] =
     br#"{"args": [], "kwargs": {"user_data": {"user_id": 42, "name": "Ada Lovelace"}}}"#;
 const REPLY: &[u8] = br#"{"result": {"status": "success", "user_id": 42}, "error": null}"#;
 
-/// (a): Nameko's message flow in raw lapin. Requests: topic exchange, mandatory, persistent,
-/// confirmed; the server replies (confirmed) then acks; the client matches replies by
-/// correlation id on its own reply queue.
+/// What a raw-lapin call waits for: the three floors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waits {
+    /// (a1) The request's confirm, then the reply.
+    ConfirmThenReply,
+    /// (a2) The reply, with the request's confirm watched beside it.
+    ReplyConfirmWatched,
+    /// (a3) The reply; nothing is confirmed or persistent.
+    ReplyUnconfirmed,
+}
+
+impl Waits {
+    fn label(self) -> &'static str {
+        match self {
+            Self::ConfirmThenReply => "a1",
+            Self::ReplyConfirmWatched => "a2",
+            Self::ReplyUnconfirmed => "a3",
+        }
+    }
+
+    fn confirms(self) -> bool {
+        self != Self::ReplyUnconfirmed
+    }
+
+    /// AMQP delivery mode: 2 persistent, 1 transient.
+    fn delivery_mode(self) -> u8 {
+        if self.confirms() { 2 } else { 1 }
+    }
+}
+
+/// (a): Nameko's message flow in raw lapin. Requests: topic exchange, mandatory; the server
+/// replies, then acks; the client matches replies by correlation id on its own reply queue.
+/// Confirms and persistence as `waits` says.
 struct Floor {
+    waits: Waits,
+    exchange: String,
+    routing_key: String,
     publish: Channel,
     reply_to: String,
     pending: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
     _connections: (Connection, Connection),
 }
 
+async fn channel_for(connection: &Connection, waits: Waits) -> Channel {
+    if waits.confirms() {
+        floor::confirm_channel(connection).await
+    } else {
+        connection.create_channel().await.unwrap()
+    }
+}
+
 impl Floor {
-    async fn start(vhost: &TestVhost) -> Arc<Self> {
+    async fn start(vhost: &TestVhost, waits: Waits) -> Arc<Self> {
         let uri = vhost.raw_uri();
         let server = floor::connect(uri).await;
         let client = floor::connect(uri).await;
         let setup = server.create_channel().await.unwrap();
-        floor::topic(&setup, "floor-rpc").await;
-        floor::bound_queue(&setup, "floor-requests", "floor-rpc", "floor.*").await;
+        let label = waits.label();
+        let exchange = format!("floor-{label}-rpc");
+        let requests_queue = format!("floor-{label}-requests");
+        floor::topic(&setup, &exchange).await;
+        floor::bound_queue(&setup, &requests_queue, &exchange, "floor.*").await;
         let reply_to = uuid::Uuid::new_v4().to_string();
-        let reply_queue = format!("floor-replies-{reply_to}");
-        floor::bound_queue(&setup, &reply_queue, "floor-rpc", &reply_to).await;
+        let reply_queue = format!("floor-{label}-replies-{reply_to}");
+        floor::bound_queue(&setup, &reply_queue, &exchange, &reply_to).await;
 
-        // Server: consume with prefetch 64, reply (confirmed), then ack.
-        let replies = floor::confirm_channel(&server).await;
-        let mut requests = floor::consume(&server, "floor-requests", IN_FLIGHT as u16).await;
+        // Server: consume with prefetch 64, reply (confirmed, with confirms), then ack.
+        let replies = channel_for(&server, waits).await;
+        let mut requests = floor::consume(&server, &requests_queue, IN_FLIGHT as u16).await;
+        let reply_exchange = exchange.clone();
         tokio::spawn(async move {
             while let Some(Ok(delivery)) = requests.next().await {
-                let replies = replies.clone();
+                let (replies, exchange) = (replies.clone(), reply_exchange.clone());
                 tokio::spawn(async move {
                     let props = &delivery.properties;
                     let reply_to = props.reply_to().clone().expect("reply_to");
                     let reply = BasicProperties::default()
                         .with_content_type("application/json".into())
                         .with_correlation_id(props.correlation_id().clone().expect("id"))
-                        .with_delivery_mode(2);
-                    replies
+                        .with_delivery_mode(waits.delivery_mode());
+                    let confirm = replies
                         .basic_publish(
-                            "floor-rpc".into(),
+                            exchange.as_str().into(),
                             reply_to,
                             BasicPublishOptions::default(),
                             REPLY,
                             reply,
                         )
                         .await
-                        .unwrap()
-                        .await
                         .unwrap();
+                    if waits.confirms() {
+                        confirm.await.unwrap();
+                    }
                     delivery.ack(BasicAckOptions::default()).await.unwrap();
                 });
             }
         });
 
-        // Client: one reply listener, a pending map, one confirm channel for requests.
+        // Client: one reply listener, a pending map, one channel for requests.
         let pending: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>> = Arc::default();
         let mut incoming = floor::consume(&client, &reply_queue, 0).await;
         {
@@ -177,8 +228,11 @@ impl Floor {
                 }
             });
         }
-        let publish = floor::confirm_channel(&client).await;
+        let publish = channel_for(&client, waits).await;
         Arc::new(Self {
+            waits,
+            exchange,
+            routing_key: "floor.create_user".into(),
             publish,
             reply_to,
             pending,
@@ -195,12 +249,13 @@ impl Floor {
             .with_content_encoding("utf-8".into())
             .with_correlation_id(id.into())
             .with_reply_to(self.reply_to.as_str().into())
-            .with_delivery_mode(2)
+            .with_delivery_mode(self.waits.delivery_mode())
             .with_priority(0);
-        self.publish
+        let confirm = self
+            .publish
             .basic_publish(
-                "floor-rpc".into(),
-                "floor.create_user".into(),
+                self.exchange.as_str().into(),
+                self.routing_key.as_str().into(),
                 BasicPublishOptions {
                     mandatory: true,
                     immediate: false,
@@ -209,10 +264,25 @@ impl Floor {
                 props,
             )
             .await
-            .unwrap()
-            .await
             .unwrap();
-        rx.await.expect("reply");
+        match self.waits {
+            Waits::ConfirmThenReply => {
+                assert!(confirm.await.unwrap().is_ack());
+                rx.await.expect("reply");
+            }
+            Waits::ReplyConfirmWatched => {
+                let watched = async {
+                    assert!(confirm.await.unwrap().is_ack());
+                    std::future::pending::<()>().await;
+                };
+                tokio::select! {
+                    biased;
+                    () = watched => unreachable!(),
+                    reply = rx => reply.expect("reply"),
+                }
+            }
+            Waits::ReplyUnconfirmed => rx.await.expect("reply"),
+        }
     }
 }
 
@@ -239,14 +309,22 @@ async fn run() {
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let vhost = TestVhost::create("bench");
 
-    let floor = Floor::start(&vhost).await;
-    let raw: Call = Arc::new(move || {
-        let floor = floor.clone();
-        Box::pin(async move { floor.call().await })
-    });
+    let mut contenders: Vec<(&str, Call)> = Vec::new();
+    for waits in [
+        Waits::ConfirmThenReply,
+        Waits::ReplyConfirmWatched,
+        Waits::ReplyUnconfirmed,
+    ] {
+        let floor = Floor::start(&vhost, waits).await;
+        let call: Call = Arc::new(move || {
+            let floor = floor.clone();
+            Box::pin(async move { floor.call().await })
+        });
+        contenders.push((waits.label(), call));
+    }
 
     let running = ServiceRunner::new(vhost.connect().await)
         .max_workers(IN_FLIGHT)
@@ -272,41 +350,109 @@ async fn run() {
     let nameko_vhost = TestVhost::create("bench-nameko");
     let nameko = NamekoProcess::start(&nameko_vhost, &script, &["serve"]).await;
 
-    let mut rows: [(Vec<f64>, Vec<f64>); 3] = Default::default();
+    contenders.push(("b", ours));
+    // Per contender: calls/s sequential and in flight, and CPU per call in flight (this
+    // process, then the broker).
+    let mut rows: Vec<Row> = contenders.iter().map(|_| Row::default()).collect();
+    let mut nameko_row = Row::default();
     for round in 1..=rounds {
         for (i, in_flight) in [1, IN_FLIGHT].into_iter().enumerate() {
-            let (a, a_cpu, a_broker) = measure(&raw, in_flight, seconds).await;
-            let (b, b_cpu, b_broker) = measure(&ours, in_flight, seconds).await;
+            let mut line = format!("round {round}, {in_flight:>2} in flight:");
+            for ((label, call), row) in contenders.iter().zip(&mut rows) {
+                let (rate, cpu, broker) = measure(call, in_flight, seconds).await;
+                line.push_str(&format!(
+                    " {label} {rate:.0}/s ({cpu:?}, broker {broker:?});"
+                ));
+                row.rates[i].push(rate);
+                if i == 1 {
+                    row.cpu.push(cpu.as_secs_f64() * 1e6);
+                    row.broker_cpu.push(broker.as_secs_f64() * 1e6);
+                }
+            }
             let c = nameko_rate(&nameko_vhost, &script, seconds, in_flight).await;
-            eprintln!(
-                "round {round}, {in_flight:>2} in flight: raw lapin {a:>8.0}/s (CPU/call {a_cpu:?}, broker {a_broker:?}), \
-                 contracts {b:>8.0}/s (CPU/call {b_cpu:?}, broker {b_broker:?}), nameko {c:>7.0}/s"
-            );
-            let pick = |row: &mut (Vec<f64>, Vec<f64>), v| {
-                if i == 0 { row.0.push(v) } else { row.1.push(v) }
-            };
-            pick(&mut rows[0], a);
-            pick(&mut rows[1], b);
-            pick(&mut rows[2], c);
+            line.push_str(&format!(" c {c:.0}/s"));
+            nameko_row.rates[i].push(c);
+            eprintln!("{line}");
         }
     }
     nameko.terminate().await;
     running.stop().await;
+    report(&contenders, rows, nameko_row, rounds, seconds);
+}
 
-    let [a, b, c] = rows.map(|(seq, par)| (floor::median(seq), floor::median(par)));
-    println!("\nrequest/reply over RabbitMQ, median of {rounds} rounds of {seconds} s each\n");
-    println!("| contender | sequential calls/s | {IN_FLIGHT} in flight calls/s |");
-    println!("|---|---:|---:|");
-    println!("| (a) raw lapin (floor) | {:.0} | {:.0} |", a.0, a.1);
-    println!("| (b) contracts, validation on | {:.0} | {:.0} |", b.0, b.1);
-    println!("| (c) Nameko 2.14.1 | {:.0} | {:.0} |", c.0, c.1);
-    println!();
+/// One contender's figures over the rounds.
+#[derive(Default)]
+struct Row {
+    /// Calls/s: sequential, then in flight.
+    rates: [Vec<f64>; 2],
+    /// Microseconds of CPU per call in flight: the bench process, the broker.
+    cpu: Vec<f64>,
+    broker_cpu: Vec<f64>,
+}
+
+fn report(contenders: &[(&str, Call)], rows: Vec<Row>, nameko: Row, rounds: usize, seconds: f64) {
+    let names = [
+        ("a1", "(a1) raw lapin, confirm then reply"),
+        ("a2", "(a2) raw lapin, reply with the confirm watched"),
+        ("a3", "(a3) raw lapin, no confirms, transient"),
+        ("b", "(b) contracts, validation on"),
+    ];
+    let median = |v: &Vec<f64>| floor::median(v.clone());
+    let mut figures: HashMap<&str, (f64, f64)> = HashMap::new();
     println!(
-        "| ratio | sequential | {IN_FLIGHT} in flight |\n|---|---:|---:|\n| (b) / (a) | {:.0}% | {:.0}% |\n| (b) / (c) | {:.1}x | {:.1}x |",
-        100.0 * b.0 / a.0,
-        100.0 * b.1 / a.1,
-        b.0 / c.0,
-        b.1 / c.1
+        "\nrequest/reply over RabbitMQ, median of {rounds} interleaved rounds of {seconds} s each\n"
+    );
+    println!(
+        "| contender | sequential calls/s | {IN_FLIGHT} in flight calls/s | CPU/call in flight, bench process | broker |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for ((label, _), row) in contenders.iter().zip(&rows) {
+        let name = names
+            .iter()
+            .find(|(l, _)| l == label)
+            .map_or(*label, |(_, n)| *n);
+        let (seq, par) = (median(&row.rates[0]), median(&row.rates[1]));
+        figures.insert(label, (seq, par));
+        println!(
+            "| {name} | {seq:.0} | {par:.0} | {:.0} µs | {:.0} µs |",
+            median(&row.cpu),
+            median(&row.broker_cpu)
+        );
+    }
+    let c = (median(&nameko.rates[0]), median(&nameko.rates[1]));
+    println!("| (c) Nameko 2.14.1 | {:.0} | {:.0} | | |", c.0, c.1);
+    figures.insert("c", c);
+    let b = figures["b"];
+    println!("\n| ratio | sequential | {IN_FLIGHT} in flight |\n|---|---:|---:|");
+    for other in ["a1", "a2", "a3"] {
+        let o = figures[other];
+        println!(
+            "| (b) / ({other}) | {:.0}% | {:.0}% |",
+            100.0 * b.0 / o.0,
+            100.0 * b.1 / o.1
+        );
+    }
+    for floor in ["a1", "a2", "a3"] {
+        let o = figures[floor];
+        println!(
+            "| ({floor}) / (c) | {:.1}x | {:.1}x |",
+            o.0 / c.0,
+            o.1 / c.1
+        );
+    }
+    println!("| (b) / (c) | {:.1}x | {:.1}x |", b.0 / c.0, b.1 / c.1);
+    let cpu = |label: &str| {
+        contenders
+            .iter()
+            .zip(&rows)
+            .find(|((l, _), _)| *l == label)
+            .map(|(_, row)| median(&row.cpu))
+            .unwrap()
+    };
+    println!(
+        "\nCPU per call in flight, bench process: (b) / (a2) = {:.2}x, (b) / (a1) = {:.2}x",
+        cpu("b") / cpu("a2"),
+        cpu("b") / cpu("a1")
     );
 }
 
