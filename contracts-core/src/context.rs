@@ -41,6 +41,13 @@ impl CallContext {
     /// Context data from inbound headers. Nameko strips `nameko.` where present and re-sends
     /// every key with it, so an unprefixed header is the same key as its prefixed form.
     pub fn from_headers(headers: &Headers) -> Self {
+        // The common case, every key already prefixed (bookkeeping keys never are): a clone
+        // keeps the map's shape instead of collecting and sorting it again.
+        if headers.keys().all(|k| k.starts_with(HEADER_PREFIX)) {
+            return Self {
+                headers: headers.clone(),
+            };
+        }
         let headers = headers
             .iter()
             .filter(|(k, _)| !crate::retry::is_bookkeeping(k))
