@@ -1,7 +1,8 @@
 //! Request/reply over the real RabbitMQ, five contenders in one run on one broker (a vhost of
 //! its own), each sequential and with 64 calls in flight:
 //!
-//! - (a) **raw lapin**, three floors, each with fixed bytes and no framework (no JSON, no
+//! - (a) **raw lapin**, three floors, each sending Nameko's messages (its properties and
+//!   `nameko.call_id_stack` header, fixed body bytes) with no framework (no JSON, no
 //!   validation, no routing), differing only in what a call waits for:
 //!   - (a1) Nameko's wire, confirm then reply: the request (mandatory, persistent) is confirmed
 //!     before the client waits for its reply; the server's reply is confirmed, then acked;
@@ -33,6 +34,7 @@ use contracts_testkit::TestVhost;
 use contracts_testkit::nameko::{NamekoProcess, run_client};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use stateless::{BenchClient, BenchServer, Stateless, user};
 use tokio::sync::oneshot;
@@ -145,9 +147,11 @@ impl Waits {
     }
 }
 
-/// (a): Nameko's message flow in raw lapin. Requests: topic exchange, mandatory; the server
-/// replies, then acks; the client matches replies by correlation id on its own reply queue.
-/// Confirms and persistence as `waits` says.
+/// (a): Nameko's message flow in raw lapin, with Nameko's properties and headers on each
+/// message (a request: content type and encoding, correlation id, reply-to, priority and the
+/// call id stack; a reply: the same with an empty header table) and fixed body bytes.
+/// Requests: topic exchange, mandatory; the server replies, then acks; the client matches
+/// replies by correlation id on its own reply queue. Confirms and persistence as `waits` says.
 struct Floor {
     waits: Waits,
     exchange: String,
@@ -193,6 +197,9 @@ impl Floor {
                     let reply_to = props.reply_to().clone().expect("reply_to");
                     let reply = BasicProperties::default()
                         .with_content_type("application/json".into())
+                        .with_content_encoding("utf-8".into())
+                        .with_priority(0)
+                        .with_headers(FieldTable::default())
                         .with_correlation_id(props.correlation_id().clone().expect("id"))
                         .with_delivery_mode(waits.delivery_mode());
                     let confirm = replies
@@ -250,7 +257,8 @@ impl Floor {
             .with_correlation_id(id.into())
             .with_reply_to(self.reply_to.as_str().into())
             .with_delivery_mode(self.waits.delivery_mode())
-            .with_priority(0);
+            .with_priority(0)
+            .with_headers(floor::call_id_stack("bench_client.call"));
         let confirm = self
             .publish
             .basic_publish(

@@ -1,8 +1,10 @@
 //! Events over the real RabbitMQ, publish-with-confirms → handled, three contenders in one run
 //! on one broker (a vhost each):
 //!
-//! - (a) **raw lapin**, the floor: fixed bytes published to a topic exchange, persistent, each
-//!   confirmed; one consumer with prefetch 64 acks each message. No JSON, no validation.
+//! - (a) **raw lapin**, the floor: Nameko's event messages (its properties and
+//!   `nameko.call_id_stack` header, fixed body bytes) published to a topic exchange,
+//!   persistent, each confirmed; one consumer with prefetch 64 acks each message. No JSON, no
+//!   validation.
 //! - (b) **contracts**: `UserServicePublisher::user_created` (validated, context headers, a
 //!   message id) to a `user_created` handler (validated, retry and dead-letter queues
 //!   declared), `max_workers` 64.
@@ -85,7 +87,10 @@ async fn raw_lapin(vhost: &TestVhost, events: usize) -> f64 {
                 for _ in 0..share {
                     let props = BasicProperties::default()
                         .with_content_type("application/json".into())
-                        .with_delivery_mode(2);
+                        .with_content_encoding("utf-8".into())
+                        .with_delivery_mode(2)
+                        .with_priority(0)
+                        .with_headers(floor::call_id_stack("bench.dispatch"));
                     publish
                         .basic_publish(
                             "floor.events".into(),

@@ -7,7 +7,7 @@ use lapin::options::{
     BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
     QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 
 pub(crate) async fn connect(uri: &str) -> Connection {
@@ -85,6 +85,20 @@ pub(crate) async fn confirm_channel(connection: &Connection) -> Channel {
         .await
         .unwrap();
     channel
+}
+
+/// The one header Nameko's wire puts on every request and event: the call id stack, with a
+/// fresh id (`<caller>.<uuid>`) in a field array, as a standalone Nameko proxy or dispatcher
+/// sends it. The broker decodes all of a message's properties when it carries a header table,
+/// so a floor without it would not carry Nameko's messages.
+pub(crate) fn call_id_stack(caller: &str) -> FieldTable {
+    let mut headers = FieldTable::default();
+    let id = format!("{caller}.{}", uuid::Uuid::new_v4());
+    headers.insert(
+        "nameko.call_id_stack".into(),
+        AMQPValue::FieldArray(vec![AMQPValue::LongString(id.into())].into()),
+    );
+    headers
 }
 
 /// The median of a round's figures.
