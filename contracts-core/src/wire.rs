@@ -208,6 +208,17 @@ pub fn bind_arguments(
     args: Vec<Value>,
     mut kwargs: Map<String, Value>,
 ) -> Result<Map<String, Value>, ErrorDict> {
+    // The common case, and what our clients send: keyword arguments only, every one a
+    // parameter, every required one there. The map is already the binding.
+    if args.is_empty()
+        && kwargs.keys().all(|k| params.iter().any(|p| p == k))
+        && params
+            .iter()
+            .zip(required)
+            .all(|(name, required)| !required || kwargs.contains_key(name))
+    {
+        return Ok(kwargs);
+    }
     if args.len() > params.len() {
         return Err(ErrorDict::incorrect_signature(format!(
             "{method}() takes {} positional argument{} but {} were given",
