@@ -1,7 +1,9 @@
 //! Messages between lapin and the transport seam: AMQP basic properties, and deliveries.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use contracts_core::topology::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
 use contracts_core::transport::{Acker, Delivery, Message, Properties};
 use lapin::BasicProperties;
 use lapin::types::ShortString;
@@ -14,10 +16,10 @@ pub(crate) fn to_properties(properties: &Properties) -> BasicProperties {
         .with_delivery_mode(properties.delivery_mode)
         .with_priority(properties.priority);
     if let Some(v) = &properties.content_type {
-        out = out.with_content_type(v.as_str().into());
+        out = out.with_content_type(v.as_ref().into());
     }
     if let Some(v) = &properties.content_encoding {
-        out = out.with_content_encoding(v.as_str().into());
+        out = out.with_content_encoding(v.as_ref().into());
     }
     if let Some(v) = &properties.correlation_id {
         out = out.with_correlation_id(v.as_str().into());
@@ -35,11 +37,19 @@ pub(crate) fn to_properties(properties: &Properties) -> BasicProperties {
     out.with_headers(to_table(&properties.headers))
 }
 
+/// `value`, borrowing the constant when it is the value nearly every message carries.
+fn common(value: &Option<ShortString>, usual: &'static str) -> Option<Cow<'static, str>> {
+    value.as_ref().map(|v| match v.as_str() {
+        v if v == usual => Cow::Borrowed(usual),
+        other => Cow::Owned(other.to_owned()),
+    })
+}
+
 fn from_properties(properties: &BasicProperties) -> Properties {
     let text = |v: &Option<ShortString>| v.as_ref().map(|s| s.as_str().to_owned());
     Properties {
-        content_type: text(properties.content_type()),
-        content_encoding: text(properties.content_encoding()),
+        content_type: common(properties.content_type(), CONTENT_TYPE_JSON),
+        content_encoding: common(properties.content_encoding(), CONTENT_ENCODING_UTF8),
         correlation_id: text(properties.correlation_id()),
         reply_to: text(properties.reply_to()),
         message_id: text(properties.message_id()),

@@ -28,8 +28,8 @@ pub const BROADCAST_IDENTIFIER_PLACEHOLDER: &str = "{broadcast_identifier}";
 /// UTF-8, persistent. Callers add correlation ids, headers and the rest.
 pub fn json_properties() -> Properties {
     Properties {
-        content_type: Some(CONTENT_TYPE_JSON.to_owned()),
-        content_encoding: Some(CONTENT_ENCODING_UTF8.to_owned()),
+        content_type: Some(CONTENT_TYPE_JSON.into()),
+        content_encoding: Some(CONTENT_ENCODING_UTF8.into()),
         delivery_mode: PERSISTENT,
         ..Properties::default()
     }

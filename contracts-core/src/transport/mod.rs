@@ -11,6 +11,7 @@ mod topic;
 pub use memory::MemoryBroker;
 pub use topic::topic_matches;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,10 +32,11 @@ pub type SharedTransport = Arc<dyn Transport>;
 /// The AMQP basic properties Nameko reads and writes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Properties {
-    /// MIME type of the body; Nameko sends `application/json`.
-    pub content_type: Option<String>,
+    /// MIME type of the body; Nameko sends `application/json`. Borrowed when it is one of
+    /// ours, so that the common value costs no allocation per message.
+    pub content_type: Option<Cow<'static, str>>,
     /// Body encoding; Nameko sends `utf-8`.
-    pub content_encoding: Option<String>,
+    pub content_encoding: Option<Cow<'static, str>>,
     /// Matches a reply to its request.
     pub correlation_id: Option<String>,
     /// For RPC requests: the routing key (on the RPC exchange) that the reply goes to.
