@@ -17,12 +17,15 @@ use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 /// Nameko's `AMQP_SSL` mapping, in the part that matters to a client that always verifies.
 ///
 /// ```
-/// use contracts_amqp::TlsOptions;
+/// use contracts_amqp::{BrokerUri, TlsOptions};
 ///
 /// let tls = TlsOptions::new()
 ///     .ca_certs("/etc/rabbitmq/ca.pem")
 ///     .client_cert("/etc/app/client.pem", "/etc/app/client.key");
-/// assert_eq!(tls.ca_certs_path().unwrap().to_str(), Some("/etc/rabbitmq/ca.pem"));
+/// let broker: BrokerUri = "amqp://app:s3cret@rabbit:5671/%2f".parse().unwrap();
+/// let broker = broker.with_tls(tls.clone());
+/// assert_eq!(broker.to_string(), "amqps://app:***@rabbit:5671/%2f");
+/// assert_eq!(broker.tls(), &tls);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsOptions {
@@ -59,11 +62,6 @@ impl TlsOptions {
         self.certfile = Some(certfile.into());
         self.keyfile = Some(keyfile.into());
         self
-    }
-
-    /// The extra CA file, if any.
-    pub fn ca_certs_path(&self) -> Option<&Path> {
-        self.ca_certs.as_deref()
     }
 
     /// Read Nameko's `AMQP_SSL`: a mapping with `ca_certs`, `certfile`, `keyfile` (which may be

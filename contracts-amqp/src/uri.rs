@@ -74,24 +74,18 @@ impl BrokerUri {
     /// The same broker, another virtual host.
     #[must_use]
     pub fn with_vhost(&self, vhost: &str) -> Self {
-        let mut parsed = self.parsed.clone();
-        parsed.vhost = vhost.to_owned();
-        Self {
-            parsed,
-            tls: self.tls.clone(),
-        }
+        let mut uri = self.clone();
+        uri.parsed.vhost = vhost.to_owned();
+        uri
     }
 
     /// The same broker with a heartbeat interval in seconds (Nameko's `HEARTBEAT`; 0 turns it
     /// off).
     #[must_use]
     pub fn with_heartbeat(&self, seconds: u16) -> Self {
-        let mut parsed = self.parsed.clone();
-        parsed.query.heartbeat = Some(seconds);
-        Self {
-            parsed,
-            tls: self.tls.clone(),
-        }
+        let mut uri = self.clone();
+        uri.parsed.query.heartbeat = Some(seconds);
+        uri
     }
 
     /// The heartbeat requested in the URI, if any.
@@ -117,12 +111,10 @@ impl BrokerUri {
     /// port and `AMQP_SSL` turns TLS on).
     #[must_use]
     pub fn with_tls(&self, options: TlsOptions) -> Self {
-        let mut parsed = self.parsed.clone();
-        parsed.scheme = AMQPScheme::AMQPS;
-        Self {
-            parsed,
-            tls: options,
-        }
+        let mut uri = self.clone();
+        uri.parsed.scheme = AMQPScheme::AMQPS;
+        uri.tls = options;
+        uri
     }
 
     /// Whether connections to this broker use TLS.

@@ -376,15 +376,12 @@ impl RpcClient {
                 .publish(&shared.exchange, &routing_key, message, true);
             let mut publish = std::pin::pin!(publish);
             let mut rx = rx;
-            let mut confirmed = false;
             loop {
                 tokio::select! {
                     biased;
-                    outcome = &mut publish, if !confirmed => match outcome {
-                        Ok(()) => {
-                            confirmed = true;
-                            published.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
+                    outcome = &mut publish,
+                        if !published.load(std::sync::atomic::Ordering::Relaxed) => match outcome {
+                        Ok(()) => published.store(true, std::sync::atomic::Ordering::Relaxed),
                         Err(TransportError::Unroutable { .. }) => {
                             return Err(CallError::UnknownService(service.to_owned()));
                         }

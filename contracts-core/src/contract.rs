@@ -393,11 +393,7 @@ impl CompiledService {
         self.methods.iter().position(|m| m.name == name)
     }
 
-    /// The method at `index` ([`Self::method_index`]).
-    ///
-    /// # Panics
-    /// If there is no method at `index`.
-    pub fn method(&self, index: usize) -> &CompiledMethod {
+    pub(crate) fn method(&self, index: usize) -> &CompiledMethod {
         &self.methods[index]
     }
 

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::contract::CompiledService;
+use crate::contract::{CompiledMethod, CompiledService};
 use crate::kombu;
 use crate::limits::Limits;
 use crate::topology::CONTENT_TYPE_JSON;
@@ -14,15 +14,15 @@ use crate::transport::Message;
 use crate::validate::{Direction, ValidationError, ValidationMode};
 use crate::wire::{self, ErrorDict};
 
-/// Admit a request for `method` of `compiled`: the bound arguments (`{"param": value}`), or
-/// the Nameko error dict to reply with.
-pub fn request(
-    compiled: &CompiledService,
+/// Admit a request for `method` of `compiled`: the method's compiled contract with the bound
+/// arguments (`{"param": value}`), or the Nameko error dict to reply with.
+pub fn request<'a>(
+    compiled: &'a CompiledService,
     method: &str,
     message: &Message,
     limits: &Limits,
     validation: ValidationMode,
-) -> Result<Value, ErrorDict> {
+) -> Result<(&'a CompiledMethod, Value), ErrorDict> {
     match message.properties.content_type.as_deref() {
         Some(CONTENT_TYPE_JSON) => {}
         // Nameko dies on a missing content type (#753) and drops unknown ones unanswered.
@@ -64,7 +64,7 @@ pub fn request(
             ))
         })?;
     }
-    Ok(bound)
+    Ok((spec, bound))
 }
 
 /// Admit an event body for the event at `index` of `source`

@@ -461,8 +461,8 @@ impl RpcWorker {
         method: &str,
         message: &Message,
     ) -> Outcome {
-        let bound = inbound::request(compiled, method, message, &self.limits, self.validation)?;
-        let spec = compiled.method_named(method);
+        let (spec, bound) =
+            inbound::request(compiled, method, message, &self.limits, self.validation)?;
         let invalid = |direction, failures| {
             ErrorDict::validation(&ValidationError::new(
                 compiled.name(),
