@@ -130,16 +130,18 @@ impl FaultNode {
         self.wait_for_port();
     }
 
+    /// Wait until the node listens on its AMQP port, and on its TLS port if it has one.
     fn wait_for_port(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !port_open(self.port) {
-            assert!(
-                Instant::now() < deadline,
-                "node {} never listened on {}",
-                self.name,
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        for port in std::iter::once(self.port).chain(self.tls_port) {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !port_open(port) {
+                assert!(
+                    Instant::now() < deadline,
+                    "node {} never listened on {port}",
+                    self.name
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }
@@ -150,9 +152,7 @@ impl FaultCluster {
     /// `rabbitmq-server` cannot start them.
     pub fn start(label: &str, size: usize) -> Self {
         assert!(size >= 1);
-        let id = format!("{label}{}", std::process::id());
-        let dir = std::env::temp_dir().join(format!("contracts-fault-{id}"));
-        let _ = std::fs::remove_dir_all(&dir);
+        let (id, dir) = folder(label);
         let mut cluster = Self {
             dir: dir.clone(),
             nodes: Vec::new(),
@@ -185,9 +185,7 @@ impl FaultCluster {
     /// for it ([`Self::certs`]): the server's certificate is for `localhost`, and the
     /// listener requires a client certificate signed by the same CA.
     pub fn start_tls(label: &str) -> Self {
-        let id = format!("{label}{}", std::process::id());
-        let dir = std::env::temp_dir().join(format!("contracts-fault-{id}"));
-        let _ = std::fs::remove_dir_all(&dir);
+        let (id, dir) = folder(label);
         let certs = TestCerts::generate(&dir.join("certs"));
         let node = start_node(&dir, &format!("{id}n0"), Some(&certs));
         Self {
@@ -217,6 +215,14 @@ impl FaultCluster {
             .collect::<Vec<_>>()
             .join(";")
     }
+}
+
+/// A cluster's id (its label and this process's id) and its fresh folder.
+fn folder(label: &str) -> (String, PathBuf) {
+    let id = format!("{label}{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("contracts-fault-{id}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    (id, dir)
 }
 
 fn start_node(dir: &std::path::Path, short: &str, tls: Option<&TestCerts>) -> FaultNode {
@@ -277,13 +283,6 @@ fn start_node(dir: &std::path::Path, short: &str, tls: Option<&TestCerts>) -> Fa
         tls_port,
     };
     node.wait_for_port();
-    if let Some(tls_port) = tls_port {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !port_open(tls_port) {
-            assert!(Instant::now() < deadline, "the TLS listener never opened");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
     node
 }
 

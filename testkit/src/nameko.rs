@@ -176,14 +176,9 @@ impl NamekoProcess {
         self.output.take()
     }
 
-    /// The process id, while it runs.
-    pub fn id(&self) -> Option<u32> {
-        self.child.id()
-    }
-
-    /// Whether the process has exited (and how), without waiting.
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+    /// Wait until the process exits, and say how. Cancel-safe: usable in `select!`.
+    pub async fn exit(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.wait().await
     }
 
     /// Stop the process with SIGTERM (Nameko's graceful stop) and wait for it to exit.

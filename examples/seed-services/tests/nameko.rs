@@ -11,7 +11,6 @@ use contracts_core::prelude::*;
 use contracts_core::{RpcClient, ServiceRunner, context};
 use contracts_testkit::nameko::{NamekoProcess, run_client};
 use contracts_testkit::{TestVhost, guarded};
-use lab::{LabImpl, LabServer};
 use seed_contracts::MyServiceServer;
 use seed_services::Greeter;
 use serde_json::{Value, json};
@@ -34,17 +33,6 @@ trait Greeting {
     async fn relay_context(&self, key: String) -> Option<Value>;
 }
 
-/// The Rust `lab` service (tests/lab), which reports the context it ran with.
-async fn serve_lab(
-    broker: &std::sync::Arc<contracts_amqp::AmqpTransport>,
-) -> contracts_core::RunningServices {
-    ServiceRunner::new(broker.clone())
-        .serve(LabServer::new(LabImpl::default()))
-        .start()
-        .await
-        .expect("lab starts")
-}
-
 fn remote(outcome: &Value) -> (&str, &str, &str) {
     (
         outcome["class"]
@@ -65,7 +53,7 @@ async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
     )
     .await
     .expect("seed services start");
-    let lab = serve_lab(&broker).await;
+    let lab = lab::serve(&broker).await;
 
     let out = run_client(&vhost, &script("client.py"), &["seed"]).await;
 
@@ -175,7 +163,7 @@ async fn nameko_cluster_proxy_calls_the_rust_seed_services() {
 async fn rust_client_calls_a_nameko_service_and_context_survives_the_hops() {
     let vhost = TestVhost::create("client");
     let broker = vhost.connect().await;
-    let lab = serve_lab(&broker).await;
+    let lab = lab::serve(&broker).await;
     let python = NamekoProcess::start(&vhost, &script("services.py"), &["greeting_service"]).await;
     let rpc = RpcClient::connect(broker.clone(), "rust_caller")
         .await
@@ -236,7 +224,7 @@ async fn rust_client_calls_a_nameko_service_and_context_survives_the_hops() {
 async fn call_id_stack_is_trimmed_to_ten_parents_across_nameko() {
     let vhost = TestVhost::create("stack");
     let broker = vhost.connect().await;
-    let lab = serve_lab(&broker).await;
+    let lab = lab::serve(&broker).await;
     let python = NamekoProcess::start(&vhost, &script("services.py"), &["greeting_service"]).await;
     let rpc = RpcClient::connect(broker.clone(), "deep")
         .await
