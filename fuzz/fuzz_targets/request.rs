@@ -52,7 +52,13 @@ fuzz_target!(|data: &[u8]| {
         max_body_bytes: 4096,
         max_depth: 16,
     };
-    match inbound::request(server.compiled(), method, &message, &limits, ValidationMode::Both) {
+    match inbound::request(
+        server.compiled(),
+        method,
+        &message,
+        &limits,
+        ValidationMode::Both,
+    ) {
         Err(error) => assert_replyable(&error),
         Ok((spec, bound)) => {
             assert!(
