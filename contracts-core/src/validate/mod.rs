@@ -1,5 +1,9 @@
 //! Runtime validation of messages against their JSON Schemas.
 
+mod view;
+
+pub use view::View;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -116,6 +120,8 @@ impl fmt::Display for ValidationError {
 /// A compiled JSON Schema for one message type, built once and shared.
 pub struct MessageValidator {
     validator: jsonschema::Validator,
+    /// The same schema compiled for [`View`]s: messages checked from their bytes.
+    view: jsonschema::Validator<view::ViewJson>,
 }
 
 impl MessageValidator {
@@ -124,11 +130,15 @@ impl MessageValidator {
     /// # Errors
     /// The schema itself is invalid, e.g. a `regex` constraint that does not compile.
     pub fn new(schema: &Value) -> Result<Self, String> {
-        jsonschema::options()
+        let validator = jsonschema::options()
             .should_validate_formats(true)
             .build(schema)
-            .map(|validator| Self { validator })
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        let view = jsonschema::options_for::<view::ViewJson>()
+            .should_validate_formats(true)
+            .build(schema)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { validator, view })
     }
 
     /// Check `value`; on failure, list every failing pointer with its reason.
@@ -139,6 +149,22 @@ impl MessageValidator {
         }
         Err(self
             .validator
+            .iter_errors(value)
+            .map(|e| Failure {
+                pointer: e.instance_path().to_string(),
+                reason: e.to_string(),
+            })
+            .collect())
+    }
+
+    /// [`MessageValidator::check`] for a message read as a [`View`]: the same verdict and
+    /// the same failures, without building a `serde_json::Value` unless it fails.
+    pub fn check_view(&self, value: &View<'_>) -> Result<(), Vec<Failure>> {
+        if self.view.is_valid(value) {
+            return Ok(());
+        }
+        Err(self
+            .view
             .iter_errors(value)
             .map(|e| Failure {
                 pointer: e.instance_path().to_string(),
@@ -190,4 +216,79 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
         })
         .map(|segment| format!("/{segment}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A schema using the keywords contracts generate (formats, patterns, bounds, enums,
+    /// `$ref`s, closed objects) and instances that pass and fail each.
+    #[test]
+    fn a_view_gets_the_verdict_and_failures_a_value_gets() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "user": {"$ref": "#/$defs/User"},
+                "status": {"enum": ["success", "failure"]},
+                "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}, "uniqueItems": true},
+                "ratio": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                "kind": {"const": {"a": [1, 2.0]}}
+            },
+            "required": ["user"],
+            "additionalProperties": false,
+            "$defs": {"User": {
+                "type": "object",
+                "properties": {
+                    "user_id": {"type": "integer", "format": "uint64", "minimum": 0},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 5},
+                    "email": {"type": "string", "format": "email"},
+                    "born": {"type": ["string", "null"], "format": "date"}
+                },
+                "required": ["user_id", "name"]
+            }}
+        });
+        let validator = MessageValidator::new(&schema).unwrap();
+        let instances = [
+            r#"{"user": {"user_id": 42, "name": "Ada"}}"#,
+            r#"{"user": {"user_id": 42.0, "name": "Ada", "born": null}, "status": "success"}"#,
+            r#"{"user": {"user_id": 123456789012345678901234567890, "name": "Ada"}}"#,
+            r#"{"user": {"user_id": -1, "name": ""}}"#,
+            r#"{"user": {"user_id": 1.5, "name": "Ada Lovelace"}}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada", "email": "not an email"}}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada", "born": "1815-12-10"}}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada", "born": "yesterday"}}"#,
+            r#"{"user": {"name": "Ada"}, "extra": 1}"#,
+            r#"{"user": {"user_id": 1, "name": "A\u0064a"}, "status": "maybe"}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada"}, "tags": ["a", "b", "a"]}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada"}, "tags": ["a", "B"]}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada"}, "ratio": 1}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada"}, "ratio": 0.5, "kind": {"a": [1.0, 2]}}"#,
+            r#"{"user": {"user_id": 1, "name": "Ada"}, "kind": {"a": [1, 3]}}"#,
+            r#"{"user": {"user_id": 1, "name": "éèêëē"}}"#,
+            r#"{"user": {"user_id": 1, "name": "éèêëēe"}}"#,
+            r#"[1, 2]"#,
+            r#"null"#,
+        ];
+        let mut failing = 0;
+        for text in instances {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let view = View::parse(text.as_bytes()).unwrap();
+            // A `Value` lists members in key order, a view in the message's order.
+            let sorted = |mut failures: Vec<Failure>| {
+                failures.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+                failures
+            };
+            let expected = validator.check(&value).map_err(sorted);
+            failing += usize::from(expected.is_err());
+            assert_eq!(
+                validator.check_view(&view).map_err(sorted),
+                expected,
+                "{text}"
+            );
+        }
+        // Both verdicts occur, so the comparison above means something.
+        assert!((6..instances.len() - 3).contains(&failing), "{failing} failing");
+    }
 }
