@@ -14,8 +14,14 @@ use crate::contract::{CompiledMethod, CompiledService};
 use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
-use crate::validate::{Direction, ValidationError, ValidationMode, decode, serde_failure};
-use crate::wire::{ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR};
+use crate::validate::{
+    Direction, Envelope, Part, ValidationError, ValidationMode, View, decode, decode_text,
+    serde_failure,
+};
+use crate::wire::{
+    ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR,
+    keyword_request,
+};
 
 /// How long a call waits for its reply unless the client says otherwise. Nameko's service
 /// proxies wait forever (docs/nameko-wire.md, "What Nameko gets wrong"); a caller stuck forever is worse than an error.
@@ -213,7 +219,13 @@ impl RpcClient {
         args: Vec<Value>,
         kwargs: Map<String, Value>,
     ) -> Result<Value, CallError> {
-        let reply = self.round_trip(service, method, &args, &kwargs).await?;
+        let body = serde_json::to_vec(&RequestEnvelope {
+            args: &args,
+            kwargs: &kwargs,
+        })
+        .expect("JSON values always encode");
+        let reply = self.round_trip(service, method, body).await?;
+        let reply: ReplyEnvelope = parse_reply(service, method, &reply.body)?;
         match reply.error {
             Some(error) => Err(CallError::Remote(RemoteError::from_dict(
                 service, method, error,
@@ -223,7 +235,8 @@ impl RpcClient {
     }
 
     /// Typed call used by generated clients: validate the request, send it as kwargs, then
-    /// decode and validate the reply.
+    /// validate and decode the reply. Messages are checked as [`View`]s of their JSON text;
+    /// no `serde_json::Value` is built on the way.
     #[doc(hidden)]
     pub async fn call_method<Req, T, E>(
         &self,
@@ -238,38 +251,6 @@ impl RpcClient {
     {
         let method = service.method_named(method);
         let invalid = |direction, failures| {
-            ValidationError::new(service.name(), &method.name, direction, failures)
-        };
-        let request = serde_json::to_value(request).map_err(|e| {
-            CallError::Validation(invalid(Direction::Request, vec![serde_failure(&e)]))
-        })?;
-        if self.validation.checks_outbound() {
-            method
-                .request
-                .check(&request)
-                .map_err(|f| CallError::Validation(invalid(Direction::Request, f)))?;
-        }
-        let Value::Object(kwargs) = request else {
-            unreachable!("generated request structs serialize to objects")
-        };
-        self.finish_call(service, method, &kwargs).await
-    }
-
-    async fn finish_call<T, E>(
-        &self,
-        service: &CompiledService,
-        method: &CompiledMethod,
-        kwargs: &Map<String, Value>,
-    ) -> Result<T, CallError<E>>
-    where
-        T: DeserializeOwned,
-        E: DeclaredError,
-    {
-        let reply = self
-            .round_trip(service.name(), &method.name, &[], kwargs)
-            .await
-            .map_err(|e| e.map_service(|never| match never {}))?;
-        let invalid = |direction, failures| {
             CallError::Validation(ValidationError::new(
                 service.name(),
                 &method.name,
@@ -277,16 +258,35 @@ impl RpcClient {
                 failures,
             ))
         };
-        if let Some(error) = reply.error {
+        let kwargs = serde_json::to_vec(request)
+            .map_err(|e| invalid(Direction::Request, vec![serde_failure(&e)]))?;
+        if self.validation.checks_outbound() {
+            let view = View::parse(&kwargs)
+                .map_err(|e| invalid(Direction::Request, vec![serde_failure(&e)]))?;
+            method
+                .request
+                .check_view(&view)
+                .map_err(|f| invalid(Direction::Request, f))?;
+        }
+        let reply = self
+            .round_trip(service.name(), &method.name, keyword_request(&kwargs))
+            .await
+            .map_err(|e| e.map_service(|never| match never {}))?;
+        let envelope = Envelope::parse(&reply.body);
+        let (result, error) = read_reply(service.name(), &method.name, &reply.body, &envelope)
+            .map_err(|e| e.map_service(|never| match never {}))?;
+        if let Some(error) = error {
             return Err(self.decode_error(service, method, error));
         }
         if self.validation.checks_inbound() {
-            method
-                .reply
-                .check(&reply.result)
-                .map_err(|f| invalid(Direction::Reply, f))?;
+            let checked = match result {
+                Some(result) => method.reply.check_view(&result.view),
+                None => method.reply.check_view(&View::Null),
+            };
+            checked.map_err(|f| invalid(Direction::Reply, f))?;
         }
-        decode(&reply.result).map_err(|f| invalid(Direction::Reply, vec![f]))
+        let result = result.map_or("null", |r| r.text);
+        decode_text(result).map_err(|f| invalid(Direction::Reply, vec![f]))
     }
 
     fn decode_error<E: DeclaredError>(
@@ -328,16 +328,14 @@ impl RpcClient {
         CallError::Remote(RemoteError::from_dict(service.name(), &method.name, error))
     }
 
+    /// Publish a request with `body` and wait for its reply message.
     async fn round_trip(
         &self,
         service: &str,
         method: &str,
-        args: &[Value],
-        kwargs: &Map<String, Value>,
-    ) -> Result<ReplyEnvelope, CallError<Never>> {
+        body: Vec<u8>,
+    ) -> Result<Arc<Message>, CallError<Never>> {
         let shared = &self.shared;
-        let body = serde_json::to_vec(&RequestEnvelope { args, kwargs })
-            .expect("JSON values always encode");
         let correlation_id = new_uuid();
         let message = Message {
             properties: Properties {
@@ -437,11 +435,56 @@ impl RpcClient {
                 });
             }
         };
-        serde_json::from_slice(&reply.body).map_err(|e| CallError::Protocol {
+        Ok(reply)
+    }
+}
+
+/// A reply's `result` (absent for `null`) and its `error`, from the body read as an
+/// [`Envelope`]; a body that is not a Nameko reply is a protocol error with serde_json's
+/// account of it.
+fn read_reply<'e>(
+    service: &str,
+    method: &str,
+    body: &[u8],
+    envelope: &'e Result<Envelope<'e>, serde_json::Error>,
+) -> Result<(Option<&'e Part<'e>>, Option<ErrorDict>), CallError<Never>> {
+    if let Ok(envelope) = envelope
+        && let Some([result, error]) = envelope.parts(["result", "error"])
+    {
+        let result = result.filter(|r| r.view != View::Null);
+        let error = match error {
+            Some(error) if error.view != View::Null => Some(
+                serde_json::from_str(error.text).map_err(|e| protocol(service, method, e))?,
+            ),
+            _ => None,
+        };
+        return Ok((result, error));
+    }
+    match parse_reply::<ReplyEnvelope>(service, method, body) {
+        Err(e) => Err(e),
+        Ok(_) => Err(CallError::Protocol {
             service: service.to_owned(),
             method: method.to_owned(),
-            detail: format!("reply body is not a Nameko reply: {e}"),
-            source: Some(e),
-        })
+            detail: "reply body is not a Nameko reply".to_owned(),
+            source: None,
+        }),
     }
+}
+
+fn protocol(service: &str, method: &str, e: serde_json::Error) -> CallError<Never> {
+    CallError::Protocol {
+        service: service.to_owned(),
+        method: method.to_owned(),
+        detail: format!("reply body is not a Nameko reply: {e}"),
+        source: Some(e),
+    }
+}
+
+/// A reply body read as `R`, or the protocol error naming the call.
+fn parse_reply<'a, R: serde::Deserialize<'a>>(
+    service: &str,
+    method: &str,
+    body: &'a [u8],
+) -> Result<R, CallError<Never>> {
+    serde_json::from_slice(body).map_err(|e| protocol(service, method, e))
 }

@@ -11,18 +11,19 @@ use crate::kombu;
 use crate::limits::Limits;
 use crate::topology::CONTENT_TYPE_JSON;
 use crate::transport::Message;
-use crate::validate::{Direction, ValidationError, ValidationMode};
+use crate::server::Arguments;
+use crate::validate::{Direction, Envelope, Part, ValidationError, ValidationMode, View};
 use crate::wire::{self, ErrorDict};
 
-/// Admit a request for `method` of `compiled`: the method's compiled contract with the bound
-/// arguments (`{"param": value}`), or the Nameko error dict to reply with.
-pub fn request<'a>(
-    compiled: &'a CompiledService,
+/// Admit a request for `method` of `compiled`: the method's compiled contract with its
+/// arguments bound to parameters by name and checked, or the Nameko error dict to reply with.
+pub fn request<'m>(
+    compiled: &'m CompiledService,
     method: &str,
-    message: &Message,
+    message: &'m Message,
     limits: &Limits,
     validation: ValidationMode,
-) -> Result<(&'a CompiledMethod, Value), ErrorDict> {
+) -> Result<(&'m CompiledMethod, Arguments<'m>), ErrorDict> {
     match message.properties.content_type.as_deref() {
         Some(CONTENT_TYPE_JSON) => {}
         // Nameko dies on a missing content type (#753) and drops unknown ones unanswered.
@@ -46,6 +47,24 @@ pub fn request<'a>(
         .method_index(method)
         .ok_or_else(|| ErrorDict::method_not_found(method))?;
     let spec = compiled.method(index);
+    let invalid = |failures| {
+        ErrorDict::validation(&ValidationError::new(
+            compiled.name(),
+            method,
+            Direction::Request,
+            failures,
+        ))
+    };
+    // The common case, and what our clients send: keyword arguments only, each a parameter.
+    // They are checked as a view and decoded from their own text.
+    if let Some(kwargs) = keywords_only(&message.body, spec) {
+        if validation.checks_inbound() {
+            spec.request.check_view(&kwargs.view).map_err(invalid)?;
+        }
+        return Ok((spec, Arguments::Keywords(kwargs.text)));
+    }
+    // Everything else (positional arguments, kombu's typed values, and every malformed
+    // body, which gets its error here) is bound as `serde_json::Value`s.
     let (args, kwargs) = wire::decode_request(&message.body)?;
     let bound = Value::Object(wire::bind_arguments(
         method,
@@ -55,16 +74,48 @@ pub fn request<'a>(
         kwargs,
     )?);
     if validation.checks_inbound() {
-        spec.request.check(&bound).map_err(|failures| {
-            ErrorDict::validation(&ValidationError::new(
-                compiled.name(),
-                method,
-                Direction::Request,
-                failures,
-            ))
-        })?;
+        spec.request.check(&bound).map_err(invalid)?;
     }
-    Ok((spec, bound))
+    Ok((spec, Arguments::Bound(bound)))
+}
+
+/// The `kwargs` of a request that binds by name as it stands: an object with `args` an empty
+/// array and `kwargs` an object of parameters only, every required one there, no key
+/// written twice and no kombu envelope anywhere. `None` sends the body the general way.
+fn keywords_only<'m>(body: &'m [u8], spec: &CompiledMethod) -> Option<Part<'m>> {
+    if kombu::may_contain_envelope(body) {
+        return None;
+    }
+    let envelope = Envelope::parse(body).ok()?;
+    let Envelope::Object {
+        repeated_keys: false,
+        ..
+    } = envelope
+    else {
+        return None;
+    };
+    let [Some(args), Some(_)] = envelope.parts(["args", "kwargs"])? else {
+        return None;
+    };
+    if !matches!(&args.view, View::Array(items) if items.is_empty()) {
+        return None;
+    }
+    let Envelope::Object { parts, .. } = envelope else {
+        unreachable!("matched as an object above")
+    };
+    let kwargs = parts.into_iter().find(|p| p.key == "kwargs")?;
+    let View::Object(members) = &kwargs.view else {
+        return None;
+    };
+    let binds = members
+        .iter()
+        .all(|(k, _)| spec.params.iter().any(|p| p == k))
+        && spec
+            .params
+            .iter()
+            .zip(&spec.required)
+            .all(|(name, required)| !required || members.iter().any(|(k, _)| k == name));
+    binds.then_some(kwargs)
 }
 
 /// Admit an event body for the event at `index` of `source`

@@ -152,7 +152,7 @@ pub use contract::{CompiledService, ServiceContract};
 pub use contracts_macros::service;
 pub use error::{CallError, DeclaredError, Never, RemoteError};
 pub use events::{EventHandler, EventPublisher, EventSpec, HandlerFailure, PublishError};
-pub use server::{Dispatch, RunningServices, ServiceRunner};
+pub use server::{Arguments, Dispatch, RunningServices, ServiceRunner};
 pub use topology::HandlerType;
 pub use transport::{MemoryBroker, SharedTransport, Transport, TransportError};
 pub use validate::{ValidationError, ValidationMode};
@@ -175,7 +175,7 @@ pub trait Contract {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::server::{
-        Outcome, decode_request, encode_result, encode_value, method_not_found,
+        Arguments, Outcome, decode_request, encode_result, encode_value, method_not_found,
     };
 
     /// Where a contract's compiled validators live: one static per service.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -25,11 +26,38 @@ use crate::topology::RPC_EXCHANGE;
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
-use crate::validate::{Direction, ValidationError, ValidationMode, decode};
+use crate::validate::{
+    Direction, Failure, ValidationError, ValidationMode, View, decode, decode_text, serde_failure,
+};
 use crate::wire::{self, ErrorDict};
 
-/// What a handler produced: the `result` of the reply, or its `error` dict.
-pub type Outcome = Result<Value, ErrorDict>;
+/// What a handler produced: the `result` of the reply as JSON text, or its `error` dict.
+pub type Outcome = Result<Box<RawValue>, ErrorDict>;
+
+/// A request's arguments, bound to the method's parameters by name and checked against its
+/// schema: what [`Dispatch::dispatch`] decodes into the method's request struct.
+#[derive(Debug)]
+pub enum Arguments<'a> {
+    /// The request's `kwargs` as the JSON text it arrived in: a request of keyword arguments
+    /// only, every one a parameter (what typed clients send). Decoded straight from the text.
+    Keywords(&'a str),
+    /// Arguments bound by the runner: positional ones, or ones with kombu's typed values
+    /// unwrapped.
+    Bound(Value),
+}
+
+impl Arguments<'_> {
+    /// Check the arguments against `validator` (the method's request schema).
+    pub fn check(&self, validator: &crate::validate::MessageValidator) -> Result<(), Vec<Failure>> {
+        match self {
+            Arguments::Keywords(text) => {
+                let view = View::parse(text.as_bytes()).map_err(|e| vec![serde_failure(&e)])?;
+                validator.check_view(&view)
+            }
+            Arguments::Bound(value) => validator.check(value),
+        }
+    }
+}
 
 /// A service the runner can host. `#[service]` generates the implementation
 /// (`<Trait>Server<S>`); the runner does routing, binding, validation and replies, so the
@@ -39,7 +67,8 @@ pub trait Dispatch: Send + Sync + 'static {
     fn compiled(&self) -> &'static CompiledService;
 
     /// Run `method` on a request whose arguments are bound by name and already validated.
-    fn dispatch<'a>(&'a self, method: &'a str, request: Value) -> BoxFuture<'a, Outcome>;
+    fn dispatch<'a>(&'a self, method: &'a str, request: Arguments<'a>)
+    -> BoxFuture<'a, Outcome>;
 
     /// The service's event handlers (its `#[handles]` methods), subscribed by the runner
     /// with the service.
@@ -427,8 +456,8 @@ impl RpcWorker {
             .unwrap_or(&routing_key);
         let outcome = self.run(compiled, method, &message).await;
         let (result, error) = match &outcome {
-            Ok(result) => (result, None),
-            Err(error) => (&Value::Null, Some(error)),
+            Ok(result) => (&**result, None),
+            Err(error) => (RawValue::NULL, Some(error)),
         };
         let reply = Message {
             properties: Properties {
@@ -485,9 +514,9 @@ impl RpcWorker {
             })?;
         if self.validation.checks_outbound() {
             match &outcome {
-                Ok(result) => spec
-                    .reply
-                    .check(result)
+                Ok(result) => View::parse(result.get().as_bytes())
+                    .map_err(|e| vec![serde_failure(&e)])
+                    .and_then(|view| spec.reply.check_view(&view))
                     .map_err(|f| invalid(Direction::Reply, f))?,
                 Err(error) => {
                     if let (Some((validator, path)), Some(payload)) =
@@ -510,9 +539,13 @@ impl RpcWorker {
 pub fn decode_request<Req: DeserializeOwned>(
     compiled: &CompiledService,
     method: &str,
-    request: Value,
+    request: Arguments<'_>,
 ) -> Result<Req, ErrorDict> {
-    decode(&request).map_err(|failure| {
+    let decoded = match request {
+        Arguments::Keywords(text) => decode_text(text),
+        Arguments::Bound(value) => decode(&value),
+    };
+    decoded.map_err(|failure| {
         ErrorDict::validation(&ValidationError::new(
             compiled.name(),
             method,
@@ -525,7 +558,7 @@ pub fn decode_request<Req: DeserializeOwned>(
 /// Encode what an infallible method returned.
 #[doc(hidden)]
 pub fn encode_value<T: Serialize>(value: &T) -> Outcome {
-    serde_json::to_value(value)
+    serde_json::value::to_raw_value(value)
         .map_err(|e| ErrorDict::unserializable(format!("Unserializable value: {e}")))
 }
 

@@ -5,6 +5,7 @@
 
 use crate::kombu;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::validate::ValidationError;
@@ -43,6 +44,17 @@ pub struct ReplyEnvelope {
     /// The error, if the call failed.
     #[serde(default)]
     pub error: Option<ErrorDict>,
+}
+
+/// A request body of keyword arguments only (what typed clients send), from the JSON text of
+/// the arguments' object.
+pub fn keyword_request(kwargs: &[u8]) -> Vec<u8> {
+    const HEAD: &[u8] = br#"{"args":[],"kwargs":"#;
+    let mut body = Vec::with_capacity(HEAD.len() + kwargs.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(kwargs);
+    body.push(b'}');
+    body
 }
 
 /// Nameko's serialized exception.
@@ -125,13 +137,28 @@ impl ErrorDict {
 }
 
 /// Encode a reply body.
-pub fn encode_reply(result: &Value, error: Option<&ErrorDict>) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Reply<'a> {
-        result: &'a Value,
-        error: Option<&'a ErrorDict>,
+pub fn encode_reply(result: &RawValue, error: Option<&ErrorDict>) -> Vec<u8> {
+    match error {
+        // The common case is the result's own text between fixed bytes.
+        None => {
+            const HEAD: &[u8] = br#"{"result":"#;
+            const TAIL: &[u8] = br#","error":null}"#;
+            let result = result.get().as_bytes();
+            let mut body = Vec::with_capacity(HEAD.len() + result.len() + TAIL.len());
+            body.extend_from_slice(HEAD);
+            body.extend_from_slice(result);
+            body.extend_from_slice(TAIL);
+            body
+        }
+        Some(error) => {
+            #[derive(Serialize)]
+            struct Reply<'a> {
+                result: &'a RawValue,
+                error: &'a ErrorDict,
+            }
+            serde_json::to_vec(&Reply { result, error }).expect("error dicts always encode")
+        }
     }
-    serde_json::to_vec(&Reply { result, error }).expect("JSON values always encode")
 }
 
 /// Split a request body into `(args, kwargs)`, or say why it is not a request.

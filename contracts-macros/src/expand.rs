@@ -502,7 +502,7 @@ fn server(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             fn dispatch<'a>(
                 &'a self,
                 method: &'a str,
-                request: #core::__private::serde_json::Value,
+                request: #core::__private::Arguments<'a>,
             ) -> #core::__private::BoxFuture<'a, #core::__private::Outcome> {
                 let compiled = <#contract as #core::__private::Compiled>::compiled();
                 match method {

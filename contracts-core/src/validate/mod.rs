@@ -2,7 +2,7 @@
 
 mod view;
 
-pub use view::View;
+pub use view::{Envelope, Part, View};
 
 use std::fmt;
 
@@ -195,6 +195,22 @@ pub(crate) fn serde_failure(err: &serde_json::Error) -> Failure {
 pub fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failure> {
     T::deserialize(value).map_err(|err| {
         let pointer = match serde_path_to_error::deserialize::<_, T>(value) {
+            Err(tracked) => pointer_of(tracked.path()),
+            Ok(_) => String::new(),
+        };
+        Failure {
+            pointer,
+            reason: err.to_string(),
+        }
+    })
+}
+
+/// [`decode`] from JSON text that passed its schema (or was not checked): serde reads the
+/// text straight into `T`, and a failure names its JSON pointer the same way.
+pub fn decode_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Failure> {
+    serde_json::from_str(text).map_err(|err| {
+        let mut tracked = serde_json::Deserializer::from_str(text);
+        let pointer = match serde_path_to_error::deserialize::<_, T>(&mut tracked) {
             Err(tracked) => pointer_of(tracked.path()),
             Ok(_) => String::new(),
         };

@@ -7,12 +7,12 @@
 //! directly through its `Json` representation trait, so a message that passes costs a
 //! couple of small allocations. `serde_json::Value` is built only to describe a failure.
 
+mod parse;
+
 use std::borrow::Cow;
-use std::fmt;
 
 use jsonschema::json::{Array, Json, JsonNumber, Node, NodeIdentity, Object};
 use jsonschema::types::JsonType;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// One JSON value, borrowing from the text it was read from where it can.
@@ -32,15 +32,62 @@ pub enum View<'a> {
     Object(Vec<(Cow<'a, str>, View<'a>)>),
 }
 
-/// The key under which serde_json (with `arbitrary_precision`, which this crate enables)
-/// hands a number's digits to a visitor, as a one-entry map; its `Number` reads it the same
-/// way.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+/// A message body read as a top-level object whose members keep their own JSON text: an
+/// envelope (`{"args", "kwargs"}`, `{"result", "error"}`) whose parts are checked as views
+/// and decoded by serde from their text.
+#[derive(Debug)]
+pub enum Envelope<'a> {
+    /// An object: every member in order, a repeated key as often as it was written.
+    Object {
+        /// The members.
+        parts: Vec<Part<'a>>,
+        /// Some object inside a member had a key twice (the view keeps the last value).
+        repeated_keys: bool,
+    },
+    /// Any other JSON value.
+    Other(View<'a>),
+}
+
+/// One member of an [`Envelope`].
+#[derive(Debug)]
+pub struct Part<'a> {
+    /// The member's name.
+    pub key: Cow<'a, str>,
+    /// Its value.
+    pub view: View<'a>,
+    /// Its value's JSON text, as written.
+    pub text: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    /// Read `text`, which must be one JSON value; errors are serde_json's.
+    pub fn parse(text: &'a [u8]) -> Result<Self, serde_json::Error> {
+        parse::envelope(text)
+    }
+
+    /// The members named `keys`, each `None` when absent; `None` for all if this is not an
+    /// object or one of them was written twice (a message to refuse, or to read the slow way).
+    pub fn parts<const N: usize>(&self, keys: [&str; N]) -> Option<[Option<&Part<'a>>; N]> {
+        let Envelope::Object { parts, .. } = self else {
+            return None;
+        };
+        let mut found = [None; N];
+        for part in parts {
+            if let Some(slot) = keys.iter().position(|k| part.key == *k) {
+                if found[slot].replace(part).is_some() {
+                    return None;
+                }
+            }
+        }
+        Some(found)
+    }
+}
 
 impl<'a> View<'a> {
-    /// Read `text`; errors are serde_json's.
+    /// Read `text`, which must be one JSON value (RFC 8259, as serde_json reads it); errors
+    /// are serde_json's.
     pub fn parse(text: &'a [u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(text)
+        parse::parse(text)
     }
 
     /// The member `key` of an object.
@@ -90,113 +137,6 @@ impl<'a> View<'a> {
             }
             _ => false,
         }
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for View<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ViewVisitor)
-    }
-}
-
-struct ViewVisitor;
-
-impl<'de> Visitor<'de> for ViewVisitor {
-    type Value = View<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<View<'de>, E> {
-        Ok(View::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<View<'de>, E> {
-        Ok(View::Number(Cow::Owned(v.to_string())))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<View<'de>, E> {
-        Ok(View::Number(Cow::Owned(v.to_string())))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<View<'de>, E> {
-        Number::from_f64(v)
-            .map(|n| View::Number(Cow::Owned(n.to_string())))
-            .ok_or_else(|| E::custom("not a JSON number"))
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<View<'de>, E> {
-        Ok(View::String(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<View<'de>, E> {
-        Ok(View::String(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<View<'de>, E> {
-        Ok(View::String(Cow::Owned(v)))
-    }
-
-    fn visit_unit<E>(self) -> Result<View<'de>, E> {
-        Ok(View::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<View<'de>, E> {
-        Ok(View::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<View<'de>, D::Error> {
-        View::deserialize(d)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<View<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(View::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<View<'de>, A::Error> {
-        let Some(Key(first)) = map.next_key()? else {
-            return Ok(View::Object(Vec::new()));
-        };
-        if first == NUMBER_TOKEN {
-            let Key(digits) = map.next_value()?;
-            return Ok(View::Number(digits));
-        }
-        let mut members = Vec::with_capacity(4);
-        members.push((first, map.next_value()?));
-        while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
-        }
-        Ok(View::Object(members))
-    }
-}
-
-/// An object key (or a number's digits), borrowed from the text unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -400,10 +340,9 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        // serde_json writes an exponent's sign; the number is the same.
         assert_eq!(
             digits,
-            ["42", "-7", "1.5", "123456789012345678901234567890", "1e+3"]
+            ["42", "-7", "1.5", "123456789012345678901234567890", "1e3"]
         );
         assert_eq!(
             view.to_value(),
