@@ -15,7 +15,7 @@ use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
 use crate::validate::{
-    Direction, Envelope, Part, ValidationError, ValidationMode, View, decode, decode_text,
+    Direction, Envelope, Part, ValidationError, ValidationMode, View, decode, decode_view,
     serde_failure,
 };
 use crate::wire::{
@@ -279,14 +279,13 @@ impl RpcClient {
             return Err(self.decode_error(service, method, error));
         }
         if self.validation.checks_inbound() {
-            let checked = match result {
-                Some(result) => method.reply.check_view(&result.view),
-                None => method.reply.check_view(&View::Null),
-            };
-            checked.map_err(|f| invalid(Direction::Reply, f))?;
+            method
+                .reply
+                .check_view(result.map_or(&View::Null, |r| &r.view))
+                .map_err(|f| invalid(Direction::Reply, f))?;
         }
-        let result = result.map_or("null", |r| r.text);
-        decode_text(result).map_err(|f| invalid(Direction::Reply, vec![f]))
+        decode_view(result.map_or(&View::Null, |r| &r.view))
+            .map_err(|f| invalid(Direction::Reply, vec![f]))
     }
 
     fn decode_error<E: DeclaredError>(

@@ -56,12 +56,12 @@ pub fn request<'m>(
         ))
     };
     // The common case, and what our clients send: keyword arguments only, each a parameter.
-    // They are checked as a view and decoded from their own text.
+    // They are checked and decoded as read, with no `serde_json::Value` built.
     if let Some(kwargs) = keywords_only(&message.body, spec) {
         if validation.checks_inbound() {
             spec.request.check_view(&kwargs.view).map_err(invalid)?;
         }
-        return Ok((spec, Arguments::Keywords(kwargs.text)));
+        return Ok((spec, Arguments::Keywords(kwargs.view)));
     }
     // Everything else (positional arguments, kombu's typed values, and every malformed
     // body, which gets its error here) is bound as `serde_json::Value`s.

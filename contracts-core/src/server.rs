@@ -27,7 +27,7 @@ use crate::transport::{
     BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
 use crate::validate::{
-    Direction, Failure, ValidationError, ValidationMode, View, decode, decode_text, serde_failure,
+    Direction, Failure, ValidationError, ValidationMode, View, decode, decode_view, serde_failure,
 };
 use crate::wire::{self, ErrorDict};
 
@@ -38,9 +38,9 @@ pub type Outcome = Result<Box<RawValue>, ErrorDict>;
 /// schema: what [`Dispatch::dispatch`] decodes into the method's request struct.
 #[derive(Debug)]
 pub enum Arguments<'a> {
-    /// The request's `kwargs` as the JSON text it arrived in: a request of keyword arguments
-    /// only, every one a parameter (what typed clients send). Decoded straight from the text.
-    Keywords(&'a str),
+    /// The request's `kwargs` as read from its body: a request of keyword arguments only,
+    /// every one a parameter (what typed clients send).
+    Keywords(View<'a>),
     /// Arguments bound by the runner: positional ones, or ones with kombu's typed values
     /// unwrapped.
     Bound(Value),
@@ -50,10 +50,7 @@ impl Arguments<'_> {
     /// Check the arguments against `validator` (the method's request schema).
     pub fn check(&self, validator: &crate::validate::MessageValidator) -> Result<(), Vec<Failure>> {
         match self {
-            Arguments::Keywords(text) => {
-                let view = View::parse(text.as_bytes()).map_err(|e| vec![serde_failure(&e)])?;
-                validator.check_view(&view)
-            }
+            Arguments::Keywords(view) => validator.check_view(view),
             Arguments::Bound(value) => validator.check(value),
         }
     }
@@ -542,7 +539,7 @@ pub fn decode_request<Req: DeserializeOwned>(
     request: Arguments<'_>,
 ) -> Result<Req, ErrorDict> {
     let decoded = match request {
-        Arguments::Keywords(text) => decode_text(text),
+        Arguments::Keywords(view) => decode_view(&view),
         Arguments::Bound(value) => decode(&value),
     };
     decoded.map_err(|failure| {

@@ -205,12 +205,10 @@ pub fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failur
     })
 }
 
-/// [`decode`] from JSON text that passed its schema (or was not checked): serde reads the
-/// text straight into `T`, and a failure names its JSON pointer the same way.
-pub fn decode_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Failure> {
-    serde_json::from_str(text).map_err(|err| {
-        let mut tracked = serde_json::Deserializer::from_str(text);
-        let pointer = match serde_path_to_error::deserialize::<_, T>(&mut tracked) {
+/// [`decode`] for a [`View`], with the same failures.
+pub fn decode_view<T: serde::de::DeserializeOwned>(view: &View<'_>) -> Result<T, Failure> {
+    T::deserialize(view).map_err(|err| {
+        let pointer = match serde_path_to_error::deserialize::<_, T>(view) {
             Err(tracked) => pointer_of(tracked.path()),
             Ok(_) => String::new(),
         };

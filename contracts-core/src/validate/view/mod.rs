@@ -7,6 +7,7 @@
 //! directly through its `Json` representation trait, so a message that passes costs a
 //! couple of small allocations. `serde_json::Value` is built only to describe a failure.
 
+mod de;
 mod parse;
 
 use std::borrow::Cow;

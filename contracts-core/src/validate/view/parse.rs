@@ -107,6 +107,10 @@ impl<'a> Reader<'a> {
     }
 
     fn skip_whitespace(&mut self) {
+        // Machine-written JSON mostly has none.
+        if !matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            return;
+        }
         let rest = &self.bytes[self.at..];
         self.at += rest
             .iter()
