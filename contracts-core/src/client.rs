@@ -19,8 +19,7 @@ use crate::validate::{
     serde_failure,
 };
 use crate::wire::{
-    ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR,
-    keyword_request,
+    ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR, keyword_request,
 };
 
 /// How long a call waits for its reply unless the client says otherwise. Nameko's service
@@ -452,9 +451,9 @@ fn read_reply<'e>(
     {
         let result = result.filter(|r| r.view != View::Null);
         let error = match error {
-            Some(error) if error.view != View::Null => Some(
-                serde_json::from_str(error.text).map_err(|e| protocol(service, method, e))?,
-            ),
+            Some(error) if error.view != View::Null => {
+                Some(serde_json::from_str(error.text).map_err(|e| protocol(service, method, e))?)
+            }
             _ => None,
         };
         return Ok((result, error));

@@ -9,9 +9,9 @@ use serde_json::Value;
 use crate::contract::{CompiledMethod, CompiledService};
 use crate::kombu;
 use crate::limits::Limits;
+use crate::server::Arguments;
 use crate::topology::CONTENT_TYPE_JSON;
 use crate::transport::Message;
-use crate::server::Arguments;
 use crate::validate::{Direction, Envelope, Part, ValidationError, ValidationMode, View};
 use crate::wire::{self, ErrorDict};
 

@@ -64,8 +64,7 @@ pub trait Dispatch: Send + Sync + 'static {
     fn compiled(&self) -> &'static CompiledService;
 
     /// Run `method` on a request whose arguments are bound by name and already validated.
-    fn dispatch<'a>(&'a self, method: &'a str, request: Arguments<'a>)
-    -> BoxFuture<'a, Outcome>;
+    fn dispatch<'a>(&'a self, method: &'a str, request: Arguments<'a>) -> BoxFuture<'a, Outcome>;
 
     /// The service's event handlers (its `#[handles]` methods), subscribed by the runner
     /// with the service.
@@ -404,7 +403,9 @@ where
         let Ok(permit) = pool.clone().acquire_owned().await else {
             break;
         };
-        let job = work(delivery);
+        // Boxed: a worker's future is large, and spawning moves what it is given several
+        // times before the first poll; a box moves once.
+        let job = Box::pin(work(delivery));
         tokio::spawn(async move {
             job.await;
             drop(permit);

@@ -35,10 +35,14 @@ pub struct MemoryBroker {
 struct State {
     exchanges: RwLock<HashMap<String, Exchange>>,
     queues: Mutex<HashMap<String, Arc<Queue>>>,
+    /// `""`, the default exchange's name, as deliveries carry it.
+    default_exchange: Arc<str>,
 }
 
 struct Exchange {
     spec: ExchangeSpec,
+    /// The name every delivery through it carries, shared rather than copied per message.
+    name: Arc<str>,
     /// Bindings without wildcards, looked up by routing key: the common case (replies, events).
     exact: HashMap<String, Vec<Arc<Queue>>>,
     wildcard: Vec<(String, Arc<Queue>)>,
@@ -155,8 +159,11 @@ impl MemoryBroker {
         message: Message,
         mandatory: bool,
     ) -> Result<(), TransportError> {
-        let targets: Vec<Arc<Queue>> = if exchange.is_empty() {
-            self.queue(routing_key).into_iter().collect()
+        let (exchange_name, targets): (Arc<str>, Vec<Arc<Queue>>) = if exchange.is_empty() {
+            (
+                self.state.default_exchange.clone(),
+                self.queue(routing_key).into_iter().collect(),
+            )
         } else {
             let exchanges = self.state.exchanges.read().expect("broker lock poisoned");
             let ex = exchanges
@@ -171,7 +178,7 @@ impl MemoryBroker {
                     targets.push(queue.clone());
                 }
             }
-            targets
+            (ex.name.clone(), targets)
         };
         if targets.is_empty() {
             return if mandatory {
@@ -183,7 +190,7 @@ impl MemoryBroker {
                 Ok(())
             };
         }
-        let exchange: Arc<str> = exchange.into();
+        let exchange = exchange_name;
         let routing_key: Arc<str> = routing_key.into();
         let expires_at = message
             .properties
@@ -252,6 +259,7 @@ impl Transport for MemoryBroker {
                     spec.name.clone(),
                     Exchange {
                         spec: spec.clone(),
+                        name: spec.name.as_str().into(),
                         exact: HashMap::default(),
                         wildcard: Vec::new(),
                     },

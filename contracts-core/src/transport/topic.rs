@@ -10,26 +10,38 @@
 /// assert!(topic_matches("a.#.z", "a.z"));
 /// ```
 pub fn topic_matches(pattern: &str, routing_key: &str) -> bool {
-    // Runs on every publish: walk the words without allocating.
-    matches(pattern.split('.'), routing_key.split('.'))
+    // Runs for every wildcard binding on every publish: words are byte slices, found
+    // without allocating.
+    matches(Some(pattern.as_bytes()), Some(routing_key.as_bytes()))
 }
 
-type Words<'a> = std::str::Split<'a, char>;
+/// The first word of `words` (`None` once none are left) and the words after it.
+fn next_word(words: Option<&[u8]>) -> Option<(&[u8], Option<&[u8]>)> {
+    let words = words?;
+    Some(match words.iter().position(|&b| b == b'.') {
+        Some(dot) => (&words[..dot], Some(&words[dot + 1..])),
+        None => (words, None),
+    })
+}
 
-fn matches(mut pattern: Words<'_>, mut key: Words<'_>) -> bool {
+fn matches(mut pattern: Option<&[u8]>, mut key: Option<&[u8]>) -> bool {
     loop {
-        match pattern.next() {
-            None => return key.next().is_none(),
-            Some("#") => loop {
-                if matches(pattern.clone(), key.clone()) {
+        match next_word(pattern) {
+            None => return key.is_none(),
+            Some((b"#", rest)) => loop {
+                if matches(rest, key) {
                     return true;
                 }
-                if key.next().is_none() {
-                    return false;
+                match next_word(key) {
+                    Some((_, after)) => key = after,
+                    None => return false,
                 }
             },
-            Some(word) => match key.next() {
-                Some(k) if word == "*" || word == k => {}
+            Some((word, rest)) => match next_word(key) {
+                Some((k, after)) if word == b"*" || word == k => {
+                    pattern = rest;
+                    key = after;
+                }
                 _ => return false,
             },
         }
@@ -58,6 +70,57 @@ mod tests {
         assert!(topic_matches("svc.#", "svc.a.b"));
         assert!(topic_matches("#.b", "a.b"));
         assert!(!topic_matches("#.b", "a.c"));
+    }
+
+    #[test]
+    fn empty_words_are_words() {
+        assert!(topic_matches("", ""));
+        assert!(!topic_matches("", "a"));
+        assert!(topic_matches("a..b", "a..b"));
+        assert!(topic_matches("a.*.b", "a..b"));
+        assert!(topic_matches("#", ""));
+        assert!(topic_matches("a.#", "a."));
+        assert!(!topic_matches("a.*", "a"));
+        assert!(topic_matches("#.#", "x"));
+        assert!(topic_matches("*.#.*", "x.y"));
+        assert!(!topic_matches("*.#.*", "x"));
+    }
+
+    /// Word lists, written the plainest way: what the byte matcher must agree with.
+    fn reference(pattern: &[&str], key: &[&str]) -> bool {
+        match pattern.split_first() {
+            None => key.is_empty(),
+            Some((&"#", rest)) => (0..=key.len()).any(|skip| reference(rest, &key[skip..])),
+            Some((word, rest)) => key
+                .split_first()
+                .is_some_and(|(k, after)| (*word == "*" || word == k) && reference(rest, after)),
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_plain_reading_on_every_short_topic() {
+        let words = ["a", "b", "", "*", "#"];
+        let mut topics = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = topics
+                .iter()
+                .flat_map(|t| words.iter().map(move |w| format!("{t}.{w}")))
+                .collect();
+            topics.extend(longer);
+        }
+        for pattern in &topics {
+            for key in topics.iter().filter(|k| !k.contains(['*', '#'])) {
+                let split = |t: &str| t.split('.').map(str::to_owned).collect::<Vec<_>>();
+                let (p, k) = (split(pattern), split(key));
+                let p: Vec<&str> = p.iter().map(String::as_str).collect();
+                let k: Vec<&str> = k.iter().map(String::as_str).collect();
+                assert_eq!(
+                    topic_matches(pattern, key),
+                    reference(&p, &k),
+                    "{pattern:?} {key:?}"
+                );
+            }
+        }
     }
 
     #[test]

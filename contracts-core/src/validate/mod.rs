@@ -303,6 +303,9 @@ mod tests {
             );
         }
         // Both verdicts occur, so the comparison above means something.
-        assert!((6..instances.len() - 3).contains(&failing), "{failing} failing");
+        assert!(
+            (6..instances.len() - 3).contains(&failing),
+            "{failing} failing"
+        );
     }
 }

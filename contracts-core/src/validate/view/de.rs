@@ -55,7 +55,10 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de View<'a> {
                 let value = visitor.visit_seq(&mut seq)?;
                 match seq.0.len() {
                     0 => Ok(value),
-                    _ => Err(Error::invalid_length(items.len(), &"fewer elements in array")),
+                    _ => Err(Error::invalid_length(
+                        items.len(),
+                        &"fewer elements in array",
+                    )),
                 }
             }
             View::Object(members) => visitor.visit_map(Members {
@@ -123,7 +126,6 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de View<'a> {
     }
 }
 
-
 impl View<'_> {
     fn unexpected(&self) -> Unexpected<'_> {
         match self {
@@ -162,12 +164,16 @@ struct Members<'de, 'a> {
 impl<'de, 'a: 'de> MapAccess<'de> for Members<'de, 'a> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let Some((key, value)) = self.members.next() else {
             return Ok(None);
         };
         self.value = Some(value);
-        seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some)
+        seed.deserialize(BorrowedStrDeserializer::new(key))
+            .map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
@@ -192,7 +198,10 @@ impl<'de, 'a: 'de> EnumAccess<'de> for Variant<'de, 'a> {
     type Error = Error;
     type Variant = &'de View<'a>;
 
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self::Variant), Error> {
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self::Variant), Error> {
         let variant = seed.deserialize(BorrowedStrDeserializer::<Error>::new(self.variant))?;
         Ok((variant, self.value))
     }

@@ -157,11 +157,7 @@ impl Json for ViewJson {
         key.to_owned()
     }
 
-    fn with_string_node<T>(
-        (): &mut (),
-        string: &str,
-        f: impl FnOnce(Self::Node<'_>) -> T,
-    ) -> T {
+    fn with_string_node<T>((): &mut (), string: &str, f: impl FnOnce(Self::Node<'_>) -> T) -> T {
         f(&View::String(Cow::Borrowed(string)))
     }
 }
@@ -238,7 +234,9 @@ impl<'a> Node<'a, ViewJson> for &'a View<'a> {
     }
 
     fn identity(&self) -> Option<NodeIdentity> {
-        Some(NodeIdentity::new(std::ptr::from_ref::<View<'a>>(self) as usize))
+        Some(NodeIdentity::new(
+            std::ptr::from_ref::<View<'a>>(self) as usize
+        ))
     }
 }
 

@@ -443,3 +443,15 @@ mod tests {
         agrees(&format!("{{{}}}", members.join(", ")));
     }
 }
+
+#[cfg(test)]
+mod cost {
+    #[test]
+    #[ignore = "a profiling aid: run under callgrind"]
+    fn parse_a_request_many_times() {
+        let body = br#"{"args":[],"kwargs":{"user_data":{"user_id":42,"name":"Ada Lovelace"}}}"#;
+        for _ in 0..10_000 {
+            std::hint::black_box(super::envelope(std::hint::black_box(body)).unwrap());
+        }
+    }
+}
