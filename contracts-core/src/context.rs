@@ -77,19 +77,36 @@ impl CallContext {
         method: &str,
         parents: usize,
     ) -> Self {
-        let mut ctx = Self::from_headers(inbound);
-        let mut stack: Vec<Value> = match ctx.headers.remove(STACK_HEADER) {
-            Some(Value::Array(stack)) => stack,
+        // One pass over the inbound headers (this runs on every call): each key copied with
+        // its prefix, the stack kept aside and rebuilt with this worker's id.
+        let mut headers = Headers::new();
+        let mut stack = None;
+        for (key, value) in inbound {
+            if crate::retry::is_bookkeeping(key) {
+                continue;
+            }
+            let key = if key.starts_with(HEADER_PREFIX) {
+                std::borrow::Cow::Borrowed(key.as_str())
+            } else {
+                std::borrow::Cow::Owned(prefixed(key))
+            };
+            if key == STACK_HEADER {
+                stack = Some(value);
+            } else {
+                headers.insert(key.into_owned(), value.clone());
+            }
+        }
+        let parents_kept: &[Value] = match stack {
+            Some(Value::Array(ids)) => &ids[ids.len().saturating_sub(parents)..],
             // A lone string is one id, not a sequence of characters.
-            Some(Value::String(id)) => vec![Value::String(id)],
-            _ => Vec::new(),
+            Some(id @ Value::String(_)) if parents > 0 => std::slice::from_ref(id),
+            _ => &[],
         };
-        let keep_from = stack.len().saturating_sub(parents);
-        stack.drain(..keep_from);
+        let mut stack = Vec::with_capacity(parents_kept.len() + 1);
+        stack.extend_from_slice(parents_kept);
         stack.push(Value::String(new_call_id(service, method)));
-        ctx.headers
-            .insert(STACK_HEADER.to_owned(), Value::Array(stack));
-        ctx
+        headers.insert(STACK_HEADER.to_owned(), Value::Array(stack));
+        Self { headers }
     }
 
     /// Headers to send with an outgoing request or event: every key with the `nameko.` prefix,
@@ -225,6 +242,21 @@ mod tests {
         assert!(Uuid::parse_str(&own["svc.meth.".len()..]).is_ok());
         assert_eq!(ctx.call_id(), Some(own));
         assert_eq!(ctx.origin_call_id(), Some("p.m.2"));
+    }
+
+    #[test]
+    fn a_worker_takes_unprefixed_keys_and_leaves_bookkeeping_behind() {
+        let inbound = headers(json!({
+            "call_id_stack": ["a.b.1"], "language": "en", "x-death": [{"count": 1}],
+            "x-contracts-attempt": 2, "nameko.user_id": 7
+        }));
+        let ctx = CallContext::for_worker(&inbound, "s", "m");
+        assert_eq!(ctx.call_id_stack()[0], "a.b.1");
+        assert_eq!(ctx.call_id_stack().len(), 2);
+        let keys: Vec<&str> = ctx.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["call_id_stack", "language", "user_id"]);
+        let none = CallContext::for_worker_tracking(&inbound, "s", "m", 0);
+        assert_eq!(none.call_id_stack().len(), 1);
     }
 
     #[test]
