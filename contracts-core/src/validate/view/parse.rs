@@ -52,6 +52,20 @@ fn read<'a, T>(
     read.ok_or_else(refused)
 }
 
+/// The bytes that end a run of plain characters in a string: the closing quote, an escape,
+/// and the control characters JSON forbids there.
+const STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        stops[b] = true;
+        b += 1;
+    }
+    stops[b'"' as usize] = true;
+    stops[b'\\' as usize] = true;
+    stops
+};
+
 struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -220,26 +234,25 @@ impl<'a> Reader<'a> {
 
     /// A string at the opening quote: borrowed from the text unless it has escapes.
     fn string(&mut self) -> Option<Cow<'a, str>> {
-        self.at += 1;
-        let start = self.at;
-        self.skip_plain_chars();
-        match self.peek()? {
-            b'"' => {
-                self.at += 1;
-                return Some(Cow::Borrowed(&self.text[start..self.at - 1]));
-            }
-            b'\\' => {}
-            _ => return None,
+        let start = self.at + 1;
+        let end = start + self.bytes[start..].iter().position(|&b| STOPS[usize::from(b)])?;
+        if self.bytes[end] == b'"' {
+            self.at = end + 1;
+            return Some(Cow::Borrowed(&self.text[start..end]));
         }
+        self.at = end;
+        self.escaped(start).map(Cow::Owned)
+    }
+
+    /// The rest of a string that has an escape (or a control character) at `self.at`.
+    #[cold]
+    fn escaped(&mut self, start: usize) -> Option<String> {
         let mut owned = String::from(&self.text[start..self.at]);
         loop {
-            let run = self.at;
-            self.skip_plain_chars();
-            owned.push_str(&self.text[run..self.at]);
             match self.peek()? {
                 b'"' => {
                     self.at += 1;
-                    return Some(Cow::Owned(owned));
+                    return Some(owned);
                 }
                 b'\\' => {
                     self.at += 1;
@@ -260,6 +273,9 @@ impl<'a> Reader<'a> {
                 }
                 _ => return None,
             }
+            let run = self.at;
+            self.skip_plain_chars();
+            owned.push_str(&self.text[run..self.at]);
         }
     }
 
@@ -268,7 +284,7 @@ impl<'a> Reader<'a> {
         let rest = &self.bytes[self.at..];
         self.at += rest
             .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .position(|&b| STOPS[usize::from(b)])
             .unwrap_or(rest.len());
     }
 
