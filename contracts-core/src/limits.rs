@@ -49,7 +49,15 @@ fn json_depth_exceeds(body: &[u8], limit: usize) -> bool {
     // Nesting deeper than `limit` needs more than `limit` opening brackets. Counting them is a
     // loop the compiler vectorises, a few times cheaper than the scan below, and settles
     // nearly every real message (brackets inside strings only make the count larger).
-    let openings = body.iter().filter(|b| matches!(b, b'[' | b'{')).count();
+    // `[` is 0x5B and `{` 0x7B: setting bit 0x20 maps both, and only them, to `{`. Counted
+    // per chunk in a byte, so that the loop runs on whole vector registers.
+    let openings: usize = body
+        .chunks(255)
+        .map(|chunk| {
+            let in_chunk: u8 = chunk.iter().map(|&b| u8::from(b | 0x20 == b'{')).sum();
+            usize::from(in_chunk)
+        })
+        .sum();
     if openings <= limit {
         return false;
     }
@@ -90,6 +98,15 @@ mod tests {
         assert!(!json_depth_exceeds(br#"{"a": [1, {"b": "[[[[["}]}"#, 3));
         assert!(json_depth_exceeds(br#"{"a": [1, {"b": [2]}]}"#, 3));
         assert!(!json_depth_exceeds(br#"{"s": "\"[[[[\\"}"#, 1));
+    }
+
+    #[test]
+    fn long_bodies_are_counted_past_a_chunk() {
+        let deep = [b'['; 600];
+        assert!(json_depth_exceeds(&deep, 300));
+        assert!(!json_depth_exceeds(&deep[..300], 300));
+        let quoted = format!("[\"{}\"]", "{".repeat(700));
+        assert!(!json_depth_exceeds(quoted.as_bytes(), 1));
     }
 
     #[test]
