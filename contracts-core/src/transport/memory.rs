@@ -242,6 +242,25 @@ fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
     Box::pin(std::future::ready(value))
 }
 
+/// What an operation that succeeded at once returns: `Ok(())` from a future of no size,
+/// which boxing does not allocate for (publishes and acks are most of the broker's work).
+fn done<'a>(result: Result<(), TransportError>) -> BoxFuture<'a, Result<(), TransportError>> {
+    struct Done;
+    impl Future for Done {
+        type Output = Result<(), TransportError>;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Self::Output> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    match result {
+        Ok(()) => Box::pin(Done),
+        Err(e) => ready(Err(e)),
+    }
+}
+
 impl Transport for MemoryBroker {
     fn declare_exchange<'a>(
         &'a self,
@@ -361,7 +380,7 @@ impl Transport for MemoryBroker {
         message: Message,
         mandatory: bool,
     ) -> BoxFuture<'a, Result<(), TransportError>> {
-        ready(self.route(exchange, routing_key, message, mandatory))
+        done(self.route(exchange, routing_key, message, mandatory))
     }
 
     fn get<'a>(
@@ -457,7 +476,7 @@ impl Drop for MemoryAcker {
 impl Acknowledge for MemoryAcker {
     fn ack(mut self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
         self.item = None;
-        ready(Ok(()))
+        done(Ok(()))
     }
 
     fn reject(
@@ -469,6 +488,6 @@ impl Acknowledge for MemoryAcker {
         } else {
             self.item = None;
         }
-        ready(Ok(()))
+        done(Ok(()))
     }
 }
