@@ -44,7 +44,8 @@ struct Exchange {
     /// The name every delivery through it carries, shared rather than copied per message.
     name: Arc<str>,
     /// Bindings without wildcards, looked up by routing key: the common case (replies, events).
-    exact: HashMap<String, Vec<Arc<Queue>>>,
+    /// Each key is shared with the deliveries routed by it.
+    exact: HashMap<Arc<str>, Vec<Arc<Queue>>>,
     wildcard: Vec<(String, Arc<Queue>)>,
 }
 
@@ -159,27 +160,31 @@ impl MemoryBroker {
         message: Message,
         mandatory: bool,
     ) -> Result<(), TransportError> {
-        let (exchange_name, targets): (Arc<str>, Vec<Arc<Queue>>) = if exchange.is_empty() {
-            (
-                self.state.default_exchange.clone(),
-                self.queue(routing_key).into_iter().collect(),
-            )
-        } else {
-            let exchanges = self.state.exchanges.read().expect("broker lock poisoned");
-            let ex = exchanges
-                .get(exchange)
-                .ok_or_else(|| TransportError::NoSuchExchange(exchange.to_owned()))?;
-            let mut targets: Vec<Arc<Queue>> =
-                ex.exact.get(routing_key).cloned().unwrap_or_default();
-            for (pattern, queue) in &ex.wildcard {
-                if topic_matches(pattern, routing_key)
-                    && !targets.iter().any(|q| Arc::ptr_eq(q, queue))
-                {
-                    targets.push(queue.clone());
+        let (exchange_name, bound_key, targets): (Arc<str>, _, Vec<Arc<Queue>>) =
+            if exchange.is_empty() {
+                (
+                    self.state.default_exchange.clone(),
+                    None,
+                    self.queue(routing_key).into_iter().collect(),
+                )
+            } else {
+                let exchanges = self.state.exchanges.read().expect("broker lock poisoned");
+                let ex = exchanges
+                    .get(exchange)
+                    .ok_or_else(|| TransportError::NoSuchExchange(exchange.to_owned()))?;
+                let (bound_key, mut targets) = match ex.exact.get_key_value(routing_key) {
+                    Some((key, queues)) => (Some(key.clone()), queues.clone()),
+                    None => (None, Vec::new()),
+                };
+                for (pattern, queue) in &ex.wildcard {
+                    if topic_matches(pattern, routing_key)
+                        && !targets.iter().any(|q| Arc::ptr_eq(q, queue))
+                    {
+                        targets.push(queue.clone());
+                    }
                 }
-            }
-            (ex.name.clone(), targets)
-        };
+                (ex.name.clone(), bound_key, targets)
+            };
         if targets.is_empty() {
             return if mandatory {
                 Err(TransportError::Unroutable {
@@ -191,7 +196,7 @@ impl MemoryBroker {
             };
         }
         let exchange = exchange_name;
-        let routing_key: Arc<str> = routing_key.into();
+        let routing_key: Arc<str> = bound_key.unwrap_or_else(|| routing_key.into());
         let expires_at = message
             .properties
             .expiration
@@ -338,7 +343,7 @@ impl Transport for MemoryBroker {
                     ex.wildcard.push((routing_key.to_owned(), queue));
                 }
             } else {
-                let bound = ex.exact.entry(routing_key.to_owned()).or_default();
+                let bound = ex.exact.entry(routing_key.into()).or_default();
                 if !bound.iter().any(|q| Arc::ptr_eq(q, &queue)) {
                     bound.push(queue);
                 }

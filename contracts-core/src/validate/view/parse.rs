@@ -235,7 +235,10 @@ impl<'a> Reader<'a> {
     /// A string at the opening quote: borrowed from the text unless it has escapes.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.at + 1;
-        let end = start + self.bytes[start..].iter().position(|&b| STOPS[usize::from(b)])?;
+        let end = start
+            + self.bytes[start..]
+                .iter()
+                .position(|&b| STOPS[usize::from(b)])?;
         if self.bytes[end] == b'"' {
             self.at = end + 1;
             return Some(Cow::Borrowed(&self.text[start..end]));
