@@ -74,10 +74,10 @@ impl<'a> Envelope<'a> {
         };
         let mut found = [None; N];
         for part in parts {
-            if let Some(slot) = keys.iter().position(|k| part.key == *k) {
-                if found[slot].replace(part).is_some() {
-                    return None;
-                }
+            if let Some(slot) = keys.iter().position(|k| part.key == *k)
+                && found[slot].replace(part).is_some()
+            {
+                return None;
             }
         }
         Some(found)
