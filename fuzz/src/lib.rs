@@ -102,7 +102,7 @@ pub fn now<F: Future>(future: F) -> F::Output {
 
 /// An error must reach the caller as a Nameko error dict that reads back as one.
 pub fn assert_replyable(error: &ErrorDict) {
-    let body = encode_reply(&serde_json::Value::Null, Some(error));
+    let body = encode_reply(serde_json::value::RawValue::NULL, Some(error));
     let reply: ReplyEnvelope = serde_json::from_slice(&body).expect("an error reply is JSON");
     let back = reply.error.expect("the reply carries the error");
     assert_eq!(back.exc_type, error.exc_type);

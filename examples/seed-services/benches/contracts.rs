@@ -16,11 +16,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use contracts_core::prelude::*;
-use contracts_core::validate::MessageValidator;
+use contracts_core::validate::{Envelope, MessageValidator, View, decode_view};
+use contracts_core::wire::{encode_reply, keyword_request};
 use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, ValidationMode};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use seed_contracts::{Created, Success, UserData, UserServiceContract};
-use serde_json::{Map, Value, json};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,31 +73,43 @@ fn messages(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    // The whole path a request takes through client and server: value, check, envelope bytes;
-    // then bytes, value, check, typed struct.
+    g.bench_function("request/validate_view", |b| {
+        b.iter(|| {
+            let view = View::parse(std::hint::black_box(&request_json)).unwrap();
+            request_validator.check_view(&view).unwrap()
+        })
+    });
+    // The whole path a request takes through client and server, as the runtime takes it:
+    // bytes, a view of them checked, the envelope; then the envelope read as views, the
+    // arguments checked and decoded from their view.
     g.bench_function("request/encode_validate_decode", |b| {
         b.iter(|| {
-            let value = serde_json::to_value(std::hint::black_box(&request)).unwrap();
-            request_validator.check(&value).unwrap();
-            let Value::Object(kwargs) = value else {
+            let kwargs = serde_json::to_vec(std::hint::black_box(&request)).unwrap();
+            request_validator
+                .check_view(&View::parse(&kwargs).unwrap())
+                .unwrap();
+            let body = keyword_request(&kwargs);
+            let envelope = Envelope::parse(&body).unwrap();
+            let [_, Some(kwargs)] = envelope.parts(["args", "kwargs"]).unwrap() else {
                 unreachable!()
             };
-            let body = serde_json::to_vec(&json!({"args": [], "kwargs": kwargs})).unwrap();
-            let mut envelope: Map<String, Value> = serde_json::from_slice(&body).unwrap();
-            let bound = envelope.remove("kwargs").unwrap();
-            request_validator.check(&bound).unwrap();
-            serde_json::from_value::<CreateUserRequest>(bound).unwrap()
+            request_validator.check_view(&kwargs.view).unwrap();
+            decode_view::<CreateUserRequest>(&kwargs.view).unwrap()
         })
     });
     g.bench_function("reply/encode_validate_decode", |b| {
         b.iter(|| {
-            let value = serde_json::to_value(std::hint::black_box(&reply)).unwrap();
-            reply_validator.check(&value).unwrap();
-            let body = serde_json::to_vec(&json!({"result": value, "error": null})).unwrap();
-            let mut envelope: Map<String, Value> = serde_json::from_slice(&body).unwrap();
-            let result = envelope.remove("result").unwrap();
-            reply_validator.check(&result).unwrap();
-            serde_json::from_value::<Created>(result).unwrap()
+            let result = serde_json::value::to_raw_value(std::hint::black_box(&reply)).unwrap();
+            reply_validator
+                .check_view(&View::parse(result.get().as_bytes()).unwrap())
+                .unwrap();
+            let body = encode_reply(&result, None);
+            let envelope = Envelope::parse(&body).unwrap();
+            let [Some(result), _] = envelope.parts(["result", "error"]).unwrap() else {
+                unreachable!()
+            };
+            reply_validator.check_view(&result.view).unwrap();
+            decode_view::<Created>(&result.view).unwrap()
         })
     });
     g.finish();

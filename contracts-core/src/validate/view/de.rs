@@ -1,8 +1,9 @@
 //! Decoding a checked [`View`] into a Rust type with serde, without reading its text again.
 //!
-//! It behaves as decoding a `serde_json::Value` does (the runtime did that before views):
-//! numbers that fit `u64` or `i64` are handed over as such, any other is handed to
-//! serde_json's own `Number`, so wide integers and floats decode exactly as before.
+//! It behaves as decoding a `serde_json::Value` does (the runtime did that before views),
+//! method for method and error for error: numbers that fit `u64` or `i64` are handed over as
+//! such, any other to serde_json's own `Number`, so wide integers and floats decode exactly
+//! as before, and a failure reads the same.
 
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{
@@ -61,10 +62,115 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de View<'a> {
                     )),
                 }
             }
-            View::Object(members) => visitor.visit_map(Members {
-                members: members.iter(),
-                value: None,
-            }),
+            View::Object(members) => {
+                let mut map = Members {
+                    members: members.iter(),
+                    value: None,
+                };
+                let value = visitor.visit_map(&mut map)?;
+                match map.members.len() {
+                    0 => Ok(value),
+                    _ => Err(Error::invalid_length(
+                        members.len(),
+                        &"fewer elements in map",
+                    )),
+                }
+            }
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            View::Bool(b) => visitor.visit_bool(*b),
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            View::String(s) => visitor.visit_borrowed_str(s),
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            View::String(_) | View::Array(_) => self.deserialize_any(visitor),
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            View::Null => visitor.visit_unit(),
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            View::Array(_) => self.deserialize_any(visitor),
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            View::Object(_) => self.deserialize_any(visitor),
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            View::Array(_) | View::Object(_) => self.deserialize_any(visitor),
+            other => Err(other.invalid_type(&visitor)),
         }
     }
 
@@ -119,14 +225,15 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de View<'a> {
     number!(deserialize_u128 visit_u128);
     number!(deserialize_f32 visit_f32);
     number!(deserialize_f64 visit_f64);
-
-    serde::forward_to_deserialize_any! {
-        bool char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
-        identifier
-    }
 }
 
 impl View<'_> {
+    fn invalid_type(&self, expected: &dyn serde::de::Expected) -> Error {
+        Error::invalid_type(self.unexpected(), expected)
+    }
+
+    /// As serde_json names a `Value` it did not expect (a number is "number" whatever its
+    /// digits, as with `arbitrary_precision`).
     fn unexpected(&self) -> Unexpected<'_> {
         match self {
             View::Null => Unexpected::Unit,
@@ -312,5 +419,27 @@ mod tests {
         same::<f64>("1e400");
         same::<Option<u8>>("null");
         same::<char>(r#""x""#);
+        // Each kind where another is expected.
+        for text in [
+            "2",
+            "-2",
+            "1.5",
+            "true",
+            "null",
+            r#""s""#,
+            "[1]",
+            r#"{"a": 1}"#,
+        ] {
+            same::<User>(text);
+            same::<Vec<u8>>(text);
+            same::<BTreeMap<String, u8>>(text);
+            same::<String>(text);
+            same::<bool>(text);
+            same::<()>(text);
+            same::<(u8,)>(text);
+            same::<Kind>(text);
+            same::<Wrapped>(text);
+        }
+        same::<BTreeMap<String, u8>>(r#"{"a": 1, "b": 300}"#);
     }
 }
