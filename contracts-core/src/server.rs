@@ -391,10 +391,13 @@ where
     F: Fn(Delivery) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    // One wait for the stop signal across every delivery: a fresh `changed()` per delivery
+    // would register with the signal and leave it again each time.
+    let mut stopped = std::pin::pin!(stop.changed());
     loop {
         let delivery = tokio::select! {
             biased;
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
             delivery = consumer.next() => match delivery {
                 Some(delivery) => delivery,
                 None => break,

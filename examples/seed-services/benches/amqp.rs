@@ -22,6 +22,11 @@
 mod floor;
 mod stateless;
 
+// Every contender runs in this process under the allocator a service under load should use
+// (see BENCHMARKS.md); glibc's penalises whoever allocates more, across threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;

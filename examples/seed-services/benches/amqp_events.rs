@@ -20,6 +20,11 @@
 
 mod floor;
 
+// Every contender runs in this process under the allocator a service under load should use
+// (see BENCHMARKS.md); glibc's penalises whoever allocates more, across threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
