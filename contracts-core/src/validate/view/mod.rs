@@ -1,11 +1,12 @@
 //! A JSON document read straight from a message's bytes, for schema checks.
 //!
-//! Checking a message against its schema needs a tree of it; a `serde_json::Value` tree is
+//! Checking a message against its schema needs a tree of it; a `serde_json::Value` tree was
 //! the costliest part of a round trip (a B-tree node and a `String` per key, every string
-//! copied, all dropped again right after the check). A [`View`] borrows keys and strings from
-//! the bytes and keeps each object's members in one `Vec`, and jsonschema validates it
-//! directly through its `Json` representation trait, so a message that passes costs a
-//! couple of small allocations. `serde_json::Value` is built only to describe a failure.
+//! copied, all dropped again right after the check). A [`View`] borrows keys, strings and
+//! numbers from the bytes and keeps each object's members in one `Vec`; jsonschema validates
+//! it directly through its `Json` representation trait, and serde decodes the method's types
+//! from it (`de.rs`), so a message that passes costs a couple of small allocations. A
+//! `serde_json::Value` is built only to describe a failure.
 
 mod de;
 mod parse;
@@ -34,8 +35,8 @@ pub enum View<'a> {
 }
 
 /// A message body read as a top-level object whose members keep their own JSON text: an
-/// envelope (`{"args", "kwargs"}`, `{"result", "error"}`) whose parts are checked as views
-/// and decoded by serde from their text.
+/// envelope (`{"args", "kwargs"}`, `{"result", "error"}`) whose parts are checked and
+/// decoded as views.
 #[derive(Debug)]
 pub enum Envelope<'a> {
     /// An object: every member in order, a repeated key as often as it was written.
@@ -89,14 +90,6 @@ impl<'a> View<'a> {
     /// are serde_json's.
     pub fn parse(text: &'a [u8]) -> Result<Self, serde_json::Error> {
         parse::parse(text)
-    }
-
-    /// The member `key` of an object.
-    pub fn get(&self, key: &str) -> Option<&View<'a>> {
-        match self {
-            View::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
     }
 
     /// The same value as a `serde_json::Value`, for error reports.

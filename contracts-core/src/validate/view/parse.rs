@@ -5,7 +5,7 @@
 //! made reading a small message cost more than checking it. Here the text's UTF-8 is checked
 //! once, strings and numbers are slices of it, and the only allocations are one vector per
 //! object or array. What it accepts is exactly what serde_json accepts (the tests and the
-//! `request` fuzz target compare the two); when it refuses, serde_json reads the text again
+//! `view` fuzz target compare the two); when it refuses, serde_json reads the text again
 //! to say why in its usual words.
 
 use std::borrow::Cow;
@@ -460,17 +460,5 @@ mod tests {
     fn a_repeated_key_keeps_its_last_value_in_a_large_object_too() {
         let members: Vec<String> = (0..100).map(|i| format!("\"k{}\": {i}", i % 60)).collect();
         agrees(&format!("{{{}}}", members.join(", ")));
-    }
-}
-
-#[cfg(test)]
-mod cost {
-    #[test]
-    #[ignore = "a profiling aid: run under callgrind"]
-    fn parse_a_request_many_times() {
-        let body = br#"{"args":[],"kwargs":{"user_data":{"user_id":42,"name":"Ada Lovelace"}}}"#;
-        for _ in 0..10_000 {
-            std::hint::black_box(super::envelope(std::hint::black_box(body)).unwrap());
-        }
     }
 }
