@@ -54,10 +54,14 @@ fuzz_target!(|text: &[u8]| {
         Value::deserialize(&view).map_err(|e| e.to_string()),
         Value::deserialize(&value).map_err(|e| e.to_string())
     );
-    assert_eq!(
-        Shape::deserialize(&view).map_err(|e| e.to_string()),
-        Shape::deserialize(&value).map_err(|e| e.to_string())
-    );
+    // Decoding agrees on the value, or both fail. (With several faults, serde names the first
+    // it meets: members come in the message's order from a view, in key order from a `Value`.
+    // The wording of each single fault is compared kind by kind in `view/de.rs`'s tests.)
+    match (Shape::deserialize(&view), Shape::deserialize(&value)) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        (Err(_), Err(_)) => {}
+        (ours, theirs) => panic!("view {ours:?}, value {theirs:?}"),
+    }
     // The same verdict, failing at the same places. (A reason that lists members lists
     // them as the message has them for a view, in key order for a `Value`.)
     let pointers = |failures: Vec<contracts_core::validate::Failure>| {
