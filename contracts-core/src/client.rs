@@ -15,8 +15,7 @@ use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
 use crate::validate::{
-    Direction, Envelope, Part, ValidationError, ValidationMode, View, decode, decode_view,
-    serde_failure,
+    Direction, Envelope, ValidationError, ValidationMode, View, decode, decode_view, serde_failure,
 };
 use crate::wire::{
     ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR, keyword_request,
@@ -271,8 +270,7 @@ impl RpcClient {
             .round_trip(service.name(), &method.name, keyword_request(&kwargs))
             .await
             .map_err(|e| e.map_service(|never| match never {}))?;
-        let envelope = Envelope::parse(&reply.body);
-        let (result, error) = read_reply(service.name(), &method.name, &reply.body, &envelope)
+        let (result, error) = read_reply(service.name(), &method.name, &reply.body)
             .map_err(|e| e.map_service(|never| match never {}))?;
         if let Some(error) = error {
             return Err(self.decode_error(service, method, error));
@@ -280,11 +278,10 @@ impl RpcClient {
         if self.validation.checks_inbound() {
             method
                 .reply
-                .check_view(result.map_or(&View::Null, |r| &r.view))
+                .check_view(&result)
                 .map_err(|f| invalid(Direction::Reply, f))?;
         }
-        decode_view(result.map_or(&View::Null, |r| &r.view))
-            .map_err(|f| invalid(Direction::Reply, vec![f]))
+        decode_view(&result).map_err(|f| invalid(Direction::Reply, vec![f]))
     }
 
     fn decode_error<E: DeclaredError>(
@@ -437,19 +434,18 @@ impl RpcClient {
     }
 }
 
-/// A reply's `result` (absent for `null`) and its `error`, from the body read as an
+/// A reply's `result` (`null` when absent) and its `error`, from the body read as an
 /// [`Envelope`]; a body that is not a Nameko reply is a protocol error with serde_json's
 /// account of it.
-fn read_reply<'e>(
+fn read_reply<'b>(
     service: &str,
     method: &str,
-    body: &[u8],
-    envelope: &'e Result<Envelope<'e>, serde_json::Error>,
-) -> Result<(Option<&'e Part<'e>>, Option<ErrorDict>), CallError<Never>> {
-    if let Ok(envelope) = envelope
-        && let Some([result, error]) = envelope.parts(["result", "error"])
+    body: &'b [u8],
+) -> Result<(View<'b>, Option<ErrorDict>), CallError<Never>> {
+    if let Ok(envelope) = Envelope::parse(body)
+        && let Some([result, error]) = envelope.into_parts(["result", "error"])
     {
-        let result = result.filter(|r| r.view != View::Null);
+        let result = result.map_or(View::Null, |r| r.view);
         let error = match error {
             Some(error) if error.view != View::Null => {
                 Some(serde_json::from_str(error.text).map_err(|e| protocol(service, method, e))?)

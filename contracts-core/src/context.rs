@@ -5,6 +5,8 @@
 //! Handlers run inside [`scope`], so generated clients and publishers pick the context up
 //! without the handler passing it along.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -32,14 +34,31 @@ fn prefixed(key: &str) -> String {
     [HEADER_PREFIX, key].concat()
 }
 
+/// Inbound headers as context data in wire form: bookkeeping headers left out, every key
+/// with its `nameko.` prefix (Nameko strips it where present and re-sends every key with it,
+/// so an unprefixed header is the same key as its prefixed form).
+fn wire_form(inbound: &Headers) -> impl Iterator<Item = (Cow<'_, str>, &Value)> {
+    inbound
+        .iter()
+        .filter(|(k, _)| !crate::retry::is_bookkeeping(k))
+        .map(|(k, v)| {
+            let key = if k.starts_with(HEADER_PREFIX) {
+                Cow::Borrowed(k.as_str())
+            } else {
+                Cow::Owned(prefixed(k))
+            };
+            (key, v)
+        })
+}
+
 impl CallContext {
     /// An empty context.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Context data from inbound headers. Nameko strips `nameko.` where present and re-sends
-    /// every key with it, so an unprefixed header is the same key as its prefixed form.
+    /// Context data from inbound headers: bookkeeping headers left out, every key prefixed
+    /// with `nameko.` (an unprefixed header is the same key as its prefixed form).
     pub fn from_headers(headers: &Headers) -> Self {
         // The common case, every key already prefixed (bookkeeping keys never are): a clone
         // keeps the map's shape instead of collecting and sorting it again.
@@ -48,17 +67,8 @@ impl CallContext {
                 headers: headers.clone(),
             };
         }
-        let headers = headers
-            .iter()
-            .filter(|(k, _)| !crate::retry::is_bookkeeping(k))
-            .map(|(k, v)| {
-                let key = if k.starts_with(HEADER_PREFIX) {
-                    k.clone()
-                } else {
-                    prefixed(k)
-                };
-                (key, v.clone())
-            })
+        let headers = wire_form(headers)
+            .map(|(k, v)| (k.into_owned(), v.clone()))
             .collect();
         Self { headers }
     }
@@ -81,15 +91,7 @@ impl CallContext {
         // its prefix, the stack kept aside and rebuilt with this worker's id.
         let mut headers = Headers::new();
         let mut stack = None;
-        for (key, value) in inbound {
-            if crate::retry::is_bookkeeping(key) {
-                continue;
-            }
-            let key = if key.starts_with(HEADER_PREFIX) {
-                std::borrow::Cow::Borrowed(key.as_str())
-            } else {
-                std::borrow::Cow::Owned(prefixed(key))
-            };
+        for (key, value) in wire_form(inbound) {
             if key == STACK_HEADER {
                 stack = Some(value);
             } else {

@@ -12,7 +12,7 @@ use crate::limits::Limits;
 use crate::server::Arguments;
 use crate::topology::CONTENT_TYPE_JSON;
 use crate::transport::Message;
-use crate::validate::{Direction, Envelope, Part, ValidationError, ValidationMode, View};
+use crate::validate::{Direction, Envelope, ValidationError, ValidationMode, View};
 use crate::wire::{self, ErrorDict};
 
 /// Admit a request for `method` of `compiled`: the method's compiled contract with its
@@ -47,63 +47,53 @@ pub fn request<'m>(
         .method_index(method)
         .ok_or_else(|| ErrorDict::method_not_found(method))?;
     let spec = compiled.method(index);
-    let invalid = |failures| {
-        ErrorDict::validation(&ValidationError::new(
-            compiled.name(),
-            method,
-            Direction::Request,
-            failures,
-        ))
-    };
-    // The common case, and what our clients send: keyword arguments only, each a parameter.
-    // They are checked and decoded as read, with no `serde_json::Value` built.
-    if let Some(kwargs) = keywords_only(&message.body, spec) {
-        if validation.checks_inbound() {
-            spec.request.check_view(&kwargs.view).map_err(invalid)?;
+    // The common case, and what our clients send: keyword arguments only, each a parameter,
+    // checked and decoded as read. Everything else (positional arguments, kombu's typed
+    // values, and every malformed body, which gets its error here) is bound as
+    // `serde_json::Value`s.
+    let arguments = match keywords_only(&message.body, spec) {
+        Some(kwargs) => Arguments::Keywords(kwargs),
+        None => {
+            let (args, kwargs) = wire::decode_request(&message.body)?;
+            Arguments::Bound(Value::Object(wire::bind_arguments(
+                method,
+                &spec.params,
+                &spec.required,
+                args,
+                kwargs,
+            )?))
         }
-        return Ok((spec, Arguments::Keywords(kwargs.view)));
-    }
-    // Everything else (positional arguments, kombu's typed values, and every malformed
-    // body, which gets its error here) is bound as `serde_json::Value`s.
-    let (args, kwargs) = wire::decode_request(&message.body)?;
-    let bound = Value::Object(wire::bind_arguments(
-        method,
-        &spec.params,
-        &spec.required,
-        args,
-        kwargs,
-    )?);
+    };
     if validation.checks_inbound() {
-        spec.request.check(&bound).map_err(invalid)?;
+        arguments.check(&spec.request).map_err(|failures| {
+            ErrorDict::validation(&ValidationError::new(
+                compiled.name(),
+                method,
+                Direction::Request,
+                failures,
+            ))
+        })?;
     }
-    Ok((spec, Arguments::Bound(bound)))
+    Ok((spec, arguments))
 }
 
 /// The `kwargs` of a request that binds by name as it stands: an object with `args` an empty
 /// array and `kwargs` an object of parameters only, every required one there, no key
 /// written twice and no kombu envelope anywhere. `None` sends the body the general way.
-fn keywords_only<'m>(body: &'m [u8], spec: &CompiledMethod) -> Option<Part<'m>> {
+fn keywords_only<'m>(body: &'m [u8], spec: &CompiledMethod) -> Option<View<'m>> {
     if kombu::may_contain_envelope(body) {
         return None;
     }
     let envelope = Envelope::parse(body).ok()?;
-    let Envelope::Object {
-        repeated_keys: false,
-        ..
-    } = envelope
-    else {
+    if envelope.repeated_keys() {
         return None;
-    };
-    let [Some(args), Some(_)] = envelope.parts(["args", "kwargs"])? else {
+    }
+    let [Some(args), Some(kwargs)] = envelope.into_parts(["args", "kwargs"])? else {
         return None;
     };
     if !matches!(&args.view, View::Array(items) if items.is_empty()) {
         return None;
     }
-    let Envelope::Object { parts, .. } = envelope else {
-        unreachable!("matched as an object above")
-    };
-    let kwargs = parts.into_iter().find(|p| p.key == "kwargs")?;
     let View::Object(members) = &kwargs.view else {
         return None;
     };
@@ -115,7 +105,7 @@ fn keywords_only<'m>(body: &'m [u8], spec: &CompiledMethod) -> Option<Part<'m>> 
             .iter()
             .zip(&spec.required)
             .all(|(name, required)| !required || members.iter().any(|(k, _)| k == name));
-    binds.then_some(kwargs)
+    binds.then_some(kwargs.view)
 }
 
 /// Admit an event body for the event at `index` of `source`

@@ -143,35 +143,32 @@ impl MessageValidator {
 
     /// Check `value`; on failure, list every failing pointer with its reason.
     pub fn check(&self, value: &Value) -> Result<(), Vec<Failure>> {
-        // The fast path: `is_valid` short-circuits and allocates nothing.
-        if self.validator.is_valid(value) {
-            return Ok(());
-        }
-        Err(self
-            .validator
-            .iter_errors(value)
-            .map(|e| Failure {
-                pointer: e.instance_path().to_string(),
-                reason: e.to_string(),
-            })
-            .collect())
+        verdict(&self.validator, value)
     }
 
     /// [`MessageValidator::check`] for a message read as a [`View`]: the same verdict and
     /// the same failures, without building a `serde_json::Value` unless it fails.
     pub fn check_view(&self, value: &View<'_>) -> Result<(), Vec<Failure>> {
-        if self.view.is_valid(value) {
-            return Ok(());
-        }
-        Err(self
-            .view
-            .iter_errors(value)
-            .map(|e| Failure {
-                pointer: e.instance_path().to_string(),
-                reason: e.to_string(),
-            })
-            .collect())
+        verdict(&self.view, value)
     }
+}
+
+/// `instance` checked by `validator`, in whichever representation it was compiled for.
+fn verdict<'i, F: jsonschema::json::Json>(
+    validator: &'i jsonschema::Validator<F>,
+    instance: F::Node<'i>,
+) -> Result<(), Vec<Failure>> {
+    // The fast path: `is_valid` short-circuits and allocates nothing.
+    if validator.is_valid(instance.clone()) {
+        return Ok(());
+    }
+    Err(validator
+        .iter_errors(instance)
+        .map(|e| Failure {
+            pointer: e.instance_path().to_string(),
+            reason: e.to_string(),
+        })
+        .collect())
 }
 
 impl fmt::Debug for MessageValidator {

@@ -90,7 +90,7 @@ fn messages(c: &mut Criterion) {
                 .unwrap();
             let body = keyword_request(&kwargs);
             let envelope = Envelope::parse(&body).unwrap();
-            let [_, Some(kwargs)] = envelope.parts(["args", "kwargs"]).unwrap() else {
+            let [_, Some(kwargs)] = envelope.into_parts(["args", "kwargs"]).unwrap() else {
                 unreachable!()
             };
             request_validator.check_view(&kwargs.view).unwrap();
@@ -105,7 +105,7 @@ fn messages(c: &mut Criterion) {
                 .unwrap();
             let body = encode_reply(&result, None);
             let envelope = Envelope::parse(&body).unwrap();
-            let [Some(result), _] = envelope.parts(["result", "error"]).unwrap() else {
+            let [Some(result), _] = envelope.into_parts(["result", "error"]).unwrap() else {
                 unreachable!()
             };
             reply_validator.check_view(&result.view).unwrap();

@@ -69,11 +69,11 @@ impl<'a> Envelope<'a> {
 
     /// The members named `keys`, each `None` when absent; `None` for all if this is not an
     /// object or one of them was written twice (a message to refuse, or to read the slow way).
-    pub fn parts<const N: usize>(&self, keys: [&str; N]) -> Option<[Option<&Part<'a>>; N]> {
+    pub fn into_parts<const N: usize>(self, keys: [&str; N]) -> Option<[Option<Part<'a>>; N]> {
         let Envelope::Object { parts, .. } = self else {
             return None;
         };
-        let mut found = [None; N];
+        let mut found = [const { None }; N];
         for part in parts {
             if let Some(slot) = keys.iter().position(|k| part.key == *k)
                 && found[slot].replace(part).is_some()
@@ -82,6 +82,17 @@ impl<'a> Envelope<'a> {
             }
         }
         Some(found)
+    }
+
+    /// Whether some object inside a member had a key twice (its view keeps the last value).
+    pub fn repeated_keys(&self) -> bool {
+        matches!(
+            self,
+            Envelope::Object {
+                repeated_keys: true,
+                ..
+            }
+        )
     }
 }
 

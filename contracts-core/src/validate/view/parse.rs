@@ -179,6 +179,8 @@ impl<'a> Reader<'a> {
         }
     }
 
+    // Its member loop repeats `envelope`'s: one loop taking a closure for the member cost
+    // about 600 instructions per round trip (measured), on the hottest path there is.
     fn object(&mut self, depth: usize) -> Option<View<'a>> {
         self.at += 1;
         if self.eat(b'}') {
