@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -121,6 +121,8 @@ pub(crate) struct Link {
     /// Someone saw a connection-class failure: the supervisor should look.
     suspect: Notify,
     shutdown: AtomicBool,
+    /// Connections re-established since the first.
+    reconnections: AtomicU64,
 }
 
 fn connection_properties() -> ConnectionProperties {
@@ -226,9 +228,15 @@ impl Link {
             next_publisher: AtomicUsize::new(0),
             suspect: Notify::new(),
             shutdown: AtomicBool::new(false),
+            reconnections: AtomicU64::new(0),
         });
         tokio::spawn(supervise(Arc::downgrade(&link), connection, 1));
         Ok(link)
+    }
+
+    /// Connections re-established since the first.
+    pub(crate) fn reconnections(&self) -> u64 {
+        self.reconnections.load(Ordering::Relaxed)
     }
 
     /// The broker addresses, for messages.
@@ -436,6 +444,7 @@ async fn supervise(link: Weak<Link>, mut connection: Arc<Connection>, mut genera
         match reconnect(&link).await {
             Ok((fresh, broker)) => {
                 generation += 1;
+                link.reconnections.fetch_add(1, Ordering::Relaxed);
                 connection = fresh;
                 link.set(State::Up {
                     connection: connection.clone(),

@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex};
 use contracts_core::transport::{
     BoxFuture, Consumer, Delivery, ExchangeSpec, Message, QueueSpec, Transport, TransportError,
 };
-use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
 use crate::consumer::AmqpConsumer;
@@ -378,6 +381,34 @@ impl Transport for AmqpTransport {
 
     fn blocked(&self) -> Option<String> {
         self.link.blocked()
+    }
+
+    fn reconnections(&self) -> u64 {
+        self.link.reconnections()
+    }
+
+    fn message_count<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, TransportError>> {
+        Box::pin(async move {
+            // Whoever asks (a metrics scrape) must not wait out a reconnection.
+            if !self.link.is_up() {
+                return Ok(None);
+            }
+            let (channel, _) = self.getter().await?;
+            let options = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            // A passive declare on a missing queue closes the channel with 404; the next
+            // use of the get channel opens another.
+            let declared = channel
+                .queue_declare(queue.into(), options, FieldTable::default())
+                .await
+                .map_err(|e| declare_error(&e, queue, TransportError::NoSuchQueue))?;
+            Ok(Some(u64::from(declared.message_count())))
+        })
     }
 }
 

@@ -8,10 +8,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::context::{new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
 use crate::error::{CallError, DeclaredError, Never, RemoteError};
+use crate::observe::{self, Call, CallOutcome, Side};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
 use crate::validate::{
@@ -114,10 +116,13 @@ impl RpcClient {
         transport.declare_queue(&queue).await?;
         transport.bind(&queue.name, &exchange.name, &id).await?;
         let mut consumer = transport.consume(&queue.name, 0).await?;
+        let up = observe::consuming(&queue.name, caller, &transport);
         let pending: Pending = Arc::default();
         let listener = {
             let pending = pending.clone();
             tokio::spawn(async move {
+                // Down when the listener ends, however it ends.
+                let _up = up;
                 while let Some(delivery) = consumer.next().await {
                     let waiter = delivery
                         .message
@@ -217,6 +222,21 @@ impl RpcClient {
         args: Vec<Value>,
         kwargs: Map<String, Value>,
     ) -> Result<Value, CallError> {
+        observed(
+            service,
+            method,
+            self.call_raw(service, method, args, kwargs),
+        )
+        .await
+    }
+
+    async fn call_raw(
+        &self,
+        service: &str,
+        method: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, CallError> {
         let body = serde_json::to_vec(&RequestEnvelope {
             args: &args,
             kwargs: &kwargs,
@@ -247,7 +267,25 @@ impl RpcClient {
         T: DeserializeOwned,
         E: DeclaredError,
     {
-        let method = service.method_named(method);
+        observed(
+            service.name(),
+            method,
+            self.call_typed(service, service.method_named(method), request),
+        )
+        .await
+    }
+
+    async fn call_typed<Req, T, E>(
+        &self,
+        service: &'static CompiledService,
+        method: &CompiledMethod,
+        request: &Req,
+    ) -> Result<T, CallError<E>>
+    where
+        Req: Serialize,
+        T: DeserializeOwned,
+        E: DeclaredError,
+    {
         let invalid = |direction, failures| {
             CallError::Validation(ValidationError::new(
                 service.name(),
@@ -332,7 +370,7 @@ impl RpcClient {
     ) -> Result<Arc<Message>, CallError<Never>> {
         let shared = &self.shared;
         let correlation_id = new_uuid();
-        let message = Message {
+        let mut message = Message {
             properties: Properties {
                 correlation_id: Some(correlation_id.clone()),
                 reply_to: Some(shared.reply_to.clone()),
@@ -343,6 +381,9 @@ impl RpcClient {
             },
             body,
         };
+        if let Some(observer) = observe::current() {
+            observer.inject(&mut message.properties.headers);
+        }
         let (tx, rx) = oneshot::channel();
         shared
             .pending
@@ -432,6 +473,30 @@ impl RpcClient {
         };
         Ok(reply)
     }
+}
+
+/// Run a call under the process's observer, if one is installed: inside the span it gives,
+/// so the request carries that span's trace context, reporting how the call ended.
+async fn observed<T, E>(
+    service: &str,
+    method: &str,
+    call: impl Future<Output = Result<T, CallError<E>>>,
+) -> Result<T, CallError<E>> {
+    let Some(observer) = observe::current() else {
+        return call.await;
+    };
+    let observation = observer.call(&Call {
+        side: Side::Client,
+        service,
+        method,
+        headers: None,
+    });
+    let result = call.instrument(observation.span()).await;
+    observation.finish(match &result {
+        Ok(_) => CallOutcome::Ok,
+        Err(e) => e.outcome(),
+    });
+    result
 }
 
 /// A reply's `result` (`null` when absent) and its `error`, from the body read as an

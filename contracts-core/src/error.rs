@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::observe::CallOutcome;
 use crate::transport::TransportError;
 use crate::validate::ValidationError;
 use crate::wire::ErrorDict;
@@ -151,6 +152,27 @@ pub enum CallError<E = Never> {
 }
 
 impl<E> CallError<E> {
+    /// How the call ended, as an [`crate::observe::Observer`] is told.
+    pub fn outcome(&self) -> CallOutcome {
+        match self {
+            Self::Service(_) => CallOutcome::DeclaredError,
+            Self::Remote(remote) => match remote.exc_path.as_deref() {
+                Some(crate::wire::METHOD_NOT_FOUND) => CallOutcome::MethodNotFound,
+                Some(crate::wire::MALFORMED_REQUEST | crate::wire::INCORRECT_SIGNATURE) => {
+                    CallOutcome::BadRequest
+                }
+                _ => CallOutcome::RemoteError,
+            },
+            Self::Validation(e) => CallOutcome::Invalid(e.direction),
+            Self::UnknownService(_) => CallOutcome::UnknownService,
+            Self::Timeout { .. } => CallOutcome::Timeout,
+            Self::Unreachable { .. } | Self::Blocked { .. } | Self::Transport(_) => {
+                CallOutcome::Unavailable
+            }
+            Self::Protocol { .. } => CallOutcome::ProtocolError,
+        }
+    }
+
     /// The remote exception's class name, for a [`CallError::Remote`].
     pub fn remote_type(&self) -> Option<&str> {
         match self {

@@ -7,13 +7,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext, outgoing_headers};
-use crate::contract::CompiledService;
+use crate::contract::{CompiledEvent, CompiledService};
 use crate::dedupe::{self, Claim, DedupeStore, DedupeWindow};
 use crate::inbound;
 use crate::limits::Limits;
+use crate::observe::{self, Handle, HandleOutcome, Publish, PublishOutcome};
 use crate::retry::{self, RetryPolicy};
 use crate::topology::{self, HandlerType};
 use crate::transport::{
@@ -115,6 +117,31 @@ impl EventPublisher {
             )
         });
         let event = self.service.event(index);
+        let Some(observer) = observe::current() else {
+            return self.send(event, payload).await;
+        };
+        let observation = observer.publish(&Publish {
+            service: self.service.name(),
+            event: &event.name,
+        });
+        let published = self
+            .send(event, payload)
+            .instrument(observation.span())
+            .await;
+        observation.finish(match &published {
+            Ok(()) => PublishOutcome::Published,
+            Err(PublishError::Validation(_)) => PublishOutcome::Invalid,
+            Err(_) => PublishOutcome::Failed,
+        });
+        published
+    }
+
+    /// Validate, encode and publish `payload` as `event`.
+    async fn send<P: Serialize>(
+        &self,
+        event: &CompiledEvent,
+        payload: &P,
+    ) -> Result<(), PublishError> {
         let invalid = |failures| {
             ValidationError::new(self.service.name(), &event.name, Direction::Event, failures)
         };
@@ -123,7 +150,7 @@ impl EventPublisher {
             event.payload.check(&value).map_err(invalid)?;
         }
         let exchange = topology::events_exchange(self.service.name());
-        let message = Message {
+        let mut message = Message {
             properties: Properties {
                 message_id: Some(context::new_uuid()),
                 headers: outgoing_headers(self.service.name(), &event.name, &Headers::new()),
@@ -131,6 +158,9 @@ impl EventPublisher {
             },
             body: serde_json::to_vec(&value).expect("JSON values always encode"),
         };
+        if let Some(observer) = observe::current() {
+            observer.inject(&mut message.properties.headers);
+        }
         let publish = async {
             self.declared
                 .get_or_try_init(|| async { self.transport.declare_exchange(&exchange).await })
@@ -431,6 +461,27 @@ impl EventHandler {
     }
 
     pub(crate) async fn handle(&self, transport: &SharedTransport, delivery: Delivery) {
+        let Some(observer) = observe::current() else {
+            self.settle(transport, delivery).await;
+            return;
+        };
+        let observation = observer.handle(&Handle {
+            source: self.source.name(),
+            event: self.event_name(),
+            service: &self.service,
+            method: &self.method,
+            headers: &delivery.message.properties.headers,
+            redelivered: delivery.redelivered,
+        });
+        let outcome = self
+            .settle(transport, delivery)
+            .instrument(observation.span())
+            .await;
+        observation.finish(outcome);
+    }
+
+    /// Run the handler on `delivery` and settle it: ack, retry or dead-letter.
+    async fn settle(&self, transport: &SharedTransport, delivery: Delivery) -> HandleOutcome {
         let message = delivery.message.clone();
         let source = self.source.name();
         let event = self.event_name();
@@ -457,7 +508,7 @@ impl EventHandler {
                         if let Err(e) = delivery.acker.ack().await {
                             tracing::warn!(error = %e, "could not ack an event");
                         }
-                        return;
+                        return HandleOutcome::Deduplicated;
                     }
                     Err(e) => return self.fail(transport, delivery, &e.to_string(), true).await,
                 }
@@ -487,6 +538,7 @@ impl EventHandler {
                 if let Err(e) = delivery.acker.ack().await {
                     tracing::warn!(error = %e, "could not ack an event");
                 }
+                HandleOutcome::Handled
             }
             Err(e) => {
                 self.fail(transport, delivery, &e.to_string(), e.is_retryable())
@@ -502,7 +554,7 @@ impl EventHandler {
         delivery: Delivery,
         error: &str,
         retryable: bool,
-    ) {
+    ) -> HandleOutcome {
         let (source, event) = (self.source.name(), self.event_name());
         let handler = format!("{}.{}", self.service, self.method);
         if !self.reliable_delivery {
@@ -511,7 +563,7 @@ impl EventHandler {
             if let Err(e) = delivery.acker.ack().await {
                 tracing::warn!(error = %e, "could not ack an event");
             }
-            return;
+            return HandleOutcome::Dropped;
         }
         match retry::fail(
             transport,
@@ -524,13 +576,16 @@ impl EventHandler {
         .await
         {
             Ok(retry::Moved::Retry(after)) => {
-                tracing::warn!(source, event, %handler, error, ?after, "event handling failed; retrying")
+                tracing::warn!(source, event, %handler, error, ?after, "event handling failed; retrying");
+                HandleOutcome::Retried
             }
             Ok(retry::Moved::Dead) => {
-                tracing::error!(source, event, %handler, error, "event handling failed; dead-lettered")
+                tracing::error!(source, event, %handler, error, "event handling failed; dead-lettered");
+                HandleOutcome::DeadLettered
             }
             Err(e) => {
-                tracing::error!(source, event, %handler, error, move_error = %e, "event handling failed and the event could not be moved; requeued")
+                tracing::error!(source, event, %handler, error, move_error = %e, "event handling failed and the event could not be moved; requeued");
+                HandleOutcome::Requeued
             }
         }
     }

@@ -51,6 +51,7 @@ pub mod inbound;
 mod kombu;
 pub mod limits;
 pub mod manifest;
+pub mod observe;
 pub mod retry;
 pub mod schema_files;
 pub mod server;

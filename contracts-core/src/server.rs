@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext};
@@ -20,11 +21,12 @@ use crate::events::EventHandler;
 use crate::events::HandlerDefaults;
 use crate::inbound;
 use crate::limits::Limits;
+use crate::observe::{self, Call, CallOutcome, ConsumerUp, Side, WorkerPool};
 use crate::retry::RetryPolicy;
 use crate::topology;
 use crate::topology::RPC_EXCHANGE;
 use crate::transport::{
-    BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
+    Acker, BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
 use crate::validate::{
     Direction, Failure, ValidationError, ValidationMode, View, decode, decode_view, serde_failure,
@@ -324,7 +326,13 @@ impl Launch {
         let max_workers = self.max_workers;
         self.pools
             .entry(service.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(max_workers)))
+            .or_insert_with(|| {
+                let permits = Arc::new(Semaphore::new(max_workers));
+                if let Some(observer) = observe::current() {
+                    observer.workers(&WorkerPool::new(service, max_workers, permits.clone()));
+                }
+                permits
+            })
             .clone()
     }
 
@@ -341,9 +349,11 @@ impl Launch {
             .bind(&queue.name, &worker.exchange, &topology::rpc_binding(name))
             .await?;
         let consumer = self.transport.consume(&queue.name, self.prefetch).await?;
+        let up = observe::consuming(&queue.name, name, &self.transport);
         let pool = self.pool(name);
         self.tasks.spawn(consume(
             queue.name,
+            up,
             consumer,
             pool,
             self.workers(),
@@ -360,11 +370,13 @@ impl Launch {
     async fn subscribe(&mut self, handler: EventHandler) -> Result<(), TransportError> {
         let (queue, consumer) = handler.declare(&self.transport, self.prefetch).await?;
         tracing::debug!(queue = %queue, "event handler consuming");
+        let up = observe::consuming(&queue, handler.service(), &self.transport);
         let pool = self.pool(handler.service());
         let handler = Arc::new(handler);
         let transport = self.transport.clone();
         self.tasks.spawn(consume(
             queue.to_string(),
+            up,
             consumer,
             pool,
             self.workers(),
@@ -381,6 +393,8 @@ impl Launch {
 /// Consume until stopped, running each delivery on a worker task while the pool has room.
 async fn consume<F, Fut>(
     queue: String,
+    // Reported down when this returns.
+    _up: Option<ConsumerUp>,
     mut consumer: Consumer,
     pool: Arc<Semaphore>,
     workers: u32,
@@ -455,7 +469,35 @@ impl RpcWorker {
             .strip_prefix(compiled.name())
             .and_then(|rest| rest.strip_prefix('.'))
             .unwrap_or(&routing_key);
-        let outcome = self.run(compiled, method, &message).await;
+        let Some(observer) = observe::current() else {
+            self.answer(compiled, method, &message, reply_to, acker)
+                .await;
+            return;
+        };
+        let observation = observer.call(&Call {
+            side: Side::Server,
+            service: compiled.name(),
+            method,
+            headers: Some(&message.properties.headers),
+        });
+        let outcome = self
+            .answer(compiled, method, &message, reply_to, acker)
+            .instrument(observation.span())
+            .await;
+        observation.finish(outcome);
+    }
+
+    /// Run the call, reply and ack; how the call ended, for the observer.
+    async fn answer(
+        &self,
+        compiled: &'static CompiledService,
+        method: &str,
+        message: &Message,
+        reply_to: String,
+        acker: Acker,
+    ) -> CallOutcome {
+        let outcome = self.run(compiled, method, message).await;
+        let observed = observed_outcome(compiled, method, &outcome);
         let (result, error) = match &outcome {
             Ok(result) => (&**result, None),
             Err(error) => (RawValue::NULL, Some(error)),
@@ -481,8 +523,10 @@ impl RpcWorker {
             Err(e) => {
                 tracing::error!(service = compiled.name(), error = %e, "reply not published; requeueing the request");
                 let _ = acker.reject(true).await;
+                return CallOutcome::Unavailable;
             }
         }
+        observed
     }
 
     async fn run(
@@ -532,6 +576,36 @@ impl RpcWorker {
             }
         }
         outcome
+    }
+}
+
+/// How a call ended, read off the reply the server is sending.
+fn observed_outcome(compiled: &CompiledService, method: &str, outcome: &Outcome) -> CallOutcome {
+    let Err(error) = outcome else {
+        return CallOutcome::Ok;
+    };
+    match error.exc_path.as_deref() {
+        Some(wire::METHOD_NOT_FOUND) => CallOutcome::MethodNotFound,
+        Some(wire::MALFORMED_REQUEST | wire::INCORRECT_SIGNATURE) => CallOutcome::BadRequest,
+        Some(wire::VALIDATION_ERROR) => {
+            let direction = error
+                .extra
+                .get("validation")
+                .and_then(|v| v.get("direction"))
+                .and_then(|d| Direction::deserialize(d).ok());
+            CallOutcome::Invalid(direction.unwrap_or(Direction::Request))
+        }
+        path => {
+            let declared = compiled
+                .method_index(method)
+                .and_then(|i| compiled.method(i).error.as_ref())
+                .is_some_and(|(_, declared)| path == Some(declared.as_str()));
+            if declared {
+                CallOutcome::DeclaredError
+            } else {
+                CallOutcome::RemoteError
+            }
+        }
     }
 }
 

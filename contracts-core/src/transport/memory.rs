@@ -406,6 +406,13 @@ impl Transport for MemoryBroker {
         ready(result)
     }
 
+    fn message_count<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, TransportError>> {
+        ready(self.queue(queue).map(|queue| Some(queue.rx.len() as u64)))
+    }
+
     fn consume<'a>(
         &'a self,
         queue: &'a str,

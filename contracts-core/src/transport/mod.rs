@@ -223,6 +223,16 @@ pub trait Transport: Send + Sync + 'static {
         queue: &'a str,
     ) -> BoxFuture<'a, Result<Option<(Delivery, u32)>, TransportError>>;
 
+    /// How many messages wait in `queue` to be delivered (its backlog), when the transport
+    /// can tell; `Ok(None)` when it cannot.
+    fn message_count<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, TransportError>> {
+        let _ = queue;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
     /// Start consuming `queue` with at most `prefetch` unacknowledged deliveries
     /// (0 = unlimited).
     fn consume<'a>(
@@ -242,6 +252,11 @@ pub trait Transport: Send + Sync + 'static {
     /// disk alarm), if it does: a call or publish that timed out meanwhile says so.
     fn blocked(&self) -> Option<String> {
         None
+    }
+
+    /// How many times the connection was re-established since it was first opened.
+    fn reconnections(&self) -> u64 {
+        0
     }
 }
 

@@ -36,7 +36,7 @@ impl ValidationMode {
 }
 
 /// Which message of an interaction failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// An RPC request (the method's arguments).
