@@ -161,6 +161,9 @@ impl<E> CallError<E> {
                 Some(crate::wire::MALFORMED_REQUEST | crate::wire::INCORRECT_SIGNATURE) => {
                     CallOutcome::BadRequest
                 }
+                Some(crate::wire::VALIDATION_ERROR) => {
+                    CallOutcome::Invalid(crate::validate::Direction::of_error(&remote.extra))
+                }
                 _ => CallOutcome::RemoteError,
             },
             Self::Validation(e) => CallOutcome::Invalid(e.direction),

@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 
+use crate::context::CallContext;
 use crate::transport::{Headers, SharedTransport};
 use crate::validate::Direction;
 
@@ -28,6 +29,25 @@ pub fn consuming(queue: &str, service: &str, transport: &SharedTransport) -> Opt
     let (consuming, up) = Consuming::start(queue, service, transport);
     observer.consuming(&consuming);
     Some(up)
+}
+
+/// Write a worker's `call_id` and `call_id_stack` (a JSON array) into the span it runs in,
+/// for the log lines written inside it; an observer's span declares both fields.
+pub(crate) fn name_worker(context: &CallContext) {
+    if current().is_none() {
+        return;
+    }
+    let span = tracing::Span::current();
+    if span.is_none() {
+        return;
+    }
+    let stack = context.call_id_stack();
+    if let Some(id) = stack.last() {
+        span.record("call_id", *id);
+    }
+    if let Ok(stack) = serde_json::to_string(&stack) {
+        span.record("call_id_stack", stack);
+    }
 }
 
 /// Make `observer` the process's observer. It can be done once; a second call returns the

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, watch};
@@ -551,6 +551,7 @@ impl RpcWorker {
             method,
             self.parent_calls_tracked,
         );
+        observe::name_worker(&ctx);
         let outcome = catch_panic(context::scope(ctx, self.service.dispatch(method, bound)))
             .await
             .map_err(|panic| {
@@ -587,14 +588,7 @@ fn observed_outcome(compiled: &CompiledService, method: &str, outcome: &Outcome)
     match error.exc_path.as_deref() {
         Some(wire::METHOD_NOT_FOUND) => CallOutcome::MethodNotFound,
         Some(wire::MALFORMED_REQUEST | wire::INCORRECT_SIGNATURE) => CallOutcome::BadRequest,
-        Some(wire::VALIDATION_ERROR) => {
-            let direction = error
-                .extra
-                .get("validation")
-                .and_then(|v| v.get("direction"))
-                .and_then(|d| Direction::deserialize(d).ok());
-            CallOutcome::Invalid(direction.unwrap_or(Direction::Request))
-        }
+        Some(wire::VALIDATION_ERROR) => CallOutcome::Invalid(Direction::of_error(&error.extra)),
         path => {
             let declared = compiled
                 .method_index(method)

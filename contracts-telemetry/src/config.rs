@@ -246,10 +246,7 @@ mod tests {
         assert!(config.traces);
         assert_eq!(config.otlp_endpoint, "http://collector:4317");
         assert_eq!(config.service_name.as_deref(), Some("user-service"));
-        assert_eq!(
-            config.resource_attributes["deployment.environment"],
-            "prod"
-        );
+        assert_eq!(config.resource_attributes["deployment.environment"], "prod");
         assert_eq!(config.resource_attributes["service.version"], "1.2");
         assert_eq!(config.metrics_port, Some(9464));
         assert_eq!(config.log_format, LogFormat::Json);
@@ -285,7 +282,11 @@ mod tests {
         assert_eq!(config.resource_attributes["team"], "a");
         assert_eq!(config.resource_attributes["region"], "eu");
         assert_eq!(config.log_level, "debug");
-        assert!(read(json!({}), &[("OTEL_SDK_DISABLED", "false")]).unwrap().traces);
+        assert!(
+            read(json!({}), &[("OTEL_SDK_DISABLED", "false")])
+                .unwrap()
+                .traces
+        );
     }
 
     #[test]

@@ -47,7 +47,11 @@ pub(crate) async fn serve(port: u16, metrics: Arc<Metrics>) -> std::io::Result<E
 }
 
 async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render().await).into_response()
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        metrics.render().await,
+    )
+        .into_response()
 }
 
 /// Live while the process answers at all: an orchestrator restarts it when this fails.

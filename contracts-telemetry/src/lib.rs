@@ -162,7 +162,8 @@ where
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled("a tracing subscriber is set"))?;
 
-    let observed = config.traces || config.metrics_port.is_some();
+    // With nothing to feed (text logs only), the runtime runs without an observer.
+    let observed = config.traces || config.metrics_port.is_some() || json;
     if !observed {
         return Ok(Telemetry {
             metrics: None,

@@ -48,6 +48,12 @@ where
                 }
             }
         }
+        // Recorded as JSON text (span fields are scalars): written as the array.
+        if let Some(Value::String(stack)) = line.get("call_id_stack")
+            && let Ok(stack @ Value::Array(_)) = serde_json::from_str(stack)
+        {
+            line.insert("call_id_stack".into(), stack);
+        }
         event.record(&mut Fields(&mut line));
         writeln!(writer, "{}", Value::Object(line))
     }
@@ -58,7 +64,8 @@ struct Fields<'a>(&'a mut Map<String, Value>);
 
 impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), Value::String(value.into()));
+        self.0
+            .insert(field.name().into(), Value::String(value.into()));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {

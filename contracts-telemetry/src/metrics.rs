@@ -8,7 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use contracts_core::observe::{CallOutcome, Consuming, HandleOutcome, PublishOutcome, Side, WorkerPool};
+use contracts_core::observe::{
+    CallOutcome, Consuming, HandleOutcome, PublishOutcome, Side, WorkerPool,
+};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -169,10 +171,9 @@ impl Metrics {
             "Event deliveries taken by handlers, by how they were settled: handled, deduplicated, retried, dead_lettered, dropped or requeued",
             handled.clone(),
         );
-        let handling =
-            Family::<HandlerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                duration_histogram,
-            );
+        let handling = Family::<HandlerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
         registry.register_with_unit(
             "event_handling_duration",
             "Time event handlers took, settling included",
@@ -372,7 +373,11 @@ impl Metrics {
             for transport in &transports {
                 let key = Arc::as_ptr(transport).cast::<()>() as usize;
                 let now = transport.reconnections();
-                let seen = match watched.reconnections_seen.iter_mut().find(|(k, _)| *k == key) {
+                let seen = match watched
+                    .reconnections_seen
+                    .iter_mut()
+                    .find(|(k, _)| *k == key)
+                {
                     Some((_, seen)) => seen,
                     None => {
                         watched.reconnections_seen.push((key, 0));
@@ -403,9 +408,11 @@ impl Metrics {
             self.consumer_up
                 .get_or_create(&labels)
                 .set(i64::from(consumer.is_up()));
-            let backlog =
-                tokio::time::timeout(BACKLOG_TIMEOUT, consumer.transport.message_count(&consumer.queue))
-                    .await;
+            let backlog = tokio::time::timeout(
+                BACKLOG_TIMEOUT,
+                consumer.transport.message_count(&consumer.queue),
+            )
+            .await;
             match backlog {
                 Ok(Ok(Some(n))) => {
                     self.queue_messages

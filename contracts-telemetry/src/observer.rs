@@ -26,16 +26,20 @@ impl Observer for TelemetryObserver {
             method: call.method.to_owned(),
         };
         self.metrics.call_started(call.side, &labels);
-        self.observe((call.side, labels), || traces::call_span(call), |m, (side, labels), outcome, took| {
-            m.call_ended(side, labels, outcome, took)
-        })
+        self.observe(
+            (call.side, labels),
+            || traces::call_span(call),
+            |m, (side, labels), outcome, took| m.call_ended(side, labels, outcome, took),
+        )
     }
 
     fn publish(&self, event: &Publish<'_>) -> Box<dyn Observation<PublishOutcome>> {
         let labels = (event.service.to_owned(), event.event.to_owned());
-        self.observe(labels, || traces::publish_span(event), |m, (service, event), outcome, _| {
-            m.published(&service, &event, outcome)
-        })
+        self.observe(
+            labels,
+            || traces::publish_span(event),
+            |m, (service, event), outcome, _| m.published(&service, &event, outcome),
+        )
     }
 
     fn handle(&self, event: &Handle<'_>) -> Box<dyn Observation<HandleOutcome>> {
@@ -64,7 +68,7 @@ impl Observer for TelemetryObserver {
 }
 
 impl TelemetryObserver {
-    /// Start observing work labelled `labels`, in the span `span` makes when tracing; `record`
+    /// Start observing work labelled `labels`, in the span `span` makes; `record`
     /// writes its end into the metrics.
     fn observe<L: Send + 'static, O: Ending>(
         &self,
@@ -75,7 +79,8 @@ impl TelemetryObserver {
         Box::new(Observed {
             metrics: self.metrics.clone(),
             labels: Some(labels),
-            span: if self.traces { span() } else { Span::none() },
+            // A span even without OpenTelemetry: its fields name the call in log lines.
+            span: span(),
             start: Instant::now(),
             record,
         })

@@ -49,6 +49,18 @@ pub enum Direction {
     Event,
 }
 
+impl Direction {
+    /// The direction a `ValidationError` reply names under its `validation` key (the extra
+    /// keys of its error dict); a request when it names none.
+    pub fn of_error(extra: &serde_json::Map<String, Value>) -> Self {
+        extra
+            .get("validation")
+            .and_then(|v| v.get("direction"))
+            .and_then(|d| Self::deserialize(d).ok())
+            .unwrap_or(Self::Request)
+    }
+}
+
 impl fmt::Display for Direction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -1,0 +1,417 @@
+//! Metrics, health and JSON logs of a process serving over the real RabbitMQ, read the way an
+//! operator's tools read them: `/metrics` and the probes over HTTP, the exposition checked by
+//! `promtool`, log lines parsed as JSON.
+//!
+//! Telemetry is set up once per process, so this file is one test.
+
+mod lab;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use contracts_core::error::CallError;
+use contracts_core::transport::Message;
+use contracts_core::{RpcClient, ServiceRunner, Transport};
+use contracts_telemetry::{LogFormat, TelemetryConfig};
+use contracts_testkit::{TestVhost, guarded};
+use lab::{LabClient, LabImpl, LabServer};
+use seed_contracts::{UserData, UserServiceClient};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Log lines written by the process, kept for the test to read.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+/// GET `path` over HTTP/1.1: the status and the body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    guarded("an HTTP response", stream.read_to_string(&mut response))
+        .await
+        .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// Every sample of the exposition: metric name and labels to value.
+fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|l| !l.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap();
+                    (k.to_owned(), v.trim_matches('"').to_owned())
+                })
+                .collect();
+            (name.to_owned(), labels, value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples(text)
+        .into_iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| v)
+}
+
+fn calls(text: &str, side: &str, service: &str, method: &str, outcome: &str) -> f64 {
+    value(
+        text,
+        &format!("contracts_rpc_{side}_calls_total"),
+        &[
+            ("service", service),
+            ("method", method),
+            ("outcome", outcome),
+        ],
+    )
+    .unwrap_or(0.0)
+}
+
+/// `promtool check metrics` on the exposition: the names, types, units and help follow
+/// Prometheus' conventions.
+fn promtool_check(text: &str) {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "promtool is needed to check the metrics ({e}): install Debian's `prometheus` \
+                 package (scripts/test does, as root)"
+            )
+        });
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool rejects the exposition:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_health_and_logs_of_a_serving_process() {
+    let logs = Captured::default();
+    let config = TelemetryConfig {
+        metrics_port: Some(0),
+        log_format: LogFormat::Json,
+        log_level: "info".into(),
+        ..TelemetryConfig::default()
+    };
+    let writer = logs.clone();
+    let telemetry = contracts_telemetry::install_with_writer(&config, move || writer.clone())
+        .await
+        .expect("telemetry installs");
+    let addr = telemetry.endpoint().expect("serving metrics");
+
+    let vhost = TestVhost::create("telemetry");
+    let broker = vhost.connect().await;
+    let lab = LabImpl::default();
+    let seed =
+        seed_services::start(ServiceRunner::new(broker.clone()).serve(LabServer::new(lab.clone())))
+            .await
+            .expect("services start");
+    let rpc = RpcClient::connect(broker.clone(), "tests").await.unwrap();
+    let lab_client = LabClient::new(rpc.clone());
+    let users = UserServiceClient::new(rpc.clone());
+
+    assert_eq!(get(addr, "/health/live").await.0, 200);
+    let (status, body) = get(addr, "/health/ready").await;
+    assert_eq!(status, 200, "{body}");
+
+    // One call for each way a call can end.
+    assert_eq!(lab_client.add(1, Some(2)).await.unwrap(), 3);
+    assert_eq!(lab_client.add(2, None).await.unwrap(), 2);
+    assert!(matches!(lab_client.boom().await, Err(CallError::Remote(_))));
+    assert!(matches!(
+        lab_client.small(11).await,
+        Err(CallError::Validation(_))
+    ));
+    let ann = UserData {
+        user_id: 7,
+        name: "Ann".into(),
+    };
+    users.create_user(ann.clone()).await.unwrap();
+    assert!(matches!(
+        users.create_user(ann).await,
+        Err(CallError::Service(_))
+    ));
+    let invalid = UserData {
+        user_id: 0,
+        name: "Zero".into(),
+    };
+    assert!(matches!(
+        users.create_user(invalid).await,
+        Err(CallError::Validation(_))
+    ));
+    let server_rejects = rpc
+        .call(
+            "lab",
+            "add",
+            vec![],
+            json!({"a": "one"}).as_object().unwrap().clone(),
+        )
+        .await;
+    assert!(server_rejects.is_err());
+    let unknown = rpc.call("nobody", "home", vec![], Default::default()).await;
+    assert!(
+        matches!(unknown, Err(CallError::UnknownService(_))),
+        "{unknown:?}"
+    );
+    let missing = rpc.call("lab", "nope", vec![], Default::default()).await;
+    assert!(missing.is_err());
+    seed.welcomes.wait_for(1).await;
+
+    // A call the client gives up on while the server still works on it.
+    let impatient = LabClient::new(rpc.with_timeout(Duration::from_millis(300)));
+    let gated = tokio::spawn(async move { impatient.gate().await });
+    lab.gate.wait_entered(1).await;
+    let timed_out = guarded("the gated call", gated).await.unwrap();
+    assert!(
+        matches!(timed_out, Err(CallError::Timeout { .. })),
+        "{timed_out:?}"
+    );
+
+    let (status, during) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    promtool_check(&during);
+    assert_eq!(
+        value(&during, "contracts_workers_busy", &[("service", "lab")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&during, "contracts_workers_max", &[("service", "lab")]),
+        Some(10.0)
+    );
+    assert_eq!(
+        value(
+            &during,
+            "contracts_rpc_server_in_flight",
+            &[("service", "lab"), ("method", "gate")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(calls(&during, "client", "lab", "gate", "timeout"), 1.0);
+    assert_eq!(value(&during, "contracts_broker_connected", &[]), Some(1.0));
+    assert_eq!(
+        value(&during, "contracts_consumer_up", &[("queue", "rpc-lab")]),
+        Some(1.0)
+    );
+
+    // Stopping waits for the workers, so every server-side figure is in.
+    lab.gate.open.add_permits(1);
+    seed.running.stop().await;
+    let (status, body) = get(addr, "/health/ready").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("consumer of rpc-lab ended"), "{body}");
+    // A backlog builds on a queue nobody consumes now.
+    for _ in 0..3 {
+        broker
+            .publish(
+                "nameko-rpc",
+                "lab.add",
+                Message {
+                    properties: contracts_core::topology::json_properties(),
+                    body: b"{}".to_vec(),
+                },
+                true,
+            )
+            .await
+            .unwrap();
+    }
+
+    let (_, after) = get(addr, "/metrics").await;
+    promtool_check(&after);
+    for side in ["client", "server"] {
+        assert_eq!(
+            calls(&after, side, "lab", "add", "ok"),
+            2.0,
+            "{side}\n{after}"
+        );
+        assert_eq!(
+            calls(&after, side, "lab", "boom", "remote_error"),
+            1.0,
+            "{side}"
+        );
+        assert_eq!(
+            calls(&after, side, "lab", "small", "invalid_reply"),
+            1.0,
+            "{side}"
+        );
+        assert_eq!(
+            calls(&after, side, "user_service", "create_user", "ok"),
+            1.0,
+            "{side}"
+        );
+        assert_eq!(
+            calls(
+                &after,
+                side,
+                "user_service",
+                "create_user",
+                "declared_error"
+            ),
+            1.0,
+            "{side}"
+        );
+        assert_eq!(
+            calls(&after, side, "lab", "add", "invalid_request"),
+            1.0,
+            "{side}"
+        );
+        assert_eq!(
+            calls(&after, side, "lab", "nope", "method_not_found"),
+            1.0,
+            "{side}"
+        );
+    }
+    assert_eq!(
+        value(
+            &after,
+            "contracts_rpc_server_duration_seconds_count",
+            &[("service", "lab"), ("method", "add")]
+        ),
+        Some(3.0),
+        "two ok, one invalid"
+    );
+    // Checked before sending: the server never saw it.
+    assert_eq!(
+        calls(
+            &after,
+            "client",
+            "user_service",
+            "create_user",
+            "invalid_request"
+        ),
+        1.0
+    );
+    assert_eq!(
+        calls(
+            &after,
+            "server",
+            "user_service",
+            "create_user",
+            "invalid_request"
+        ),
+        0.0
+    );
+    assert_eq!(
+        calls(&after, "client", "nobody", "home", "unknown_service"),
+        1.0
+    );
+    // The server finished the call the client gave up on.
+    assert_eq!(calls(&after, "server", "lab", "gate", "ok"), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "contracts_events_published_total",
+            &[
+                ("service", "user_service"),
+                ("event", "user_created"),
+                ("outcome", "published")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "contracts_events_handled_total",
+            &[
+                ("source", "user_service"),
+                ("event", "user_created"),
+                ("service", "notification_service"),
+                ("outcome", "handled")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&after, "contracts_queue_messages", &[("queue", "rpc-lab")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&after, "contracts_consumer_up", &[("queue", "rpc-lab")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&after, "contracts_broker_reconnections_total", &[]),
+        Some(0.0)
+    );
+
+    // The panic's log line names its call, as one JSON object.
+    let lines = logs.lines();
+    let panicked = lines
+        .iter()
+        .find(|l| l["message"] == "handler panicked")
+        .unwrap_or_else(|| panic!("no panic logged in {lines:#?}"));
+    assert_eq!(panicked["level"], "ERROR");
+    assert_eq!(panicked["service"], "lab");
+    assert_eq!(panicked["method"], "boom");
+    let call_id = panicked["call_id"].as_str().expect("a call id");
+    assert!(call_id.starts_with("lab.boom."), "{call_id}");
+    let stack = panicked["call_id_stack"]
+        .as_array()
+        .expect("the stack as an array");
+    assert_eq!(stack.last().and_then(Value::as_str), Some(call_id));
+    assert!(
+        panicked["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+}
