@@ -100,6 +100,17 @@ impl Telemetry {
         self.metrics.as_ref()
     }
 
+    /// Export every span ended so far now, instead of with the next batch.
+    pub async fn flush(&self) {
+        if let Some(provider) = self.provider.clone() {
+            // The batch exporter's flush blocks until the exporter answers.
+            let flushed = tokio::task::spawn_blocking(move || provider.force_flush()).await;
+            if let Ok(Err(e)) = flushed {
+                tracing::warn!(error = %e, "spans not all exported");
+            }
+        }
+    }
+
     /// Export every span still buffered, then stop exporting.
     pub fn shutdown(self) {
         if let Some(provider) = &self.provider

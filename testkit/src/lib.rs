@@ -6,11 +6,13 @@
 mod certs;
 mod cluster;
 pub mod nameko;
+mod otlp;
 mod proxy;
 mod vhost;
 
 pub use certs::TestCerts;
 pub use cluster::{FaultCluster, FaultNode};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::BrokerProxy;
 pub use vhost::{ExchangeInfo, QueueInfo, TestVhost};
 

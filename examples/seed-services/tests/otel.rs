@@ -1,0 +1,186 @@
+//! Spans exported over OTLP/gRPC to a receiver running in the test, decoded from the protobuf
+//! the exporter sent: names, kinds, attributes, parent links, error status, and the trace ids
+//! the JSON log lines carry.
+//!
+//! Telemetry is set up once per process, so this file is one test.
+
+mod lab;
+
+use std::sync::{Arc, Mutex};
+
+use contracts_core::error::CallError;
+use contracts_core::{MemoryBroker, RpcClient, ServiceRunner};
+use contracts_telemetry::{LogFormat, TelemetryConfig};
+use contracts_testkit::{OtlpReceiver, ReceivedSpan};
+use lab::{LabClient, LabImpl, LabServer};
+use seed_contracts::{AnotherServiceClient, UserData, UserServiceClient};
+use serde_json::Value;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn one<'a>(spans: &'a [ReceivedSpan], name: &str, kind: &str) -> &'a ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == name && s.kind == kind)
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind} span {name} in {spans:#?}");
+    found[0]
+}
+
+/// `child`'s parent is `parent`, in the same trace.
+fn parent_of(child: &ReceivedSpan, parent: &ReceivedSpan) {
+    assert_eq!(child.trace_id, parent.trace_id, "{child:#?}\n{parent:#?}");
+    assert_eq!(
+        child.parent_span_id, parent.span_id,
+        "{child:#?}\n{parent:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_otlp_receiver_with_their_links() {
+    let receiver = OtlpReceiver::start().await;
+    let logs = Captured::default();
+    let config = TelemetryConfig {
+        traces: true,
+        otlp_endpoint: receiver.endpoint(),
+        service_name: Some("otel-test".into()),
+        resource_attributes: [("deployment.environment".to_owned(), "test".to_owned())].into(),
+        log_format: LogFormat::Json,
+        log_level: "info".into(),
+        ..TelemetryConfig::default()
+    };
+    let writer = logs.clone();
+    let telemetry = contracts_telemetry::install_with_writer(&config, move || writer.clone())
+        .await
+        .expect("telemetry installs");
+
+    let broker = MemoryBroker::shared();
+    let seed = seed_services::start(
+        ServiceRunner::new(broker.clone()).serve(LabServer::new(LabImpl::default())),
+    )
+    .await
+    .unwrap();
+    let rpc = RpcClient::connect(broker.clone(), "tests").await.unwrap();
+
+    // A call whose handler calls another service.
+    let another = AnotherServiceClient::new(rpc.clone());
+    assert_eq!(
+        another.do_something_with_hello().await.unwrap(),
+        "Hello, Alice!"
+    );
+    // A handler that fails.
+    assert!(matches!(
+        LabClient::new(rpc.clone()).boom().await,
+        Err(CallError::Remote(_))
+    ));
+    // A call that publishes an event, handled by another service.
+    UserServiceClient::new(rpc.clone())
+        .create_user(UserData {
+            user_id: 5,
+            name: "Eve".into(),
+        })
+        .await
+        .unwrap();
+    seed.welcomes.wait_for(1).await;
+    seed.running.stop().await;
+    telemetry.flush().await;
+
+    let spans = receiver
+        .wait_for("the spans of three calls, a publish and a handling", |s| {
+            s.iter().any(|s| s.kind == "consumer")
+                && s.iter().filter(|s| s.kind == "server").count() >= 4
+        })
+        .await;
+
+    // The chain: client → another_service → my_service, one trace.
+    let outer_client = one(&spans, "another_service/do_something_with_hello", "client");
+    let outer_server = one(&spans, "another_service/do_something_with_hello", "server");
+    let inner_client = one(&spans, "my_service/hello", "client");
+    let inner_server = one(&spans, "my_service/hello", "server");
+    assert_eq!(
+        outer_client.parent_span_id, "",
+        "the caller's span is the root"
+    );
+    parent_of(outer_server, outer_client);
+    parent_of(inner_client, outer_server);
+    parent_of(inner_server, inner_client);
+    for span in [outer_client, outer_server, inner_client, inner_server] {
+        assert_eq!(span.attribute("rpc.system.name"), Some("nameko"));
+        assert_eq!(span.status, "unset", "{span:#?}");
+        assert_eq!(span.service_name(), "otel-test");
+        assert_eq!(
+            span.resource.get("deployment.environment"),
+            Some(&Value::String("test".into()))
+        );
+    }
+    assert_eq!(
+        inner_server.attribute("rpc.method"),
+        Some("my_service/hello")
+    );
+    assert!(
+        inner_server
+            .attribute("call_id")
+            .is_some_and(|id| id.starts_with("my_service.hello.")),
+        "{inner_server:#?}"
+    );
+
+    // The failure: both ends say so, and why.
+    let boom_client = one(&spans, "lab/boom", "client");
+    let boom_server = one(&spans, "lab/boom", "server");
+    parent_of(boom_server, boom_client);
+    for span in [boom_client, boom_server] {
+        assert_eq!(span.status, "error", "{span:#?}");
+        assert_eq!(span.attribute("error.type"), Some("remote_error"));
+    }
+
+    // The event: published inside create_user, handled as its child.
+    let create = one(&spans, "user_service/create_user", "server");
+    let publish = one(
+        &spans,
+        "publish user_service.events:user_created",
+        "producer",
+    );
+    let process = one(
+        &spans,
+        "process user_service.events:user_created",
+        "consumer",
+    );
+    parent_of(publish, create);
+    parent_of(process, publish);
+    assert_eq!(publish.attribute("messaging.system"), Some("rabbitmq"));
+    assert_eq!(publish.attribute("messaging.operation.type"), Some("send"));
+    assert_eq!(
+        publish.attribute("messaging.destination.name"),
+        Some("user_service.events:user_created")
+    );
+    assert_eq!(
+        process.attribute("messaging.operation.type"),
+        Some("process")
+    );
+    assert_eq!(
+        process.attribute("messaging.rabbitmq.destination.routing_key"),
+        Some("user_created")
+    );
+
+    // The panic's log line leads to the failed server span.
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let panicked: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["message"] == "handler panicked")
+        .expect("the panic is logged");
+    assert_eq!(panicked["trace_id"], boom_server.trace_id.as_str());
+    assert_eq!(panicked["span_id"], boom_server.span_id.as_str());
+    telemetry.shutdown();
+}
