@@ -1,5 +1,6 @@
-//! Real Nameko 2.14.1 processes: a Python venv made on first use, services that say when they
-//! are ready, and client scripts whose JSON output the Rust test asserts on.
+//! Real Nameko processes: Python venvs made on first use (Nameko 2.14.1, and Nameko 3 for
+//! tracing), services that say when they are ready, and client scripts whose JSON output the
+//! Rust test asserts on.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -12,12 +13,39 @@ use tokio::sync::mpsc;
 
 use crate::{GUARD, TestVhost};
 
-/// What the venv holds: Nameko 2.14.1 and the schema tools (`testkit/python-requirements.txt`).
-pub const REQUIREMENTS: &str = include_str!("../python-requirements.txt");
-
-fn requirements_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python-requirements.txt")
+/// A Python venv the tests run Nameko in, made on first use from a requirements file.
+#[derive(Clone, Copy, Debug)]
+pub struct Venv {
+    /// The variable that points at an existing venv instead.
+    env: &'static str,
+    /// Its directory under the workspace's `target/`.
+    dir: &'static str,
+    /// The requirements file, in `testkit/`.
+    file: &'static str,
+    /// Its text.
+    requirements: &'static str,
 }
+
+/// Nameko 2.14.1 and the schema tools (`testkit/python-requirements.txt`), at
+/// `CONTRACTS_NAMEKO_VENV` or `target/nameko-venv`.
+pub const NAMEKO2: Venv = Venv {
+    env: "CONTRACTS_NAMEKO_VENV",
+    dir: "nameko-venv",
+    file: "python-requirements.txt",
+    requirements: include_str!("../python-requirements.txt"),
+};
+
+/// Nameko 3 with opentelemetry-instrumentation-nameko (`testkit/nameko3-requirements.txt`), at
+/// `CONTRACTS_NAMEKO3_VENV` or `target/nameko3-venv`.
+pub const NAMEKO3: Venv = Venv {
+    env: "CONTRACTS_NAMEKO3_VENV",
+    dir: "nameko3-venv",
+    file: "nameko3-requirements.txt",
+    requirements: include_str!("../nameko3-requirements.txt"),
+};
+
+/// What the Nameko 2 venv holds.
+pub const REQUIREMENTS: &str = NAMEKO2.requirements;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,57 +54,73 @@ fn workspace() -> PathBuf {
         .to_owned()
 }
 
-/// The venv's directory: `CONTRACTS_NAMEKO_VENV`, or `target/nameko-venv` in the workspace.
+/// The Nameko 2 venv's directory.
 pub fn venv() -> PathBuf {
-    std::env::var_os("CONTRACTS_NAMEKO_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target").join("nameko-venv"))
+    NAMEKO2.dir()
 }
 
-/// The venv's Python, creating the venv with Nameko if it is not there yet. Test binaries run
-/// in parallel, so creation happens under a lock file and the others wait for its marker.
+/// The Nameko 2 venv's Python, creating the venv if it is not there yet.
 pub fn python() -> PathBuf {
-    let venv = venv();
-    let python = venv.join("bin").join("python");
-    let ready = venv.join(".contracts-ready");
-    // The marker holds the requirements it was made with: a changed list re-installs.
-    if std::fs::read_to_string(&ready).is_ok_and(|made| made == REQUIREMENTS) {
-        return python;
-    }
-    std::fs::create_dir_all(venv.parent().expect("venv has a parent")).expect("create target/");
-    let lock = venv.with_extension("lock");
-    match OpenOptions::new().write(true).create_new(true).open(&lock) {
-        Ok(_) => {
-            let result = build_venv(&venv);
-            let _ = std::fs::remove_file(&lock);
-            if let Err(why) = result {
-                panic!(
-                    "cannot create the Nameko venv at {}: {why}\nCreate it by hand with \
-                     `python3 -m venv {0} && {0}/bin/pip install -r {1}` (or run .ci/run).",
-                    venv.display(),
-                    requirements_file().display()
-                );
-            }
-            std::fs::write(&ready, REQUIREMENTS).expect("write the venv marker");
-        }
-        Err(_) => {
-            // Another test binary is building it; a lock older than the guard is stale.
-            let started = std::time::Instant::now();
-            while !std::fs::read_to_string(&ready).is_ok_and(|made| made == REQUIREMENTS) {
-                assert!(
-                    started.elapsed() < Duration::from_secs(600),
-                    "waited 10 minutes for another process to create {}; remove {} if it died",
-                    venv.display(),
-                    lock.display()
-                );
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
-    python
+    NAMEKO2.python()
 }
 
-fn build_venv(venv: &Path) -> Result<(), String> {
+impl Venv {
+    /// The venv's directory.
+    pub fn dir(&self) -> PathBuf {
+        std::env::var_os(self.env)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target").join(self.dir))
+    }
+
+    fn requirements_file(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(self.file)
+    }
+
+    /// The venv's Python, creating the venv if it is not there yet. Test binaries run in
+    /// parallel, so creation happens under a lock file and the others wait for its marker.
+    pub fn python(&self) -> PathBuf {
+        let venv = self.dir();
+        let python = venv.join("bin").join("python");
+        let ready = venv.join(".contracts-ready");
+        // The marker holds the requirements it was made with: a changed list re-installs.
+        if std::fs::read_to_string(&ready).is_ok_and(|made| made == self.requirements) {
+            return python;
+        }
+        std::fs::create_dir_all(venv.parent().expect("venv has a parent")).expect("create target/");
+        let lock = venv.with_extension("lock");
+        match OpenOptions::new().write(true).create_new(true).open(&lock) {
+            Ok(_) => {
+                let result = build_venv(&venv, &self.requirements_file());
+                let _ = std::fs::remove_file(&lock);
+                if let Err(why) = result {
+                    panic!(
+                        "cannot create the Nameko venv at {}: {why}\nCreate it by hand with \
+                         `python3 -m venv {0} && {0}/bin/pip install -r {1}` (or run .ci/run).",
+                        venv.display(),
+                        self.requirements_file().display()
+                    );
+                }
+                std::fs::write(&ready, self.requirements).expect("write the venv marker");
+            }
+            Err(_) => {
+                // Another test binary is building it; a lock older than the guard is stale.
+                let started = std::time::Instant::now();
+                while !std::fs::read_to_string(&ready).is_ok_and(|made| made == self.requirements) {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(600),
+                        "waited 10 minutes for another process to create {}; remove {} if it died",
+                        venv.display(),
+                        lock.display()
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        python
+    }
+}
+
+fn build_venv(venv: &Path, requirements: &Path) -> Result<(), String> {
     let run = |program: &Path, args: &[&str]| -> Result<(), String> {
         let out = std::process::Command::new(program)
             .args(args)
@@ -95,7 +139,6 @@ fn build_venv(venv: &Path) -> Result<(), String> {
     };
     let venv_text = venv.to_str().ok_or("venv path is not UTF-8")?;
     run(Path::new("python3"), &["-m", "venv", venv_text])?;
-    let requirements = requirements_file();
     let requirements = requirements
         .to_str()
         .ok_or("requirements path is not UTF-8")?;
@@ -105,8 +148,8 @@ fn build_venv(venv: &Path) -> Result<(), String> {
     )
 }
 
-fn python_command(amqp_uri: &str, script: &Path) -> Command {
-    let mut command = Command::new(python());
+fn python_command(venv: &Venv, amqp_uri: &str, script: &Path) -> Command {
+    let mut command = Command::new(venv.python());
     command
         .arg(script)
         .env("AMQP_URI", amqp_uri)
@@ -133,8 +176,20 @@ impl NamekoProcess {
 
     /// [`Self::start`] against any broker: `amqp_uri` becomes the process's `AMQP_URI`.
     pub async fn start_at(amqp_uri: &str, script: &Path, args: &[&str]) -> Self {
-        let mut child = python_command(amqp_uri, script)
+        Self::start_in(&NAMEKO2, amqp_uri, script, args, &[]).await
+    }
+
+    /// [`Self::start_at`] in `venv`, with more environment variables.
+    pub async fn start_in(
+        venv: &Venv,
+        amqp_uri: &str,
+        script: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = python_command(venv, amqp_uri, script)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -202,7 +257,7 @@ impl NamekoProcess {
 pub async fn run_client(vhost: &TestVhost, script: &Path, args: &[&str]) -> serde_json::Value {
     let output = tokio::time::timeout(
         GUARD * 2,
-        python_command(vhost.raw_uri(), script)
+        python_command(&NAMEKO2, vhost.raw_uri(), script)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
