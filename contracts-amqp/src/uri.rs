@@ -48,10 +48,15 @@ impl FromStr for BrokerUri {
             Some(rest) => format!("amqp://{rest}"),
             None => text.to_owned(),
         };
-        let parsed = normalised.parse::<AMQPUri>().map_err(|reason| InvalidUri {
+        let mut parsed = normalised.parse::<AMQPUri>().map_err(|reason| InvalidUri {
             uri: redact(text),
             reason,
         })?;
+        // kombu reads an empty path (`amqp://host:5672/`, the article's own URI) as the
+        // default vhost `/`, not as a vhost named "".
+        if parsed.vhost.is_empty() {
+            parsed.vhost = "/".to_owned();
+        }
         Ok(Self {
             parsed,
             tls: TlsOptions::default(),
@@ -189,6 +194,19 @@ mod tests {
         assert_eq!(uri.vhost(), "/");
         assert_eq!(uri.host(), "127.0.0.1:5672");
         assert_eq!(uri.to_string(), "amqp://guest:***@127.0.0.1:5672/%2f");
+    }
+
+    #[test]
+    fn an_empty_path_is_the_default_vhost_as_in_kombu() {
+        for text in [
+            "pyamqp://guest:guest@localhost:5672/",
+            "amqp://guest:guest@localhost:5672",
+        ] {
+            let uri: BrokerUri = text.parse().unwrap();
+            assert_eq!(uri.vhost(), "/", "{text}");
+        }
+        let named: BrokerUri = "amqp://guest:guest@localhost:5672/orders".parse().unwrap();
+        assert_eq!(named.vhost(), "orders");
     }
 
     #[test]

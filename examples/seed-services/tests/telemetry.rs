@@ -2,7 +2,7 @@
 //! operator's tools read them: `/metrics` and the probes over HTTP, the exposition checked by
 //! `promtool`, log lines parsed as JSON.
 //!
-//! Telemetry is set up once per process, so this file is one test.
+//! Telemetry is set up once per process, so one test here sets it up.
 
 mod lab;
 
@@ -414,4 +414,20 @@ async fn metrics_health_and_logs_of_a_serving_process() {
             .as_str()
             .is_some_and(|t| t.ends_with('Z'))
     );
+}
+
+/// The example config (shaped like the article's) switches every kind of telemetry on.
+#[test]
+fn the_example_config_switches_telemetry_on() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml");
+    let config = contracts_amqp::Config::load(path).expect("the example config loads");
+    assert_eq!(config.amqp_uri.vhost(), "/");
+    let telemetry = contracts_telemetry::TelemetryConfig::from_sources(&config.extra, |_| None)
+        .expect("its telemetry keys read");
+    assert!(telemetry.traces);
+    assert_eq!(telemetry.otlp_endpoint, "http://localhost:4317");
+    assert_eq!(telemetry.service_name.as_deref(), Some("seed-services"));
+    assert_eq!(telemetry.resource_attributes["environment"], "development");
+    assert_eq!(telemetry.metrics_port, Some(9464));
+    assert_eq!(telemetry.log_format, contracts_telemetry::LogFormat::Json);
 }
