@@ -520,7 +520,7 @@ impl EventHandler {
             &self.method,
             self.parent_calls_tracked,
         );
-        observe::name_worker(&ctx);
+        observe::worker(&ctx);
         let outcome = match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
             Ok(outcome) => outcome,
             Err(panic) => Err(HandlerFailure::Panicked(panic)),

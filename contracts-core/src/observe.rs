@@ -31,22 +31,10 @@ pub fn consuming(queue: &str, service: &str, transport: &SharedTransport) -> Opt
     Some(up)
 }
 
-/// Write a worker's `call_id` and `call_id_stack` (a JSON array) into the span it runs in,
-/// for the log lines written inside it; an observer's span declares both fields.
-pub(crate) fn name_worker(context: &CallContext) {
-    if current().is_none() {
-        return;
-    }
-    let span = tracing::Span::current();
-    if span.is_none() {
-        return;
-    }
-    let stack = context.call_id_stack();
-    if let Some(id) = stack.last() {
-        span.record("call_id", *id);
-    }
-    if let Ok(stack) = serde_json::to_string(&stack) {
-        span.record("call_id_stack", stack);
+/// Tell the observer, if any, the context a worker runs with.
+pub(crate) fn worker(context: &CallContext) {
+    if let Some(observer) = current() {
+        observer.worker(context);
     }
 }
 
@@ -84,6 +72,13 @@ pub trait Observer: Send + Sync + 'static {
     /// caller runs in) into the headers of an outgoing request or event.
     fn inject(&self, headers: &mut Headers) {
         let _ = headers;
+    }
+
+    /// A worker starts a call's or an event's handler with `context` (its `call_id_stack`);
+    /// it runs inside the span of the observation [`Observer::call`] or
+    /// [`Observer::handle`] returned.
+    fn worker(&self, context: &CallContext) {
+        let _ = context;
     }
 
     /// A consumer starts on a queue. [`Consuming::is_up`] turns false when it ends.

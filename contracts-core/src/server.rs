@@ -551,7 +551,7 @@ impl RpcWorker {
             method,
             self.parent_calls_tracked,
         );
-        observe::name_worker(&ctx);
+        observe::worker(&ctx);
         let outcome = catch_panic(context::scope(ctx, self.service.dispatch(method, bound)))
             .await
             .map_err(|panic| {

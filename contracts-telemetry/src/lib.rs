@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = contracts_amqp::Config::from_file("config.yaml")?;
+//! let config = contracts_amqp::Config::load("config.yaml")?;
 //! let telemetry =
 //!     contracts_telemetry::install(&contracts_telemetry::TelemetryConfig::from_keys(&config.extra)?)
 //!         .await?;
@@ -36,7 +36,6 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -148,7 +147,7 @@ where
     let ours = filter_fn(|meta| meta.is_span() && meta.target().starts_with("contracts"));
     let log = if json {
         tracing_subscriber::fmt::layer()
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(logs::SpanFields)
             .event_format(logs::JsonLines)
             .with_writer(writer)
             .with_filter(level.or(ours))
@@ -186,6 +185,7 @@ where
     contracts_core::observe::install(TelemetryObserver {
         metrics: metrics.clone(),
         traces: config.traces,
+        json_logs: json,
     })
     .map_err(|_| TelemetryError::AlreadyInstalled("an observer is installed"))?;
     let endpoint = match config.metrics_port {

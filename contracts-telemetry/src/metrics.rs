@@ -5,7 +5,8 @@
 //! `_total`; labels hold only names from contracts (services, methods, events, queues) and
 //! outcomes, never ids or payloads.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use contracts_core::observe::{
@@ -134,6 +135,7 @@ pub struct Metrics {
     broker_connected: Gauge,
     broker_reconnections: Counter,
     watched: Mutex<Watched>,
+    methods: RwLock<Methods>,
 }
 
 /// What a scrape reads off: consumers (and, through them, transports) and pools.
@@ -235,6 +237,7 @@ impl Metrics {
             broker_connected,
             broker_reconnections,
             watched: Mutex::default(),
+            methods: RwLock::default(),
         }
     }
 
@@ -245,33 +248,40 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn call_started(&self, side: Side, labels: &MethodLabels) {
-        self.side(side).in_flight.get_or_create(labels).inc();
-    }
-
-    /// `outcome` is `None` for a call abandoned by its caller.
-    pub(crate) fn call_ended(
-        &self,
-        side: Side,
-        labels: MethodLabels,
-        outcome: Option<CallOutcome>,
-        took: Duration,
-    ) {
-        let metrics = self.side(side);
-        metrics.in_flight.get_or_create(&labels).dec();
-        metrics
-            .duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        let MethodLabels { service, method } = labels;
-        metrics
-            .calls
-            .get_or_create(&CallLabels {
-                service,
-                method,
-                outcome: outcome.map_or("cancelled", CallOutcome::as_str),
+    /// The metrics of `service.method` on `side`, created on first use. Looked up once per
+    /// call, by borrowed names: nothing is allocated on the way once a method has been seen.
+    pub(crate) fn method(&self, side: Side, service: &str, method: &str) -> Arc<MethodMetrics> {
+        let slot = |methods: &Methods| {
+            methods
+                .get(service)
+                .and_then(|m| m.get(method))
+                .map(|pair| pair[side as usize].clone())
+        };
+        if let Some(Some(found)) = slot(&self.methods.read().expect("methods lock")) {
+            return found;
+        }
+        let mut methods = self.methods.write().expect("methods lock");
+        let pair = methods
+            .entry(service.to_owned())
+            .or_default()
+            .entry(method.to_owned())
+            .or_default();
+        pair[side as usize]
+            .get_or_insert_with(|| {
+                let labels = MethodLabels {
+                    service: service.to_owned(),
+                    method: method.to_owned(),
+                };
+                let side = self.side(side);
+                Arc::new(MethodMetrics {
+                    in_flight: side.in_flight.get_or_create_owned(&labels),
+                    duration: side.duration.get_or_create_owned(&labels),
+                    calls: side.calls.clone(),
+                    by_outcome: RwLock::default(),
+                    labels,
+                })
             })
-            .inc();
+            .clone()
     }
 
     pub(crate) fn published(&self, service: &str, event: &str, outcome: Option<PublishOutcome>) {
@@ -425,6 +435,52 @@ impl Metrics {
                 }
             }
         }
+    }
+}
+
+type Methods = HashMap<String, HashMap<String, [Option<Arc<MethodMetrics>>; 2]>>;
+
+/// One method's call metrics on one side.
+#[derive(Debug)]
+pub(crate) struct MethodMetrics {
+    in_flight: Gauge,
+    duration: Histogram,
+    calls: Family<CallLabels, Counter>,
+    /// The counter of each outcome seen so far.
+    by_outcome: RwLock<Vec<(&'static str, Counter)>>,
+    labels: MethodLabels,
+}
+
+impl MethodMetrics {
+    pub(crate) fn started(&self) {
+        self.in_flight.inc();
+    }
+
+    /// `outcome` is `None` for a call abandoned by its caller.
+    pub(crate) fn ended(&self, outcome: Option<CallOutcome>, took: Duration) {
+        self.in_flight.dec();
+        self.duration.observe(took.as_secs_f64());
+        let outcome = outcome.map_or("cancelled", CallOutcome::as_str);
+        let known = self
+            .by_outcome
+            .read()
+            .expect("outcome lock")
+            .iter()
+            .find(|(o, _)| *o == outcome)
+            .map(|(_, c)| c.clone());
+        let counter = known.unwrap_or_else(|| {
+            let counter = self.calls.get_or_create_owned(&CallLabels {
+                service: self.labels.service.clone(),
+                method: self.labels.method.clone(),
+                outcome,
+            });
+            self.by_outcome
+                .write()
+                .expect("outcome lock")
+                .push((outcome, counter.clone()));
+            counter
+        });
+        counter.inc();
     }
 }
 

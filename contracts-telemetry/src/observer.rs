@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use contracts_core::CallContext;
 use contracts_core::observe::{
     Call, CallOutcome, Consuming, Handle, HandleOutcome, Observation, Observer, Publish,
     PublishOutcome, WorkerPool,
@@ -11,25 +12,25 @@ use contracts_core::observe::{
 use contracts_core::transport::Headers;
 use tracing::Span;
 
-use crate::metrics::{HandlerLabels, MethodLabels, Metrics};
-use crate::traces;
+use crate::metrics::{HandlerLabels, Metrics};
+use crate::{logs, traces};
 
 pub(crate) struct TelemetryObserver {
     pub(crate) metrics: Arc<Metrics>,
+    /// Spans are exported, and their context sent with every message.
     pub(crate) traces: bool,
+    /// Log lines are JSON, carrying the ids of the call they were written in.
+    pub(crate) json_logs: bool,
 }
 
 impl Observer for TelemetryObserver {
     fn call(&self, call: &Call<'_>) -> Box<dyn Observation<CallOutcome>> {
-        let labels = MethodLabels {
-            service: call.service.to_owned(),
-            method: call.method.to_owned(),
-        };
-        self.metrics.call_started(call.side, &labels);
+        let method = self.metrics.method(call.side, call.service, call.method);
+        method.started();
         self.observe(
-            (call.side, labels),
+            method,
             || traces::call_span(call),
-            |m, (side, labels), outcome, took| m.call_ended(side, labels, outcome, took),
+            |_, method, outcome, took| method.ended(outcome, took),
         )
     }
 
@@ -58,6 +59,15 @@ impl Observer for TelemetryObserver {
         }
     }
 
+    fn worker(&self, context: &CallContext) {
+        if self.json_logs {
+            let stack = context.call_id_stack();
+            logs::with_ids(&Span::current(), |ids| {
+                ids.call_id_stack = stack.into_iter().map(str::to_owned).collect();
+            });
+        }
+    }
+
     fn consuming(&self, queue: &Consuming) {
         self.metrics.watch_consumer(queue);
     }
@@ -76,11 +86,20 @@ impl TelemetryObserver {
         span: impl FnOnce() -> Span,
         record: Record<L, O>,
     ) -> Box<dyn Observation<O>> {
+        // Spans for export, or for log lines to name their call by; neither: none.
+        let span = if self.traces || self.json_logs {
+            span()
+        } else {
+            Span::none()
+        };
+        if self.traces && self.json_logs {
+            let trace = traces::ids(&span);
+            logs::with_ids(&span, |ids| ids.trace = trace);
+        }
         Box::new(Observed {
             metrics: self.metrics.clone(),
             labels: Some(labels),
-            // A span even without OpenTelemetry: its fields name the call in log lines.
-            span: span(),
+            span,
             start: Instant::now(),
             record,
         })

@@ -20,7 +20,7 @@ use contracts_core::observe::{Call, Handle, Publish, Side};
 use contracts_core::transport::Headers;
 use contracts_core::wire::HEADER_PREFIX;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use serde_json::Value;
 use tracing::Span;
@@ -45,15 +45,10 @@ pub(crate) fn call_span(call: &Call<'_>) -> Span {
         "error.type" = Empty,
         service = call.service,
         method = call.method,
-        call_id = Empty,
-        call_id_stack = Empty,
-        trace_id = Empty,
-        span_id = Empty,
     );
     if let (Side::Server, Some(headers)) = (call.side, call.headers) {
         continue_trace(&span, headers);
     }
-    identify(&span);
     span
 }
 
@@ -74,10 +69,7 @@ pub(crate) fn publish_span(event: &Publish<'_>) -> Span {
         "error.type" = Empty,
         service = event.service,
         event = event.event,
-        trace_id = Empty,
-        span_id = Empty,
     );
-    identify(&span);
     span
 }
 
@@ -102,13 +94,8 @@ pub(crate) fn handle_span(event: &Handle<'_>) -> Span {
         source = event.source,
         event = event.event,
         redelivered = event.redelivered,
-        call_id = Empty,
-        call_id_stack = Empty,
-        trace_id = Empty,
-        span_id = Empty,
     );
     continue_trace(&span, event.headers);
-    identify(&span);
     span
 }
 
@@ -136,14 +123,13 @@ fn continue_trace(span: &Span, headers: &Headers) {
     }
 }
 
-/// Record the span's own trace and span ids as fields, for log lines written inside it.
-fn identify(span: &Span) {
+/// The span's own trace and span ids, once OpenTelemetry has given it some.
+pub(crate) fn ids(span: &Span) -> Option<(TraceId, SpanId)> {
     let cx = span.context();
     let context = cx.span().span_context().clone();
-    if context.is_valid() {
-        span.record("trace_id", context.trace_id().to_string());
-        span.record("span_id", context.span_id().to_string());
-    }
+    context
+        .is_valid()
+        .then(|| (context.trace_id(), context.span_id()))
 }
 
 /// Outgoing headers, written the way Nameko writes context data: every key prefixed.

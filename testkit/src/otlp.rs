@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -55,10 +57,17 @@ impl ReceivedSpan {
 pub struct OtlpReceiver {
     addr: SocketAddr,
     spans: watch::Receiver<Vec<ReceivedSpan>>,
+    count: Arc<AtomicU64>,
     _stop: oneshot::Sender<()>,
 }
 
-struct Collect(watch::Sender<Vec<ReceivedSpan>>);
+struct Collect {
+    spans: watch::Sender<Vec<ReceivedSpan>>,
+    /// Spans received, kept or not.
+    count: Arc<AtomicU64>,
+    /// Whether spans are kept (tests) or only counted (benchmarks).
+    keep: bool,
+}
 
 #[tonic::async_trait]
 impl TraceService for Collect {
@@ -66,8 +75,21 @@ impl TraceService for Collect {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        if !self.keep {
+            let n: usize = request
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum();
+            self.count.fetch_add(n as u64, Ordering::Relaxed);
+            return Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            }));
+        }
         let mut received = Vec::new();
-        for resource_spans in request.into_inner().resource_spans {
+        for resource_spans in request.resource_spans {
             let resource = attributes(
                 resource_spans
                     .resource
@@ -100,7 +122,9 @@ impl TraceService for Collect {
                 }
             }
         }
-        self.0.send_modify(|spans| spans.extend(received));
+        self.count
+            .fetch_add(received.len() as u64, Ordering::Relaxed);
+        self.spans.send_modify(|spans| spans.extend(received));
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
@@ -132,17 +156,37 @@ fn any(value: AnyValue) -> Value {
 }
 
 impl OtlpReceiver {
-    /// Listen on a free port of 127.0.0.1.
+    /// Listen on a free port of 127.0.0.1, keeping every span.
     pub async fn start() -> Self {
+        Self::listen(true).await
+    }
+
+    /// Listen, only counting spans (for a benchmark's millions).
+    pub async fn counting() -> Self {
+        Self::listen(false).await
+    }
+
+    /// How many spans arrived.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    async fn listen(keep: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port for the OTLP receiver");
         let addr = listener.local_addr().expect("bound");
         let (sender, spans) = watch::channel(Vec::new());
+        let count = Arc::new(AtomicU64::new(0));
+        let collect = Collect {
+            spans: sender,
+            count: count.clone(),
+            keep,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(Collect(sender)))
+                .add_service(TraceServiceServer::new(collect))
                 .serve_with_incoming_shutdown(
                     tokio_stream::wrappers::TcpListenerStream::new(listener),
                     async {
@@ -155,6 +199,7 @@ impl OtlpReceiver {
         Self {
             addr,
             spans,
+            count,
             _stop: stop,
         }
     }

@@ -1,0 +1,193 @@
+//! What telemetry costs: calls per second with tracing, metrics and JSON logs all on, next to
+//! the same calls with none, in memory and over RabbitMQ, sequential and 64 in flight.
+//!
+//! ```sh
+//! cargo bench -p seed-services --bench telemetry   # BENCH_SECONDS=3 BENCH_ROUNDS=5 by default
+//! ```
+//!
+//! Telemetry is set up once per process, so each measurement runs in a child process of this
+//! one (`CONTRACTS_BENCH_TELEMETRY=<off|on> <memory|amqp> <in flight>`); rounds interleave off
+//! and on, and the table reports medians. "On" is the seed example's config: every call traced
+//! and exported over OTLP/gRPC in batches (to a receiver in this parent process, so decoding
+//! spans costs the measured process nothing), metrics kept, log lines as JSON (to a sink: the
+//! calls log nothing at `info`), the metrics endpoint listening.
+
+mod stateless;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, SharedTransport};
+use contracts_telemetry::{LogFormat, TelemetryConfig};
+use contracts_testkit::{OtlpReceiver, TestVhost};
+use stateless::{BenchClient, BenchServer, Stateless, user};
+
+const ENV: &str = "CONTRACTS_BENCH_TELEMETRY";
+
+fn seconds() -> f64 {
+    std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0)
+}
+
+/// The measured program: calls for `seconds()` with `in_flight` at a time; prints calls/s.
+async fn child(mode: &str, transport: &str, in_flight: usize, endpoint: String) {
+    let telemetry = if mode != "off" {
+        let all = mode == "on";
+        Some(
+            contracts_telemetry::install_with_writer(
+                &TelemetryConfig {
+                    traces: all || mode == "traces",
+                    otlp_endpoint: endpoint,
+                    service_name: Some("bench".into()),
+                    metrics_port: (all || mode == "metrics").then_some(0),
+                    log_format: if all || mode == "logs" {
+                        LogFormat::Json
+                    } else {
+                        LogFormat::Text
+                    },
+                    log_level: "info".into(),
+                    ..TelemetryConfig::default()
+                },
+                std::io::sink,
+            )
+            .await
+            .expect("telemetry installs"),
+        )
+    } else {
+        None
+    };
+    let vhost;
+    let broker: SharedTransport = match transport {
+        "memory" => MemoryBroker::shared(),
+        _ => {
+            vhost = TestVhost::create("bench-telemetry");
+            vhost.connect().await
+        }
+    };
+    let running = ServiceRunner::new(broker.clone())
+        .max_workers(64)
+        .serve(BenchServer::new(Stateless))
+        .start()
+        .await
+        .unwrap();
+    let client = BenchClient::new(RpcClient::connect(broker, "bench").await.unwrap());
+    // Warm up: connections, channels, the first spans' exporter connection.
+    for _ in 0..200 {
+        client.create_user(user()).await.unwrap();
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs_f64(seconds());
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (client, done) = (client.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    client.create_user(user()).await.unwrap();
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    running.stop().await;
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    println!("RATE {rate}");
+}
+
+fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> f64 {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(ENV, format!("{mode} {transport} {in_flight} {endpoint}"))
+        .output()
+        .expect("the bench re-runs itself");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RATE "))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {stdout}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Ok(spec) = std::env::var(ENV) {
+        let parts: Vec<&str> = spec.split(' ').collect();
+        let [mode, transport, in_flight, endpoint] = parts[..] else {
+            panic!("{ENV}={spec}");
+        };
+        rt.block_on(child(
+            mode,
+            transport,
+            in_flight.parse().unwrap(),
+            endpoint.to_owned(),
+        ));
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    // The receiver runs here, on its own threads, for every "on" child.
+    let receiver = rt.block_on(OtlpReceiver::counting());
+    let endpoint = receiver.endpoint();
+    println!(
+        "telemetry overhead: calls/s, median of {rounds} interleaved rounds of {}s",
+        seconds()
+    );
+    println!("{:<28} {:>10} {:>10} {:>8}", "", "off", "on", "on/off");
+    if let Ok(modes) = std::env::var("BENCH_PARTS") {
+        // Which part costs what: each alone, in memory, 64 in flight.
+        for mode in modes.split(',') {
+            let rate = measure(mode, "memory", 64, &endpoint);
+            println!("{mode:<28} {rate:>10.0}");
+        }
+        return;
+    }
+    for transport in ["memory", "amqp"] {
+        for in_flight in [1, 64] {
+            let (mut off, mut on) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                off.push(measure("off", transport, in_flight, &endpoint));
+                on.push(measure("on", transport, in_flight, &endpoint));
+            }
+            let (off, on) = (median(off), median(on));
+            println!(
+                "{:<28} {:>10.0} {:>10.0} {:>7.1}%",
+                format!("{transport}, {in_flight} in flight"),
+                off,
+                on,
+                on / off * 100.0
+            );
+        }
+    }
+    println!("spans received: {}", receiver.count());
+}
