@@ -163,6 +163,16 @@ where
         layers.push(
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("contracts"))
+                // Every call's span is entered and left at each poll: keep that cheap. The
+                // context travels through `tracing`'s own current span, not OpenTelemetry's
+                // activated one; busy and idle times, source locations and thread names are
+                // not part of the conventions the spans follow.
+                .with_context_activation(false)
+                .with_tracked_inactivity(false)
+                .with_location(false)
+                .with_threads(false)
+                .with_level(false)
+                .with_target(false)
                 .with_filter(LevelFilter::INFO)
                 .boxed(),
         );
