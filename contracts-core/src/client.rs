@@ -16,9 +16,7 @@ use crate::error::{CallError, DeclaredError, Never, RemoteError};
 use crate::observe::{self, Call, CallOutcome, Side};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
-use crate::validate::{
-    Direction, Envelope, ValidationError, ValidationMode, View, decode, decode_view, serde_failure,
-};
+use crate::validate::{Direction, Envelope, ValidationError, ValidationMode, View, serde_failure};
 use crate::wire::{
     ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR, keyword_request,
 };
@@ -319,7 +317,10 @@ impl RpcClient {
                 .check_view(&result)
                 .map_err(|f| invalid(Direction::Reply, f))?;
         }
-        decode_view(&result).map_err(|f| invalid(Direction::Reply, vec![f]))
+        method
+            .reply
+            .decode_view(&result)
+            .map_err(|f| invalid(Direction::Reply, vec![f]))
     }
 
     fn decode_error<E: DeclaredError>(
@@ -345,7 +346,7 @@ impl RpcClient {
             {
                 return invalid(Direction::Error, failures);
             }
-            return match decode(&payload) {
+            return match validator.decode(&payload) {
                 Ok(declared) => CallError::Service(declared),
                 Err(f) => invalid(Direction::Error, vec![f]),
             };

@@ -21,7 +21,7 @@ use crate::topology::{self, HandlerType};
 use crate::transport::{
     BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
 };
-use crate::validate::{Direction, Failure, ValidationError, ValidationMode, decode, serde_failure};
+use crate::validate::{Direction, Failure, ValidationError, ValidationMode, serde_failure};
 
 /// Why an event was not published.
 #[derive(Debug, thiserror::Error)]
@@ -239,10 +239,14 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
         E: std::fmt::Display,
     {
         let f = Arc::new(f);
+        let event = self.service.event(self.index);
         let invoke: Invoke = Arc::new(move |payload: Value| {
             let f = f.clone();
             Box::pin(async move {
-                let payload = decode::<P>(&payload).map_err(HandlerFailure::Undecodable)?;
+                let payload = event
+                    .payload
+                    .decode::<P>(&payload)
+                    .map_err(HandlerFailure::Undecodable)?;
                 f(payload)
                     .await
                     .map_err(|e| HandlerFailure::Failed(e.to_string()))

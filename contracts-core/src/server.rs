@@ -28,9 +28,7 @@ use crate::topology::RPC_EXCHANGE;
 use crate::transport::{
     Acker, BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
-use crate::validate::{
-    Direction, Failure, ValidationError, ValidationMode, View, decode, decode_view, serde_failure,
-};
+use crate::validate::{Direction, Failure, ValidationError, ValidationMode, View, serde_failure};
 use crate::wire::{self, ErrorDict};
 
 /// What a handler produced: the `result` of the reply as JSON text, or its `error` dict.
@@ -498,6 +496,9 @@ impl RpcWorker {
     ) -> CallOutcome {
         let outcome = self.run(compiled, method, message).await;
         let observed = observed_outcome(compiled, method, &outcome);
+        if let Err(error) = &outcome {
+            log_failure(compiled.name(), method, observed, error);
+        }
         let (result, error) = match &outcome {
             Ok(result) => (&**result, None),
             Err(error) => (RawValue::NULL, Some(error)),
@@ -580,6 +581,55 @@ impl RpcWorker {
     }
 }
 
+/// Say why a call failed, at the level its cause deserves: a declared error is the contract
+/// at work, a rejected request the caller's fault, anything else the handler's. (A panic was
+/// logged where it was caught.) The reason is the error's message, from which the contract's
+/// sensitive values were already redacted; arguments themselves are never logged.
+fn log_failure(service: &str, method: &str, outcome: CallOutcome, error: &ErrorDict) {
+    let reason = match &error.value {
+        Value::String(s) => s.as_str(),
+        _ => "",
+    };
+    if error.exc_path.as_deref() == Some(wire::HANDLER_PANICKED) {
+        return;
+    }
+    let exc_type = error.exc_type.as_str();
+    match outcome {
+        CallOutcome::DeclaredError => {
+            tracing::info!(
+                service,
+                method,
+                outcome = outcome.as_str(),
+                exc_type,
+                reason,
+                "call failed with its declared error"
+            )
+        }
+        CallOutcome::Invalid(Direction::Request)
+        | CallOutcome::BadRequest
+        | CallOutcome::MethodNotFound => {
+            tracing::warn!(
+                service,
+                method,
+                outcome = outcome.as_str(),
+                exc_type,
+                reason,
+                "request rejected"
+            )
+        }
+        _ => {
+            tracing::error!(
+                service,
+                method,
+                outcome = outcome.as_str(),
+                exc_type,
+                reason,
+                "call failed"
+            )
+        }
+    }
+}
+
 /// How a call ended, read off the reply the server is sending.
 fn observed_outcome(compiled: &CompiledService, method: &str, outcome: &Outcome) -> CallOutcome {
     let Err(error) = outcome else {
@@ -610,9 +660,10 @@ pub fn decode_request<Req: DeserializeOwned>(
     method: &str,
     request: Arguments<'_>,
 ) -> Result<Req, ErrorDict> {
+    let schema = &compiled.method_named(method).request;
     let decoded = match request {
-        Arguments::Keywords(view) => decode_view(&view),
-        Arguments::Bound(value) => decode(&value),
+        Arguments::Keywords(view) => schema.decode_view(&view),
+        Arguments::Bound(value) => schema.decode(&value),
     };
     decoded.map_err(|failure| {
         ErrorDict::validation(&ValidationError::new(

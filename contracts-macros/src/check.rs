@@ -101,10 +101,14 @@ pub(crate) fn param_type(cx: &Ctxt, ty: &Type) {
 /// positional and keyword arguments bind to.
 pub(crate) fn param_attrs(cx: &Ctxt, attrs: &[Attribute]) {
     for attr in attrs {
-        if !(attr.path().is_ident("doc") || attr.path().is_ident("schemars")) {
+        if attr.path().is_ident("sensitive") {
+            if !matches!(attr.meta, syn::Meta::Path(_)) {
+                cx.error_spanned_by(attr, "#[sensitive] takes no arguments");
+            }
+        } else if !(attr.path().is_ident("doc") || attr.path().is_ident("schemars")) {
             cx.error_spanned_by(
                 attr,
-                "arguments take only doc comments and #[schemars(..)] constraints: the argument's name is its wire name",
+                "arguments take only doc comments, #[schemars(..)] constraints and #[sensitive]: the argument's name is its wire name",
             );
         }
     }

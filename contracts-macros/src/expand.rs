@@ -196,6 +196,14 @@ fn request_struct(service: &Service, method: &Method) -> TokenStream {
             let doc = format!(" The `{ident}` argument.");
             quote!(#[doc = #doc])
         };
+        // `#[sensitive]` is a mark in the schema, which every runtime reading it honours.
+        let attrs = attrs.iter().map(|a| {
+            if a.path().is_ident("sensitive") {
+                quote!(#[schemars(extend("x-sensitive" = true))])
+            } else {
+                quote!(#a)
+            }
+        });
         quote!(#field_doc #(#attrs)* #ident: #ty,)
     });
     quote! {

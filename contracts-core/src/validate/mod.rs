@@ -1,7 +1,9 @@
 //! Runtime validation of messages against their JSON Schemas.
 
+pub mod sensitive;
 mod view;
 
+pub use sensitive::Sensitive;
 pub use view::{Envelope, Part, View};
 
 use std::fmt;
@@ -134,6 +136,8 @@ pub struct MessageValidator {
     validator: jsonschema::Validator,
     /// The same schema compiled for [`View`]s: messages checked from their bytes.
     view: jsonschema::Validator<view::ViewJson>,
+    /// Where the schema marks values sensitive, to keep them out of failure reasons.
+    sensitive: Sensitive,
 }
 
 impl MessageValidator {
@@ -150,18 +154,59 @@ impl MessageValidator {
             .should_validate_formats(true)
             .build(schema)
             .map_err(|e| e.to_string())?;
-        Ok(Self { validator, view })
+        Ok(Self {
+            validator,
+            view,
+            sensitive: Sensitive::of(schema),
+        })
     }
 
-    /// Check `value`; on failure, list every failing pointer with its reason.
+    /// Check `value`; on failure, list every failing pointer with its reason (sensitive
+    /// values redacted).
     pub fn check(&self, value: &Value) -> Result<(), Vec<Failure>> {
-        verdict(&self.validator, value)
+        verdict(&self.validator, value).map_err(|mut failures| {
+            self.sensitive.redact(value, &mut failures);
+            failures
+        })
     }
 
     /// [`MessageValidator::check`] for a message read as a [`View`]: the same verdict and
     /// the same failures, without building a `serde_json::Value` unless it fails.
     pub fn check_view(&self, value: &View<'_>) -> Result<(), Vec<Failure>> {
-        verdict(&self.view, value)
+        verdict(&self.view, value).map_err(|mut failures| {
+            if !self.sensitive.is_empty() {
+                self.sensitive.redact(&value.to_value(), &mut failures);
+            }
+            failures
+        })
+    }
+
+    /// `failure` of `message` (one found past the schema, decoding it) with the message's
+    /// sensitive values redacted from its reason.
+    pub fn redact(&self, message: &Value, failure: Failure) -> Failure {
+        let mut failures = [failure];
+        self.sensitive.redact(message, &mut failures);
+        let [failure] = failures;
+        failure
+    }
+
+    /// [`decode`] a message of this schema, its failure's reason redacted.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, message: &Value) -> Result<T, Failure> {
+        decode(message).map_err(|f| self.redact(message, f))
+    }
+
+    /// [`decode_view`] a message of this schema, its failure's reason redacted.
+    pub fn decode_view<T: serde::de::DeserializeOwned>(
+        &self,
+        message: &View<'_>,
+    ) -> Result<T, Failure> {
+        decode_view(message).map_err(|f| {
+            if self.sensitive.is_empty() {
+                f
+            } else {
+                self.redact(&message.to_value(), f)
+            }
+        })
     }
 }
 

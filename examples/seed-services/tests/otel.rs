@@ -9,6 +9,8 @@ mod lab;
 use std::sync::{Arc, Mutex};
 
 use contracts_core::error::CallError;
+use contracts_core::prelude::*;
+use contracts_core::validate::ValidationMode;
 use contracts_core::{MemoryBroker, RpcClient, ServiceRunner};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
 use contracts_testkit::{OtlpReceiver, ReceivedSpan};
@@ -28,6 +30,40 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// A card whose number is sensitive.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Card {
+    pub holder: String,
+    #[schemars(extend("x-sensitive" = true), length(min = 16, max = 16))]
+    pub number: String,
+}
+
+/// A service whose arguments carry secrets.
+#[service(name = "vault")]
+pub trait Vault {
+    /// Opens when the password is right.
+    async fn open(
+        &self,
+        user: String,
+        #[sensitive]
+        #[schemars(length(min = 8))]
+        password: String,
+        card: Card,
+    ) -> bool;
+}
+
+struct Door;
+
+impl Vault for Door {
+    async fn open(&self, _user: String, _password: String, _card: Card) -> bool {
+        false
+    }
+}
+
+const PASSWORD: &str = "hunter2";
+const CARD: &str = "4111-1111-1111-1111-SECRET";
+const NESTED: &str = "s3cr3t-in-an-object";
 
 fn one<'a>(spans: &'a [ReceivedSpan], name: &str, kind: &str) -> &'a ReceivedSpan {
     let found: Vec<_> = spans
@@ -67,7 +103,9 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
 
     let broker = MemoryBroker::shared();
     let seed = seed_services::start(
-        ServiceRunner::new(broker.clone()).serve(LabServer::new(LabImpl::default())),
+        ServiceRunner::new(broker.clone())
+            .serve(LabServer::new(LabImpl::default()))
+            .serve(VaultServer::new(Door)),
     )
     .await
     .unwrap();
@@ -93,6 +131,48 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
         .await
         .unwrap();
     seed.welcomes.wait_for(1).await;
+
+    // Secrets that break the contract: refused by the client, by the server, and as the
+    // wrong type; no reason quotes them.
+    let card = Card {
+        holder: "Ann".into(),
+        number: CARD.into(),
+    };
+    let vault = VaultClient::new(rpc.clone());
+    let refused_here = vault
+        .open("ann".into(), PASSWORD.into(), card.clone())
+        .await;
+    let unchecked = VaultClient::new(rpc.with_validation(ValidationMode::Off));
+    let refused_there = unchecked.open("ann".into(), PASSWORD.into(), card).await;
+    let mut refusals = Vec::new();
+    for refused in [refused_here, refused_there] {
+        let Err(CallError::Validation(e)) = refused else {
+            panic!("refused as invalid: {refused:?}");
+        };
+        refusals.push(e.to_string());
+    }
+    let wrong_type = rpc
+        .call(
+            "vault",
+            "open",
+            vec![],
+            serde_json::json!({"user": "ann", "password": {"nested": NESTED}, "card": {"holder": "Ann", "number": 7}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .await;
+    let Err(CallError::Remote(wrong_type)) = wrong_type else {
+        panic!("refused: {wrong_type:?}");
+    };
+    refusals.push(wrong_type.value.clone());
+    refusals.push(serde_json::to_string(&wrong_type.extra).unwrap());
+    for refusal in &refusals {
+        assert!(refusal.contains("[REDACTED]"), "{refusal}");
+        for secret in [PASSWORD, CARD, NESTED] {
+            assert!(!refusal.contains(secret), "{secret} in {refusal}");
+        }
+    }
     seed.running.stop().await;
     telemetry.flush().await;
 
@@ -176,5 +256,26 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
         .expect("the panic is logged");
     assert_eq!(panicked["trace_id"], boom_server.trace_id.as_str());
     assert_eq!(panicked["span_id"], boom_server.span_id.as_str());
+
+    // The rejections were logged and traced, without the secrets.
+    let rejected = text
+        .lines()
+        .filter(|l| l.contains("request rejected") && l.contains("vault"))
+        .count();
+    assert_eq!(
+        rejected, 2,
+        "the two requests the server refused are logged:\n{text}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "vault/open" && s.status == "error"),
+        "the refusals are traced"
+    );
+    let exported = format!("{spans:?}");
+    for secret in [PASSWORD, CARD, NESTED] {
+        assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
+        assert!(!exported.contains(secret), "{secret} in a span: {exported}");
+    }
     telemetry.shutdown();
 }
