@@ -118,6 +118,18 @@ async fn one_trace_crosses_rust_nameko_and_rust() {
             pair[0].name, pair[1].name
         );
     }
+    for (depth, span) in chain.iter().enumerate() {
+        println!(
+            "{:indent$}{} [{}] {} span {} parent {}",
+            "",
+            span.name,
+            span.kind,
+            span.service_name(),
+            span.span_id,
+            span.parent_span_id,
+            indent = depth * 2
+        );
+    }
     assert_eq!(rust_client.service_name(), "rust-side");
     assert_eq!(rust_server.service_name(), "rust-side");
     python.terminate().await;
