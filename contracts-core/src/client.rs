@@ -220,12 +220,11 @@ impl RpcClient {
         args: Vec<Value>,
         kwargs: Map<String, Value>,
     ) -> Result<Value, CallError> {
-        observed(
-            service,
-            method,
-            self.call_raw(service, method, args, kwargs),
-        )
-        .await
+        let call = self.call_raw(service, method, args, kwargs);
+        match observe::current() {
+            None => call.await,
+            Some(observer) => observed(observer, service, method, call).await,
+        }
     }
 
     async fn call_raw(
@@ -265,12 +264,11 @@ impl RpcClient {
         T: DeserializeOwned,
         E: DeclaredError,
     {
-        observed(
-            service.name(),
-            method,
-            self.call_typed(service, service.method_named(method), request),
-        )
-        .await
+        let call = self.call_typed(service, service.method_named(method), request);
+        match observe::current() {
+            None => call.await,
+            Some(observer) => observed(observer, service.name(), method, call).await,
+        }
     }
 
     async fn call_typed<Req, T, E>(
@@ -476,16 +474,15 @@ impl RpcClient {
     }
 }
 
-/// Run a call under the process's observer, if one is installed: inside the span it gives,
-/// so the request carries that span's trace context, reporting how the call ended.
+/// Run a call under `observer`: inside the span it gives, so the request carries that span's
+/// trace context, reporting how the call ended. (Without an observer a call runs as it is,
+/// not wrapped: nothing to pay for.)
 async fn observed<T, E>(
+    observer: &dyn observe::Observer,
     service: &str,
     method: &str,
     call: impl Future<Output = Result<T, CallError<E>>>,
 ) -> Result<T, CallError<E>> {
-    let Some(observer) = observe::current() else {
-        return call.await;
-    };
     let observation = observer.call(&Call {
         side: Side::Client,
         service,
