@@ -11,13 +11,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use contracts_amqp::{AmqpTransport, ReconnectPolicy};
 use contracts_core::error::CallError;
+use contracts_core::retry::RetryPolicy;
 use contracts_core::transport::Message;
 use contracts_core::{RpcClient, ServiceRunner, Transport};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
-use contracts_testkit::{TestVhost, guarded};
+use contracts_testkit::{BrokerProxy, TestVhost, guarded};
 use lab::{LabClient, LabImpl, LabServer};
-use seed_contracts::{UserData, UserServiceClient};
+use seed_contracts::{
+    UserCreated, UserData, UserServiceClient, UserServiceContract, UserServicePublisher,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -160,7 +164,13 @@ async fn metrics_health_and_logs_of_a_serving_process() {
     let addr = telemetry.endpoint().expect("serving metrics");
 
     let vhost = TestVhost::create("telemetry");
-    let broker = vhost.connect().await;
+    // Through a proxy that can cut the connection, to watch a loss and a reconnection.
+    let proxy = BrokerProxy::start(vhost.broker_addr()).await;
+    let broker = Arc::new(
+        AmqpTransport::connect_to(vec![vhost.uri_via(&proxy)], ReconnectPolicy::default())
+            .await
+            .unwrap(),
+    );
     let lab = LabImpl::default();
     let seed =
         seed_services::start(ServiceRunner::new(broker.clone()).serve(LabServer::new(lab.clone())))
@@ -216,6 +226,26 @@ async fn metrics_health_and_logs_of_a_serving_process() {
     let missing = rpc.call("lab", "nope", vec![], Default::default()).await;
     assert!(missing.is_err());
     seed.welcomes.wait_for(1).await;
+
+    // The broker goes away: not ready, disconnected; then back, counted as a reconnection.
+    let mut connected = broker.watch_connected();
+    proxy.cut();
+    guarded("the loss", connected.wait_for(|up| !*up))
+        .await
+        .unwrap();
+    let (status, body) = get(addr, "/health/ready").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("broker connection of rpc-lab is down"),
+        "{body}"
+    );
+    let (_, lost) = get(addr, "/metrics").await;
+    assert_eq!(value(&lost, "contracts_broker_connected", &[]), Some(0.0));
+    proxy.restore();
+    guarded("the reconnection", connected.wait_for(|up| *up))
+        .await
+        .unwrap();
+    assert_eq!(get(addr, "/health/ready").await.0, 200);
 
     // A call the client gives up on while the server still works on it.
     let impatient = LabClient::new(rpc.with_timeout(Duration::from_millis(300)));
@@ -391,7 +421,64 @@ async fn metrics_health_and_logs_of_a_serving_process() {
     );
     assert_eq!(
         value(&after, "contracts_broker_reconnections_total", &[]),
-        Some(0.0)
+        Some(1.0)
+    );
+
+    // Event handling that fails: retried, then dead-lettered; the rest handled.
+    let (attempts_tx, mut attempts) = tokio::sync::mpsc::unbounded_channel();
+    let flaky = UserServiceContract::user_created()
+        .handler("flaky", "on_user_created", move |e: UserCreated| {
+            let attempts = attempts_tx.clone();
+            async move {
+                attempts.send(e.user_id).unwrap();
+                if e.user_id == 1 {
+                    Err(format!("user {} refused", e.user_id))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .retry(RetryPolicy::new([50, 100].map(Duration::from_millis)));
+    let handlers = ServiceRunner::new(broker.clone())
+        .subscribe(flaky)
+        .start()
+        .await
+        .unwrap();
+    let publisher = UserServicePublisher::new(broker.clone());
+    for user_id in [1, 2] {
+        publisher
+            .user_created(&UserCreated {
+                user_id,
+                name: "flaky".into(),
+            })
+            .await
+            .unwrap();
+    }
+    // Three attempts for user 1 (the first and two retries), one for user 2.
+    for _ in 0..4 {
+        guarded("an attempt", attempts.recv()).await.unwrap();
+    }
+    // Stopping waits for the handlers in flight, and so for their last move.
+    handlers.stop().await;
+    let (_, events) = get(addr, "/metrics").await;
+    promtool_check(&events);
+    let handled = |outcome| {
+        value(
+            &events,
+            "contracts_events_handled_total",
+            &[("service", "flaky"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(handled("retried"), Some(2.0), "{events}");
+    assert_eq!(handled("dead_lettered"), Some(1.0));
+    assert_eq!(handled("handled"), Some(1.0));
+    assert_eq!(
+        value(
+            &events,
+            "contracts_events_published_total",
+            &[("service", "user_service"), ("outcome", "published")]
+        ),
+        Some(3.0)
     );
 
     // The panic's log line names its call, as one JSON object.
