@@ -19,10 +19,7 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn find<'a>(
-    spans: &'a [ReceivedSpan],
-    what: impl Fn(&ReceivedSpan) -> bool,
-) -> Option<&'a ReceivedSpan> {
+fn find(spans: &[ReceivedSpan], what: impl Fn(&ReceivedSpan) -> bool) -> Option<&ReceivedSpan> {
     spans.iter().find(|s| what(s))
 }
 

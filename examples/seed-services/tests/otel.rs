@@ -34,7 +34,9 @@ impl std::io::Write for Captured {
 /// A card whose number is sensitive.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Card {
+    /// Whose card.
     pub holder: String,
+    /// The card number: sensitive.
     #[schemars(extend("x-sensitive" = true), length(min = 16, max = 16))]
     pub number: String,
 }
