@@ -216,3 +216,21 @@ fn called_services_are_recorded() {
     );
     assert!(ProbeContract::contract().calls.is_empty());
 }
+
+/// A service with a secret argument.
+#[service(name = "secret_probe")]
+pub trait Secret {
+    /// Logs in.
+    async fn login(&self, user: String, #[sensitive] password: String) -> bool;
+}
+
+#[test]
+fn sensitive_arguments_are_marked_in_the_schema() {
+    let contract = SecretContract::contract();
+    let login = contract.method("login").unwrap();
+    assert_eq!(login.params, ["user", "password"]);
+    let request = &login.request.schema;
+    assert_eq!(request["properties"]["password"]["x-sensitive"], true);
+    assert_eq!(request["properties"]["password"]["type"], "string");
+    assert!(request["properties"]["user"].get("x-sensitive").is_none());
+}
