@@ -85,6 +85,7 @@ async fn child(mode: &str, transport: &str, in_flight: usize, endpoint: String) 
     let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs_f64(seconds());
     let started = Instant::now();
+    let cpu_before = cpu_time();
     let tasks: Vec<_> = (0..in_flight)
         .map(|_| {
             let (client, done) = (client.clone(), done.clone());
@@ -99,15 +100,34 @@ async fn child(mode: &str, transport: &str, in_flight: usize, endpoint: String) 
     for task in tasks {
         task.await.unwrap();
     }
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let calls = done.load(Ordering::Relaxed) as f64;
+    let rate = calls / started.elapsed().as_secs_f64();
+    let cpu_per_call = (cpu_time() - cpu_before).as_secs_f64() / calls * 1e6;
     running.stop().await;
     if let Some(telemetry) = telemetry {
         telemetry.shutdown();
     }
-    println!("RATE {rate}");
+    println!("RATE {rate} {cpu_per_call}");
 }
 
-fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> f64 {
+/// CPU time this process has used (user + system), from /proc: the exporter's threads
+/// included, a collector elsewhere not.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // The kernel's USER_HZ, 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Calls per second and CPU microseconds per call of one child run.
+fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> (f64, f64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .env(ENV, format!("{mode} {transport} {in_flight} {endpoint}"))
         .output()
@@ -121,7 +141,10 @@ fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> f64
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("RATE "))
-        .and_then(|r| r.parse().ok())
+        .and_then(|r| {
+            let (rate, cpu) = r.split_once(' ')?;
+            Some((rate.parse().ok()?, cpu.parse().ok()?))
+        })
         .unwrap_or_else(|| panic!("no rate in {stdout}"))
 }
 
@@ -163,15 +186,18 @@ fn main() {
         "telemetry overhead: calls/s, median of {rounds} interleaved rounds of {}s",
         seconds()
     );
-    println!("{:<28} {:>10} {:>10} {:>8}", "", "off", "on", "on/off");
     if let Ok(modes) = std::env::var("BENCH_PARTS") {
         // Which part costs what: each alone, in memory, 64 in flight.
         for mode in modes.split(',') {
-            let rate = measure(mode, "memory", 64, &endpoint);
-            println!("{mode:<28} {rate:>10.0}");
+            let (rate, cpu) = measure(mode, "memory", 64, &endpoint);
+            println!("{mode:<24} {rate:>9.0} calls/s {cpu:>8.1} µs CPU per call");
         }
         return;
     }
+    println!(
+        "{:<24} {:>9} {:>9} {:>7}   {:>15} {:>6}",
+        "", "off", "on", "on/off", "CPU µs/call off", "on"
+    );
     for transport in ["memory", "amqp"] {
         for in_flight in [1, 64] {
             let (mut off, mut on) = (Vec::new(), Vec::new());
@@ -179,13 +205,16 @@ fn main() {
                 off.push(measure("off", transport, in_flight, &endpoint));
                 on.push(measure("on", transport, in_flight, &endpoint));
             }
-            let (off, on) = (median(off), median(on));
+            let rate = |runs: &[(f64, f64)]| median(runs.iter().map(|r| r.0).collect());
+            let cpu = |runs: &[(f64, f64)]| median(runs.iter().map(|r| r.1).collect());
             println!(
-                "{:<28} {:>10.0} {:>10.0} {:>7.1}%",
+                "{:<24} {:>9.0} {:>9.0} {:>6.1}%   {:>15.1} {:>6.1}",
                 format!("{transport}, {in_flight} in flight"),
-                off,
-                on,
-                on / off * 100.0
+                rate(&off),
+                rate(&on),
+                rate(&on) / rate(&off) * 100.0,
+                cpu(&off),
+                cpu(&on),
             );
         }
     }
