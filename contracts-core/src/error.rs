@@ -156,16 +156,10 @@ impl<E> CallError<E> {
     pub fn outcome(&self) -> CallOutcome {
         match self {
             Self::Service(_) => CallOutcome::DeclaredError,
-            Self::Remote(remote) => match remote.exc_path.as_deref() {
-                Some(crate::wire::METHOD_NOT_FOUND) => CallOutcome::MethodNotFound,
-                Some(crate::wire::MALFORMED_REQUEST | crate::wire::INCORRECT_SIGNATURE) => {
-                    CallOutcome::BadRequest
-                }
-                Some(crate::wire::VALIDATION_ERROR) => {
-                    CallOutcome::Invalid(crate::validate::Direction::of_error(&remote.extra))
-                }
-                _ => CallOutcome::RemoteError,
-            },
+            // A declared error arrives as `Service`: any other is not the method's.
+            Self::Remote(remote) => {
+                CallOutcome::of_error(remote.exc_path.as_deref(), &remote.extra, None)
+            }
             Self::Validation(e) => CallOutcome::Invalid(e.direction),
             Self::UnknownService(_) => CallOutcome::UnknownService,
             Self::Timeout { .. } => CallOutcome::Timeout,

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use crate::context::CallContext;
 use crate::transport::{Headers, SharedTransport};
 use crate::validate::Direction;
+use crate::wire;
 
 static OBSERVER: OnceLock<Box<dyn Observer>> = OnceLock::new();
 
@@ -212,6 +213,22 @@ impl CallOutcome {
     /// Whether the call failed.
     pub fn is_error(self) -> bool {
         self != Self::Ok
+    }
+
+    /// How a call ended whose reply is an error dict with `exc_path` and `extra` keys, where
+    /// the method declares an error of path `declared`: the one reading both ends share.
+    pub fn of_error(
+        exc_path: Option<&str>,
+        extra: &serde_json::Map<String, serde_json::Value>,
+        declared: Option<&str>,
+    ) -> Self {
+        match exc_path {
+            Some(wire::METHOD_NOT_FOUND) => Self::MethodNotFound,
+            Some(wire::MALFORMED_REQUEST | wire::INCORRECT_SIGNATURE) => Self::BadRequest,
+            Some(wire::VALIDATION_ERROR) => Self::Invalid(Direction::of_error(extra)),
+            Some(path) if declared == Some(path) => Self::DeclaredError,
+            _ => Self::RemoteError,
+        }
     }
 }
 

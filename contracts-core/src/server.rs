@@ -635,22 +635,11 @@ fn observed_outcome(compiled: &CompiledService, method: &str, outcome: &Outcome)
     let Err(error) = outcome else {
         return CallOutcome::Ok;
     };
-    match error.exc_path.as_deref() {
-        Some(wire::METHOD_NOT_FOUND) => CallOutcome::MethodNotFound,
-        Some(wire::MALFORMED_REQUEST | wire::INCORRECT_SIGNATURE) => CallOutcome::BadRequest,
-        Some(wire::VALIDATION_ERROR) => CallOutcome::Invalid(Direction::of_error(&error.extra)),
-        path => {
-            let declared = compiled
-                .method_index(method)
-                .and_then(|i| compiled.method(i).error.as_ref())
-                .is_some_and(|(_, declared)| path == Some(declared.as_str()));
-            if declared {
-                CallOutcome::DeclaredError
-            } else {
-                CallOutcome::RemoteError
-            }
-        }
-    }
+    let declared = compiled
+        .method_index(method)
+        .and_then(|i| compiled.method(i).error.as_ref())
+        .map(|(_, path)| path.as_str());
+    CallOutcome::of_error(error.exc_path.as_deref(), &error.extra, declared)
 }
 
 /// Decode a bound, validated request into the generated request struct.
