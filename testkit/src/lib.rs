@@ -5,6 +5,7 @@
 
 mod certs;
 mod cluster;
+mod logs;
 pub mod nameko;
 mod otlp;
 mod proxy;
@@ -12,6 +13,7 @@ mod vhost;
 
 pub use certs::TestCerts;
 pub use cluster::{FaultCluster, FaultNode};
+pub use logs::CapturedLogs;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use proxy::BrokerProxy;
 pub use vhost::{ExchangeInfo, QueueInfo, TestVhost};

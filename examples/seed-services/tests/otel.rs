@@ -6,30 +6,15 @@
 
 mod lab;
 
-use std::sync::{Arc, Mutex};
-
 use contracts_core::error::CallError;
 use contracts_core::prelude::*;
 use contracts_core::validate::ValidationMode;
 use contracts_core::{MemoryBroker, RpcClient, ServiceRunner};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
-use contracts_testkit::{OtlpReceiver, ReceivedSpan};
+use contracts_testkit::{CapturedLogs, OtlpReceiver, ReceivedSpan};
 use lab::{LabClient, LabImpl, LabServer};
 use seed_contracts::{AnotherServiceClient, UserData, UserServiceClient};
 use serde_json::Value;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A card whose number is sensitive.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -88,7 +73,7 @@ fn parent_of(child: &ReceivedSpan, parent: &ReceivedSpan) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_an_otlp_receiver_with_their_links() {
     let receiver = OtlpReceiver::start().await;
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let config = TelemetryConfig {
         traces: true,
         otlp_endpoint: receiver.endpoint(),
@@ -250,7 +235,7 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
     );
 
     // The panic's log line leads to the failed server span.
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let panicked: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

@@ -8,7 +8,7 @@ mod lab;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use contracts_amqp::{AmqpTransport, ReconnectPolicy};
@@ -17,37 +17,13 @@ use contracts_core::retry::RetryPolicy;
 use contracts_core::transport::Message;
 use contracts_core::{RpcClient, ServiceRunner, Transport};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
-use contracts_testkit::{BrokerProxy, TestVhost, guarded};
+use contracts_testkit::{BrokerProxy, CapturedLogs, TestVhost, guarded};
 use lab::{LabClient, LabImpl, LabServer};
 use seed_contracts::{
     UserCreated, UserData, UserServiceClient, UserServiceContract, UserServicePublisher,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Log lines written by the process, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    }
-}
 
 /// GET `path` over HTTP/1.1: the status and the body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -150,7 +126,7 @@ fn promtool_check(text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_health_and_logs_of_a_serving_process() {
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let config = TelemetryConfig {
         metrics_port: Some(0),
         log_format: LogFormat::Json,
@@ -484,7 +460,7 @@ async fn metrics_health_and_logs_of_a_serving_process() {
     );
 
     // The panic's log line names its call, as one JSON object.
-    let lines = logs.lines();
+    let lines = logs.json_lines();
     let panicked = lines
         .iter()
         .find(|l| l["message"] == "handler panicked")
