@@ -187,9 +187,10 @@ fn main() {
         seconds()
     );
     if let Ok(modes) = std::env::var("BENCH_PARTS") {
-        // Which part costs what: each alone, in memory, 64 in flight.
+        // Which part costs what: each alone, 64 in flight, in memory (or BENCH_TRANSPORT).
+        let transport = std::env::var("BENCH_TRANSPORT").unwrap_or_else(|_| "memory".into());
         for mode in modes.split(',') {
-            let (rate, cpu) = measure(mode, "memory", 64, &endpoint);
+            let (rate, cpu) = measure(mode, &transport, 64, &endpoint);
             println!("{mode:<24} {rate:>9.0} calls/s {cpu:>8.1} µs CPU per call");
         }
         return;
