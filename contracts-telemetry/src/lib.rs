@@ -154,6 +154,7 @@ where
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
+            .fmt_fields(logs::TextFields)
             .with_writer(writer)
             .with_filter(level.or(ours))
             .boxed()

@@ -105,6 +105,80 @@ impl<'writer> FormatFields<'writer> for SpanFields {
     }
 }
 
+/// Formats fields as `name=value` pairs for human-readable lines, leaving the trace-only ones
+/// out (they would be formatted for every span, whether a line is written or not).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextFields;
+
+impl<'writer> FormatFields<'writer> for TextFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut visit = Pairs {
+            writer: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visit);
+        visit.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        let mut added = String::new();
+        let mut visit = Pairs {
+            writer: &mut Writer::new(&mut added),
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visit);
+        visit.result?;
+        // Only trace fields were recorded (a status, an error type): nothing to add.
+        if !added.is_empty() {
+            if !current.fields.is_empty() {
+                current.fields.push(' ');
+            }
+            current.fields.push_str(&added);
+        }
+        Ok(())
+    }
+}
+
+/// Fields as `name=value` pairs, the message first and bare.
+struct Pairs<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for Pairs<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() || !for_logs(field.name()) {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = if field.name() == "message" {
+            write!(self.writer, "{separator}{value:?}")
+        } else {
+            write!(self.writer, "{separator}{}={value:?}", field.name())
+        };
+    }
+}
+
 /// Formats each event as one JSON object with its spans' fields and ids at the top level.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonLines;
@@ -213,6 +287,88 @@ impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if !self.only_for_logs || for_logs(field.name()) {
             self.put(field, Value::String(format!("{value:?}")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What a line written inside a runtime-like span says, in text or JSON.
+    fn line(json: bool) -> String {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let make = move || writer.clone();
+        let layer = tracing_subscriber::fmt::layer().with_ansi(false);
+        let subscriber: Box<dyn Subscriber + Send + Sync> = if json {
+            Box::new(tracing_subscriber::layer::SubscriberExt::with(
+                tracing_subscriber::registry(),
+                layer
+                    .fmt_fields(SpanFields)
+                    .event_format(JsonLines)
+                    .with_writer(make),
+            ))
+        } else {
+            Box::new(tracing_subscriber::layer::SubscriberExt::with(
+                tracing_subscriber::registry(),
+                layer.fmt_fields(TextFields).with_writer(make),
+            ))
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "rpc",
+                "otel.name" = "lab/boom",
+                "rpc.method" = "lab/boom",
+                "error.type" = tracing::field::Empty,
+                service = "lab",
+                method = "boom",
+            );
+            let _entered = span.enter();
+            span.record("error.type", "remote_error");
+            tracing::warn!(reason = "bad", "call failed");
+        });
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn text_lines_name_the_call_without_trace_fields() {
+        let line = line(false);
+        assert!(
+            line.contains(r#"rpc{service="lab" method="boom"}"#),
+            "{line}"
+        );
+        assert!(line.contains(r#"call failed reason="bad""#), "{line}");
+        for traced in ["otel.name", "rpc.method", "error.type"] {
+            assert!(!line.contains(traced), "{traced} in {line}");
+        }
+    }
+
+    #[test]
+    fn json_lines_name_the_call_without_trace_fields() {
+        let line: Value = serde_json::from_str(&line(true)).unwrap();
+        assert_eq!(line["service"], "lab");
+        assert_eq!(line["method"], "boom");
+        assert_eq!(line["message"], "call failed");
+        assert_eq!(line["reason"], "bad");
+        assert_eq!(line["level"], "WARN");
+        for traced in ["otel.name", "rpc.method", "error.type"] {
+            assert!(line.get(traced).is_none(), "{traced} in {line}");
         }
     }
 }
