@@ -305,7 +305,11 @@ pub struct Consuming {
 
 impl Consuming {
     /// A consumer that is up until the returned [`ConsumerUp`] is dropped.
-    pub fn start(queue: &str, service: &str, transport: &SharedTransport) -> (Self, ConsumerUp) {
+    pub(crate) fn start(
+        queue: &str,
+        service: &str,
+        transport: &SharedTransport,
+    ) -> (Self, ConsumerUp) {
         let up = Arc::new(AtomicBool::new(true));
         let consuming = Self {
             queue: queue.to_owned(),

@@ -14,8 +14,9 @@
 //! ```
 //!
 //! The keys are in [`TelemetryConfig`]; what is traced in [`traces`], what is counted in
-//! [`metrics`], what a log line holds in [`logs`]. With nothing switched on, [`install`] only
-//! sets up logging, and the runtime runs with no observer at all.
+//! [`metrics`], what a log line holds in [`logs`]. With only text logs asked for (no traces,
+//! no `METRICS_PORT`, `LOG_FORMAT` text or a terminal), [`install`] sets up logging alone and
+//! the runtime runs with no observer at all.
 
 mod config;
 mod endpoint;

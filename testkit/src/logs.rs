@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-/// A writer that keeps what it is given: hand `move || logs.clone()` to a subscriber as its
-/// writer, then read the lines back.
+/// A writer that keeps what it is given: hand a clone to a subscriber as its writer, then
+/// read the lines back.
 #[derive(Clone, Debug, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
@@ -20,6 +20,14 @@ impl std::io::Write for CapturedLogs {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self {
+        self.clone()
     }
 }
 

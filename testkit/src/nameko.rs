@@ -44,24 +44,11 @@ pub const NAMEKO3: Venv = Venv {
     requirements: include_str!("../nameko3-requirements.txt"),
 };
 
-/// What the Nameko 2 venv holds.
-pub const REQUIREMENTS: &str = NAMEKO2.requirements;
-
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("testkit sits in the workspace")
         .to_owned()
-}
-
-/// The Nameko 2 venv's directory.
-pub fn venv() -> PathBuf {
-    NAMEKO2.dir()
-}
-
-/// The Nameko 2 venv's Python, creating the venv if it is not there yet.
-pub fn python() -> PathBuf {
-    NAMEKO2.python()
 }
 
 impl Venv {

@@ -83,8 +83,7 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
         log_level: "info".into(),
         ..TelemetryConfig::default()
     };
-    let writer = logs.clone();
-    let telemetry = contracts_telemetry::install_with_writer(&config, move || writer.clone())
+    let telemetry = contracts_telemetry::install_with_writer(&config, logs.clone())
         .await
         .expect("telemetry installs");
 

@@ -133,8 +133,7 @@ async fn metrics_health_and_logs_of_a_serving_process() {
         log_level: "info".into(),
         ..TelemetryConfig::default()
     };
-    let writer = logs.clone();
-    let telemetry = contracts_telemetry::install_with_writer(&config, move || writer.clone())
+    let telemetry = contracts_telemetry::install_with_writer(&config, logs.clone())
         .await
         .expect("telemetry installs");
     let addr = telemetry.endpoint().expect("serving metrics");
