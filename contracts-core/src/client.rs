@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
-use tracing::Instrument;
 
 use crate::context::{new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
@@ -474,7 +473,7 @@ impl RpcClient {
     }
 }
 
-/// Run a call under `observer`: inside the span it gives, so the request carries that span's
+/// Run a call under `observer`: inside its observation, so the request carries the call's
 /// trace context, reporting how the call ended. (Without an observer a call runs as it is,
 /// not wrapped: nothing to pay for.)
 async fn observed<T, E>(
@@ -489,12 +488,11 @@ async fn observed<T, E>(
         method,
         headers: None,
     });
-    let result = call.instrument(observation.span()).await;
-    observation.finish(match &result {
+    observe::observed(observation, call, |result| match result {
         Ok(_) => CallOutcome::Ok,
         Err(e) => e.outcome(),
-    });
-    result
+    })
+    .await
 }
 
 /// A reply's `result` (`null` when absent) and its `error`, from the body read as an

@@ -190,6 +190,12 @@ pub fn current() -> Option<CallContext> {
     CURRENT.try_with(CallContext::clone).ok()
 }
 
+/// `read` applied to the context of the handler running now, without copying it; `None`
+/// outside a handler. (A log formatter reads the call's ids this way.)
+pub fn with_current<R>(read: impl FnOnce(&CallContext) -> R) -> Option<R> {
+    CURRENT.try_with(read).ok()
+}
+
 /// Headers for an outgoing message from `caller`: the current context's if inside a handler,
 /// otherwise `context` (context data in wire form) with a fresh stack of one
 /// `caller.<what>.<uuid4>` id.

@@ -7,7 +7,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::OnceCell;
-use tracing::Instrument;
 
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext, outgoing_headers};
@@ -124,16 +123,16 @@ impl EventPublisher {
             service: self.service.name(),
             event: &event.name,
         });
-        let published = self
-            .send(event, payload)
-            .instrument(observation.span())
-            .await;
-        observation.finish(match &published {
-            Ok(()) => PublishOutcome::Published,
-            Err(PublishError::Validation(_)) => PublishOutcome::Invalid,
-            Err(_) => PublishOutcome::Failed,
-        });
-        published
+        observe::observed(
+            observation,
+            self.send(event, payload),
+            |published| match published {
+                Ok(()) => PublishOutcome::Published,
+                Err(PublishError::Validation(_)) => PublishOutcome::Invalid,
+                Err(_) => PublishOutcome::Failed,
+            },
+        )
+        .await
     }
 
     /// Validate, encode and publish `payload` as `event`.
@@ -477,15 +476,25 @@ impl EventHandler {
             headers: &delivery.message.properties.headers,
             redelivered: delivery.redelivered,
         });
-        let outcome = self
-            .settle(transport, delivery)
-            .instrument(observation.span())
-            .await;
-        observation.finish(outcome);
+        observe::observed(observation, self.settle(transport, delivery), |outcome| {
+            *outcome
+        })
+        .await;
     }
 
-    /// Run the handler on `delivery` and settle it: ack, retry or dead-letter.
+    /// Run the handler on `delivery` and settle it: ack, retry or dead-letter — in the
+    /// worker's context, for the handler and every line logged about the delivery.
     async fn settle(&self, transport: &SharedTransport, delivery: Delivery) -> HandleOutcome {
+        let ctx = CallContext::for_worker_tracking(
+            &delivery.message.properties.headers,
+            &self.service,
+            &self.method,
+            self.parent_calls_tracked,
+        );
+        context::scope(ctx, self.run(transport, delivery)).await
+    }
+
+    async fn run(&self, transport: &SharedTransport, delivery: Delivery) -> HandleOutcome {
         let message = delivery.message.clone();
         let source = self.source.name();
         let event = self.event_name();
@@ -518,14 +527,7 @@ impl EventHandler {
                 }
             }
         };
-        let ctx = CallContext::for_worker_tracking(
-            &message.properties.headers,
-            &self.service,
-            &self.method,
-            self.parent_calls_tracked,
-        );
-        observe::worker(&ctx);
-        let outcome = match catch_panic(context::scope(ctx, (self.invoke)(payload))).await {
+        let outcome = match catch_panic((self.invoke)(payload)).await {
             Ok(outcome) => outcome,
             Err(panic) => Err(HandlerFailure::Panicked(panic)),
         };

@@ -13,10 +13,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 
 use tokio::sync::Semaphore;
 
-use crate::context::CallContext;
 use crate::transport::{Headers, SharedTransport};
 use crate::validate::Direction;
 use crate::wire;
@@ -32,11 +32,29 @@ pub fn consuming(queue: &str, service: &str, transport: &SharedTransport) -> Opt
     Some(up)
 }
 
-/// Tell the observer, if any, the context a worker runs with.
-pub(crate) fn worker(context: &CallContext) {
-    if let Some(observer) = current() {
-        observer.worker(context);
-    }
+/// Run `work` to its end inside `observation`, then finish it with the outcome `outcome`
+/// reads from the work's output. Each step (poll) is taken in the observation's context, so
+/// what the work logs and the calls it makes are known to belong to it; dropped before the
+/// end, the observation is dropped unfinished (abandoned).
+pub(crate) async fn observed<O, F: Future>(
+    observation: Box<dyn Observation<O>>,
+    work: F,
+    outcome: impl FnOnce(&F::Output) -> O,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    let mut ending = Some((observation, outcome));
+    std::future::poll_fn(move |cx| {
+        let (observation, _) = ending.as_ref().expect("polled after completion");
+        let mut step = Poll::Pending;
+        observation.enter(&mut || step = work.as_mut().poll(cx));
+        if let Poll::Ready(output) = &step
+            && let Some((observation, outcome)) = ending.take()
+        {
+            observation.finish(outcome(output));
+        }
+        step
+    })
+    .await
 }
 
 /// Make `observer` the process's observer. It can be done once; a second call returns the
@@ -69,17 +87,10 @@ pub trait Observer: Send + Sync + 'static {
     /// An event handler takes a delivery.
     fn handle(&self, event: &Handle<'_>) -> Box<dyn Observation<HandleOutcome>>;
 
-    /// Write what a receiver needs to continue the current trace (the `tracing` span the
-    /// caller runs in) into the headers of an outgoing request or event.
+    /// Write what a receiver needs to continue the current trace (the observation the caller
+    /// runs inside) into the headers of an outgoing request or event.
     fn inject(&self, headers: &mut Headers) {
         let _ = headers;
-    }
-
-    /// A worker starts a call's or an event's handler with `context` (its `call_id_stack`);
-    /// it runs inside the span of the observation [`Observer::call`] or
-    /// [`Observer::handle`] returned.
-    fn worker(&self, context: &CallContext) {
-        let _ = context;
     }
 
     /// A consumer starts on a queue. [`Consuming::is_up`] turns false when it ends.
@@ -97,9 +108,12 @@ pub trait Observer: Send + Sync + 'static {
 /// One observed piece of work, from its start to [`Observation::finish`]. Dropped without
 /// finishing, the work was abandoned (the caller dropped the call's future).
 pub trait Observation<O>: Send {
-    /// The span the work runs in: the runtime runs the work inside it, so the handler's logs
-    /// and the calls it makes become its children. [`tracing::Span::none`] if not tracing.
-    fn span(&self) -> tracing::Span;
+    /// Take one step of the work (`step` polls its future once) inside this observation's
+    /// context — with tracing, its span made current — so the handler's logs and the calls it
+    /// makes become its children. By default, the step is taken as it is.
+    fn enter(&self, step: &mut dyn FnMut()) {
+        step();
+    }
 
     /// The work ended with `outcome`.
     fn finish(self: Box<Self>, outcome: O);

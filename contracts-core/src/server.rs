@@ -10,7 +10,6 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext};
@@ -478,11 +477,8 @@ impl RpcWorker {
             method,
             headers: Some(&message.properties.headers),
         });
-        let outcome = self
-            .answer(compiled, method, &message, reply_to, acker)
-            .instrument(observation.span())
-            .await;
-        observation.finish(outcome);
+        let answer = self.answer(compiled, method, &message, reply_to, acker);
+        observe::observed(observation, answer, |outcome| *outcome).await;
     }
 
     /// Run the call, reply and ack; how the call ended, for the observer.
@@ -494,11 +490,22 @@ impl RpcWorker {
         reply_to: String,
         acker: Acker,
     ) -> CallOutcome {
-        let outcome = self.run(compiled, method, message).await;
-        let observed = observed_outcome(compiled, method, &outcome);
-        if let Err(error) = &outcome {
-            log_failure(compiled.name(), method, observed, error);
-        }
+        // The worker's context, for the handler and every line logged about the call.
+        let ctx = CallContext::for_worker_tracking(
+            &message.properties.headers,
+            compiled.name(),
+            method,
+            self.parent_calls_tracked,
+        );
+        let (outcome, observed) = context::scope(ctx, async {
+            let outcome = self.run(compiled, method, message).await;
+            let observed = observed_outcome(compiled, method, &outcome);
+            if let Err(error) = &outcome {
+                log_failure(compiled.name(), method, observed, error);
+            }
+            (outcome, observed)
+        })
+        .await;
         let (result, error) = match &outcome {
             Ok(result) => (&**result, None),
             Err(error) => (RawValue::NULL, Some(error)),
@@ -546,14 +553,7 @@ impl RpcWorker {
                 failures,
             ))
         };
-        let ctx = CallContext::for_worker_tracking(
-            &message.properties.headers,
-            compiled.name(),
-            method,
-            self.parent_calls_tracked,
-        );
-        observe::worker(&ctx);
-        let outcome = catch_panic(context::scope(ctx, self.service.dispatch(method, bound)))
+        let outcome = catch_panic(self.service.dispatch(method, bound))
             .await
             .map_err(|panic| {
                 tracing::error!(service = compiled.name(), method, panic = %panic, "handler panicked");

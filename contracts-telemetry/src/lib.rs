@@ -14,9 +14,9 @@
 //! ```
 //!
 //! The keys are in [`TelemetryConfig`]; what is traced in [`traces`], what is counted in
-//! [`metrics`], what a log line holds in [`logs`]. With only text logs asked for (no traces,
-//! no `METRICS_PORT`, `LOG_FORMAT` text or a terminal), [`install`] sets up logging alone and
-//! the runtime runs with no observer at all.
+//! [`metrics`], what a log line holds in [`logs`]. With only logs asked for (no traces, no
+//! `METRICS_PORT`), [`install`] sets up logging alone and the runtime runs with no observer at
+//! all.
 
 mod config;
 mod endpoint;
@@ -35,7 +35,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -143,38 +143,30 @@ where
     };
     let level = EnvFilter::try_new(&config.log_level)
         .map_err(|e| TelemetryError::LogLevel(e.to_string()))?;
-    // The runtime's spans are always recorded by the log layer, whatever the level, so a
-    // warning inside a call still names the call and its trace.
-    let ours = filter_fn(|meta| meta.is_span() && meta.target().starts_with("contracts"));
     let log = if json {
         tracing_subscriber::fmt::layer()
             .fmt_fields(logs::SpanFields)
             .event_format(logs::JsonLines)
             .with_writer(writer)
-            .with_filter(level.or(ours))
+            .with_filter(level)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .fmt_fields(logs::TextFields)
+            .event_format(logs::TextLines::new())
             .with_writer(writer)
-            .with_filter(level.or(ours))
+            .with_filter(level)
             .boxed()
     };
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![log];
     if let Some(provider) = &provider {
+        // For the spans handlers open with `tracing`: children of the call they run in (the
+        // current OpenTelemetry context), and current themselves while entered.
         layers.push(
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("contracts"))
-                // Every call's span is entered and left at each poll: keep that cheap. The
-                // context travels through `tracing`'s own current span, not OpenTelemetry's
-                // activated one; busy and idle times, source locations and thread names are
-                // not part of the conventions the spans follow.
-                .with_context_activation(false)
                 .with_tracked_inactivity(false)
                 .with_location(false)
                 .with_threads(false)
-                .with_level(false)
-                .with_target(false)
                 .with_filter(LevelFilter::INFO)
                 .boxed(),
         );
@@ -184,9 +176,9 @@ where
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled("a tracing subscriber is set"))?;
 
-    // With nothing to feed (text logs only), the runtime runs without an observer.
-    let observed = config.traces || config.metrics_port.is_some() || json;
-    if !observed {
+    // With nothing to feed (logs only: they read a call's ids themselves), the runtime runs
+    // without an observer.
+    if provider.is_none() && config.metrics_port.is_none() {
         return Ok(Telemetry {
             metrics: None,
             endpoint: None,
@@ -196,8 +188,7 @@ where
     let metrics = Arc::new(Metrics::new());
     contracts_core::observe::install(TelemetryObserver {
         metrics: metrics.clone(),
-        traces: config.traces,
-        json_logs: json,
+        tracer: provider.as_ref().map(|p| p.tracer("contracts")),
     })
     .map_err(|_| TelemetryError::AlreadyInstalled("an observer is installed"))?;
     let endpoint = match config.metrics_port {

@@ -1,73 +1,38 @@
 //! Log lines: one JSON object per line for log collectors, or human-readable text.
 //!
-//! A JSON line holds `timestamp`, `level`, `target`, `message` and the event's own fields, then
-//! the fields of the spans it was written in (inside a call: `service` and `method`; inside an
-//! event handling also `source` and `event`), then the innermost call's ids: `call_id`,
-//! `call_id_stack` (an array, as Nameko keeps it), and with tracing on `trace_id` and `span_id`
-//! (hex, the names OpenTelemetry's log correlation gives them), so a line leads to its trace.
+//! A JSON line holds `timestamp`, `level`, `target`, `message` and the event's own fields, the
+//! fields of any `tracing` spans it was written in, and — written inside a handler — the
+//! call's `service`, `method`, `call_id` and `call_id_stack` (an array, as Nameko keeps it);
+//! with tracing on, `trace_id` and `span_id` of the current span (hex, the names
+//! OpenTelemetry's log correlation gives them), so a line leads to its trace. A text line
+//! written inside a handler ends with its `call_id=…`.
 //!
-//! Span fields meant for traces only (`otel.*`, `rpc.*`, `messaging.*`, `error.type`) stay out
-//! of log lines, and the ids are kept as they are and written only when a line is: a call that
-//! logs nothing pays for neither.
+//! The call's ids are read from the handler's context ([`contracts_core::context`]) and the
+//! current OpenTelemetry context when a line is written: a call that logs nothing pays for
+//! neither.
 
 use std::fmt::{self, Write as _};
 
-use opentelemetry::trace::{SpanId, TraceId};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::Record;
-use tracing::{Event, Span, Subscriber};
-use tracing_subscriber::Registry;
+use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{Format, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The ids of the call or event handling a span belongs to, kept on the span.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct CallIds {
-    pub(crate) trace: Option<(TraceId, SpanId)>,
-    pub(crate) call_id_stack: Vec<String>,
+use crate::traces;
+
+/// The service and method a Nameko call id (`{service}.{method}.{uuid}`) names. Method names
+/// are identifiers, without dots; a service name may have some.
+fn service_and_method(call_id: &str) -> Option<(&str, &str)> {
+    let (name, _uuid) = call_id.rsplit_once('.')?;
+    name.rsplit_once('.')
 }
 
-/// Change the ids kept on `span` (a span of this process's subscriber).
-pub(crate) fn with_ids(span: &Span, change: impl FnOnce(&mut CallIds)) {
-    let Some(id) = span.id() else {
-        return;
-    };
-    let mut change = Some(change);
-    tracing::dispatcher::get_default(|dispatch| {
-        let Some(change) = change.take() else {
-            return;
-        };
-        let Some(registry) = dispatch.downcast_ref::<Registry>() else {
-            return;
-        };
-        let Some(span) = registry.span(&id) else {
-            return;
-        };
-        let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<CallIds>() {
-            Some(ids) => change(ids),
-            None => {
-                let mut ids = CallIds::default();
-                change(&mut ids);
-                extensions.insert(ids);
-            }
-        }
-    });
-}
-
-/// Whether a span field belongs in log lines.
-fn for_logs(name: &str) -> bool {
-    !(name.starts_with("otel.")
-        || name.starts_with("rpc.")
-        || name.starts_with("messaging.")
-        || name == "error.type")
-}
-
-/// Formats span fields as a JSON object, leaving the trace-only ones out.
+/// Formats span fields as a JSON object.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SpanFields;
 
@@ -78,7 +43,7 @@ impl<'writer> FormatFields<'writer> for SpanFields {
         fields: R,
     ) -> fmt::Result {
         let mut map = Map::new();
-        fields.record(&mut Fields::new(&mut map, true));
+        fields.record(&mut Fields(&mut map));
         if map.is_empty() {
             return Ok(());
         }
@@ -94,92 +59,14 @@ impl<'writer> FormatFields<'writer> for SpanFields {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        let mut visit = Fields::new(&mut map, true);
-        fields.record(&mut visit);
-        if !visit.changed {
-            // Only trace fields were recorded (a status, an error type).
-            return Ok(());
-        }
+        fields.record(&mut Fields(&mut map));
         current.fields.clear();
         write!(current.fields, "{}", Value::Object(map))
     }
 }
 
-/// Formats fields as `name=value` pairs for human-readable lines, leaving the trace-only ones
-/// out (they would be formatted for every span, whether a line is written or not).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TextFields;
-
-impl<'writer> FormatFields<'writer> for TextFields {
-    fn format_fields<R: RecordFields>(
-        &self,
-        mut writer: Writer<'writer>,
-        fields: R,
-    ) -> fmt::Result {
-        let mut visit = Pairs {
-            writer: &mut writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visit);
-        visit.result
-    }
-
-    fn add_fields(
-        &self,
-        current: &'writer mut FormattedFields<Self>,
-        fields: &Record<'_>,
-    ) -> fmt::Result {
-        let mut added = String::new();
-        let mut visit = Pairs {
-            writer: &mut Writer::new(&mut added),
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visit);
-        visit.result?;
-        // Only trace fields were recorded (a status, an error type): nothing to add.
-        if !added.is_empty() {
-            if !current.fields.is_empty() {
-                current.fields.push(' ');
-            }
-            current.fields.push_str(&added);
-        }
-        Ok(())
-    }
-}
-
-/// Fields as `name=value` pairs, the message first and bare.
-struct Pairs<'a, 'w> {
-    writer: &'a mut Writer<'w>,
-    first: bool,
-    result: fmt::Result,
-}
-
-impl Visit for Pairs<'_, '_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.record_debug(field, &format_args!("{value}"));
-        } else {
-            self.record_debug(field, &value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_err() || !for_logs(field.name()) {
-            return;
-        }
-        let separator = if self.first { "" } else { " " };
-        self.first = false;
-        self.result = if field.name() == "message" {
-            write!(self.writer, "{separator}{value:?}")
-        } else {
-            write!(self.writer, "{separator}{}={value:?}", field.name())
-        };
-    }
-}
-
-/// Formats each event as one JSON object with its spans' fields and ids at the top level.
+/// Formats each event as one JSON object with its spans' fields and the call's ids at the
+/// top level.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonLines;
 
@@ -200,7 +87,6 @@ where
         let meta = event.metadata();
         line.insert("level".into(), Value::String(meta.level().to_string()));
         line.insert("target".into(), Value::String(meta.target().to_owned()));
-        let mut ids = None;
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let extensions = span.extensions();
@@ -209,53 +95,81 @@ where
                 {
                     line.extend(fields);
                 }
-                if let Some(found) = extensions.get::<CallIds>() {
-                    ids = Some(found.clone());
-                }
             }
         }
-        if let Some(ids) = ids {
-            if let Some(id) = ids.call_id_stack.last() {
-                line.insert("call_id".into(), Value::String(id.clone()));
+        contracts_core::context::with_current(|call| {
+            let stack = call.call_id_stack();
+            let Some(&call_id) = stack.last() else {
+                return;
+            };
+            if let Some((service, method)) = service_and_method(call_id) {
+                line.insert("service".into(), service.into());
+                line.insert("method".into(), method.into());
             }
-            if !ids.call_id_stack.is_empty() {
-                line.insert(
-                    "call_id_stack".into(),
-                    Value::Array(ids.call_id_stack.into_iter().map(Value::String).collect()),
-                );
-            }
-            if let Some((trace_id, span_id)) = ids.trace {
-                line.insert("trace_id".into(), Value::String(trace_id.to_string()));
-                line.insert("span_id".into(), Value::String(span_id.to_string()));
-            }
+            line.insert("call_id".into(), call_id.into());
+            line.insert("call_id_stack".into(), stack.into());
+        });
+        if let Some((trace_id, span_id)) = traces::current_ids() {
+            line.insert("trace_id".into(), Value::String(trace_id.to_string()));
+            line.insert("span_id".into(), Value::String(span_id.to_string()));
         }
-        event.record(&mut Fields::new(&mut line, false));
+        event.record(&mut Fields(&mut line));
         writeln!(writer, "{}", Value::Object(line))
     }
 }
 
-/// Fields, into a JSON object.
-struct Fields<'a> {
-    map: &'a mut Map<String, Value>,
-    only_for_logs: bool,
-    /// Whether a field went in.
-    changed: bool,
+/// Formats each event as `tracing-subscriber`'s human-readable line, ending with the call's
+/// `call_id=…` when written inside a handler.
+#[derive(Debug, Default)]
+pub struct TextLines {
+    plain: Format,
+    colored: Format,
 }
 
-impl<'a> Fields<'a> {
-    fn new(map: &'a mut Map<String, Value>, only_for_logs: bool) -> Self {
+impl TextLines {
+    /// Lines in `tracing-subscriber`'s full format, colored where the writer takes colors.
+    pub fn new() -> Self {
         Self {
-            map,
-            only_for_logs,
-            changed: false,
+            plain: Format::default().with_ansi(false),
+            colored: Format::default().with_ansi(true),
         }
     }
+}
 
+impl<S, N> FormatEvent<S, N> for TextLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let format = if writer.has_ansi_escapes() {
+            &self.colored
+        } else {
+            &self.plain
+        };
+        let call_id =
+            contracts_core::context::with_current(|call| call.call_id().map(str::to_owned))
+                .flatten();
+        let Some(call_id) = call_id else {
+            return format.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        format.format_event(ctx, Writer::new(&mut line), event)?;
+        writeln!(writer, "{} call_id={call_id}", line.trim_end_matches('\n'))
+    }
+}
+
+/// Fields, into a JSON object.
+struct Fields<'a>(&'a mut Map<String, Value>);
+
+impl Fields<'_> {
     fn put(&mut self, field: &Field, value: Value) {
-        if !self.only_for_logs || for_logs(field.name()) {
-            self.map.insert(field.name().into(), value);
-            self.changed = true;
-        }
+        self.0.insert(field.name().into(), value);
     }
 }
 
@@ -285,15 +199,16 @@ impl Visit for Fields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !self.only_for_logs || for_logs(field.name()) {
-            self.put(field, Value::String(format!("{value:?}")));
-        }
+        self.put(field, Value::String(format!("{value:?}")));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+
+    use contracts_core::CallContext;
+    use contracts_core::transport::Headers;
 
     use super::*;
 
@@ -310,8 +225,9 @@ mod tests {
         }
     }
 
-    /// What a line written inside a runtime-like span says, in text or JSON.
-    fn line(json: bool) -> String {
+    /// The line a warning inside a span writes, in text or JSON, inside the handler of
+    /// `lab.boom` or outside any handler.
+    fn line(json: bool, in_handler: bool) -> String {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let make = move || writer.clone();
@@ -327,48 +243,75 @@ mod tests {
         } else {
             Box::new(tracing_subscriber::layer::SubscriberExt::with(
                 tracing_subscriber::registry(),
-                layer.fmt_fields(TextFields).with_writer(make),
+                layer.event_format(TextLines::new()).with_writer(make),
             ))
         };
-        tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!(
-                "rpc",
-                "otel.name" = "lab/boom",
-                "rpc.method" = "lab/boom",
-                "error.type" = tracing::field::Empty,
-                service = "lab",
-                method = "boom",
-            );
+        let warn = async {
+            let span = tracing::info_span!("lookup", table = "users");
             let _entered = span.enter();
-            span.record("error.type", "remote_error");
             tracing::warn!(reason = "bad", "call failed");
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            if in_handler {
+                let call = CallContext::for_worker(&Headers::new(), "lab", "boom");
+                runtime.block_on(contracts_core::context::scope(call, warn));
+            } else {
+                runtime.block_on(warn);
+            }
         });
         String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]
-    fn text_lines_name_the_call_without_trace_fields() {
-        let line = line(false);
-        assert!(
-            line.contains(r#"rpc{service="lab" method="boom"}"#),
-            "{line}"
-        );
-        assert!(line.contains(r#"call failed reason="bad""#), "{line}");
-        for traced in ["otel.name", "rpc.method", "error.type"] {
-            assert!(!line.contains(traced), "{traced} in {line}");
-        }
-    }
-
-    #[test]
-    fn json_lines_name_the_call_without_trace_fields() {
-        let line: Value = serde_json::from_str(&line(true)).unwrap();
+    fn json_lines_name_the_call_and_carry_span_fields() {
+        let line: Value = serde_json::from_str(&line(true, true)).unwrap();
         assert_eq!(line["service"], "lab");
         assert_eq!(line["method"], "boom");
+        let call_id = line["call_id"].as_str().unwrap();
+        assert!(call_id.starts_with("lab.boom."), "{line}");
+        assert_eq!(line["call_id_stack"], serde_json::json!([call_id]));
+        assert_eq!(line["table"], "users");
         assert_eq!(line["message"], "call failed");
         assert_eq!(line["reason"], "bad");
         assert_eq!(line["level"], "WARN");
-        for traced in ["otel.name", "rpc.method", "error.type"] {
-            assert!(line.get(traced).is_none(), "{traced} in {line}");
+        // No tracing here: no ids to lead to a trace.
+        assert!(line.get("trace_id").is_none(), "{line}");
+    }
+
+    #[test]
+    fn json_lines_outside_a_handler_name_no_call() {
+        let line: Value = serde_json::from_str(&line(true, false)).unwrap();
+        for key in ["service", "method", "call_id", "call_id_stack"] {
+            assert!(line.get(key).is_none(), "{key} in {line}");
         }
+        assert_eq!(line["message"], "call failed");
+    }
+
+    #[test]
+    fn text_lines_end_with_the_call_id() {
+        let inside = line(false, true);
+        assert!(inside.contains(r#"lookup{table="users"}"#), "{inside}");
+        assert!(
+            inside.contains(r#"call failed reason="bad" call_id=lab.boom."#),
+            "{inside}"
+        );
+        assert!(
+            inside.ends_with('\n') && inside.lines().count() == 1,
+            "{inside}"
+        );
+        let outside = line(false, false);
+        assert!(!outside.contains("call_id"), "{outside}");
+    }
+
+    #[test]
+    fn service_and_method_are_read_from_a_nameko_call_id() {
+        let id = "lab.boom.0b1e8e2c-5f1a-4c59-9b0e-6f3f1f1f1f1f";
+        assert_eq!(service_and_method(id), Some(("lab", "boom")));
+        let dotted = "acme.billing.charge.0b1e8e2c-5f1a-4c59-9b0e-6f3f1f1f1f1f";
+        assert_eq!(service_and_method(dotted), Some(("acme.billing", "charge")));
+        assert_eq!(service_and_method("nonsense"), None);
     }
 }

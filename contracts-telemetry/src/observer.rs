@@ -4,23 +4,22 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use contracts_core::CallContext;
 use contracts_core::observe::{
     Call, CallOutcome, Consuming, Handle, HandleOutcome, Observation, Observer, Publish,
     PublishOutcome, WorkerPool,
 };
 use contracts_core::transport::Headers;
-use tracing::Span;
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::trace::Tracer;
 
 use crate::metrics::{HandlerLabels, Metrics};
-use crate::{logs, traces};
+use crate::traces;
 
 pub(crate) struct TelemetryObserver {
     pub(crate) metrics: Arc<Metrics>,
-    /// Spans are exported, and their context sent with every message.
-    pub(crate) traces: bool,
-    /// Log lines are JSON, carrying the ids of the call they were written in.
-    pub(crate) json_logs: bool,
+    /// Where spans go, if they are exported; their context is then sent with every message.
+    pub(crate) tracer: Option<Tracer>,
 }
 
 impl Observer for TelemetryObserver {
@@ -29,7 +28,7 @@ impl Observer for TelemetryObserver {
         method.started();
         self.observe(
             method,
-            || traces::call_span(call),
+            |tracer| traces::call_span(tracer, call),
             |_, method, outcome, took| method.ended(outcome, took),
         )
     }
@@ -38,7 +37,7 @@ impl Observer for TelemetryObserver {
         let labels = (event.service.to_owned(), event.event.to_owned());
         self.observe(
             labels,
-            || traces::publish_span(event),
+            |tracer| traces::publish_span(tracer, event),
             |m, (service, event), outcome, _| m.published(&service, &event, outcome),
         )
     }
@@ -50,21 +49,16 @@ impl Observer for TelemetryObserver {
             service: event.service.to_owned(),
             method: event.method.to_owned(),
         };
-        self.observe(labels, || traces::handle_span(event), Metrics::handled)
+        self.observe(
+            labels,
+            |tracer| traces::handle_span(tracer, event),
+            Metrics::handled,
+        )
     }
 
     fn inject(&self, headers: &mut Headers) {
-        if self.traces {
+        if self.tracer.is_some() {
             traces::inject(headers);
-        }
-    }
-
-    fn worker(&self, context: &CallContext) {
-        if self.json_logs {
-            let stack = context.call_id_stack();
-            logs::with_ids(&Span::current(), |ids| {
-                ids.call_id_stack = stack.into_iter().map(str::to_owned).collect();
-            });
         }
     }
 
@@ -78,28 +72,18 @@ impl Observer for TelemetryObserver {
 }
 
 impl TelemetryObserver {
-    /// Start observing work labelled `labels`, in the span `span` makes; `record`
-    /// writes its end into the metrics.
+    /// Start observing work labelled `labels`, in the span `span` starts if tracing;
+    /// `record` writes its end into the metrics.
     fn observe<L: Send + 'static, O: Ending>(
         &self,
         labels: L,
-        span: impl FnOnce() -> Span,
+        span: impl FnOnce(&Tracer) -> Context,
         record: Record<L, O>,
     ) -> Box<dyn Observation<O>> {
-        // Spans for export, or for log lines to name their call by; neither: none.
-        let span = if self.traces || self.json_logs {
-            span()
-        } else {
-            Span::none()
-        };
-        if self.traces && self.json_logs {
-            let trace = traces::ids(&span);
-            logs::with_ids(&span, |ids| ids.trace = trace);
-        }
         Box::new(Observed {
             metrics: self.metrics.clone(),
             labels: Some(labels),
-            span,
+            span: self.tracer.as_ref().map(span),
             start: Instant::now(),
             record,
         })
@@ -147,7 +131,8 @@ struct Observed<L: Send + 'static, O: Ending> {
     metrics: Arc<Metrics>,
     /// Taken when the end is recorded, so it is recorded once.
     labels: Option<L>,
-    span: Span,
+    /// The context holding the work's span, if tracing.
+    span: Option<Context>,
     start: Instant,
     record: Record<L, O>,
 }
@@ -157,18 +142,27 @@ impl<L: Send + 'static, O: Ending> Observed<L, O> {
         let Some(labels) = self.labels.take() else {
             return;
         };
-        match outcome {
-            Some(outcome) if outcome.is_failure() => traces::failed(&self.span, outcome.label()),
-            Some(_) => {}
-            None => traces::failed(&self.span, "cancelled"),
+        if let Some(cx) = &self.span {
+            match outcome {
+                Some(outcome) if outcome.is_failure() => traces::failed(cx, outcome.label()),
+                Some(_) => {}
+                None => traces::failed(cx, "cancelled"),
+            }
+            cx.span().end();
         }
         (self.record)(&self.metrics, labels, outcome, self.start.elapsed());
     }
 }
 
 impl<L: Send + 'static, O: Ending> Observation<O> for Observed<L, O> {
-    fn span(&self) -> Span {
-        self.span.clone()
+    fn enter(&self, step: &mut dyn FnMut()) {
+        match &self.span {
+            Some(cx) => {
+                let _current = cx.clone().attach();
+                step();
+            }
+            None => step(),
+        }
     }
 
     fn finish(mut self: Box<Self>, outcome: O) {

@@ -9,6 +9,10 @@
 //! A failed call or handling sets the span's status to error and `error.type` to its outcome
 //! (`timeout`, `invalid_request`, `declared_error`, …).
 //!
+//! Spans are made with the OpenTelemetry SDK directly (not through `tracing`), and a call's
+//! work runs with its span's context current, so spans a handler opens with `tracing` (and
+//! `tracing-opentelemetry`, which [`crate::install`] sets up) are its children.
+//!
 //! Context travels as opentelemetry-instrumentation-nameko carries it: W3C `traceparent` and
 //! `tracestate` in AMQP headers under Nameko's `nameko.` prefix (`nameko.traceparent`); the
 //! un-prefixed form, which Nameko's standalone event dispatcher writes, is read too. A call
@@ -20,116 +24,112 @@ use contracts_core::observe::{Call, Handle, Publish, Side};
 use contracts_core::transport::Headers;
 use contracts_core::wire::HEADER_PREFIX;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::trace::{
+    SpanBuilder, SpanId, SpanKind, Status, TraceContextExt, TraceId, Tracer as _,
+};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::Tracer;
 use serde_json::Value;
-use tracing::Span;
-use tracing::field::Empty;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The semantic conventions the spans follow.
 pub const SEMCONV_VERSION: &str = "1.40.0";
 
-/// The span of a call, a child of the caller's current span (client) or of the request's
-/// trace context (server).
-pub(crate) fn call_span(call: &Call<'_>) -> Span {
+/// The context of a call's span: a child of the current context (client) or of the
+/// request's trace context (server).
+pub(crate) fn call_span(tracer: &Tracer, call: &Call<'_>) -> Context {
     let name = format!("{}/{}", call.service, call.method);
-    let span = tracing::info_span!(
-        target: "contracts",
-        "rpc",
-        "otel.name" = %name,
-        "otel.kind" = call.side.as_str(),
-        "otel.status_code" = Empty,
-        "rpc.system.name" = "nameko",
-        "rpc.method" = %name,
-        "error.type" = Empty,
-        service = call.service,
-        method = call.method,
-    );
-    if let (Side::Server, Some(headers)) = (call.side, call.headers) {
-        continue_trace(&span, headers);
-    }
-    span
+    let (kind, parent) = match call.side {
+        Side::Client => (SpanKind::Client, Context::current()),
+        Side::Server => (SpanKind::Server, received(call.headers)),
+    };
+    let span = SpanBuilder::from_name(name.clone())
+        .with_kind(kind)
+        .with_attributes([
+            KeyValue::new("rpc.system.name", "nameko"),
+            KeyValue::new("rpc.method", name),
+        ]);
+    start(tracer, span, parent)
 }
 
-/// The span of an event being published.
-pub(crate) fn publish_span(event: &Publish<'_>) -> Span {
+/// The context of an event's publishing span, a child of the current context.
+pub(crate) fn publish_span(tracer: &Tracer, event: &Publish<'_>) -> Context {
     let destination = format!("{}.events:{}", event.service, event.event);
-    let span = tracing::info_span!(
-        target: "contracts",
-        "publish",
-        "otel.name" = %format_args!("publish {destination}"),
-        "otel.kind" = "producer",
-        "otel.status_code" = Empty,
-        "messaging.system" = "rabbitmq",
-        "messaging.operation.type" = "send",
-        "messaging.operation.name" = "publish",
-        "messaging.destination.name" = %destination,
-        "messaging.rabbitmq.destination.routing_key" = event.event,
-        "error.type" = Empty,
-        service = event.service,
-        event = event.event,
-    );
-    span
+    let span = SpanBuilder::from_name(format!("publish {destination}"))
+        .with_kind(SpanKind::Producer)
+        .with_attributes([
+            KeyValue::new("messaging.system", "rabbitmq"),
+            KeyValue::new("messaging.operation.type", "send"),
+            KeyValue::new("messaging.operation.name", "publish"),
+            KeyValue::new("messaging.destination.name", destination),
+            KeyValue::new(
+                "messaging.rabbitmq.destination.routing_key",
+                event.event.to_owned(),
+            ),
+        ]);
+    start(tracer, span, Context::current())
 }
 
-/// The span of a handler taking an event, continuing the publisher's trace.
-pub(crate) fn handle_span(event: &Handle<'_>) -> Span {
+/// The context of a handler taking an event, continuing the publisher's trace.
+pub(crate) fn handle_span(tracer: &Tracer, event: &Handle<'_>) -> Context {
     let destination = format!("{}.events:{}", event.source, event.event);
-    let span = tracing::info_span!(
-        target: "contracts",
-        "process",
-        "otel.name" = %format_args!("process {destination}"),
-        "otel.kind" = "consumer",
-        "otel.status_code" = Empty,
-        "messaging.system" = "rabbitmq",
-        "messaging.operation.type" = "process",
-        "messaging.operation.name" = "process",
-        "messaging.destination.name" = %destination,
-        "messaging.rabbitmq.destination.routing_key" = event.event,
-        "messaging.consumer.group.name" = %format_args!("{}.{}", event.service, event.method),
-        "error.type" = Empty,
-        service = event.service,
-        method = event.method,
-        source = event.source,
-        event = event.event,
-        redelivered = event.redelivered,
-    );
-    continue_trace(&span, event.headers);
-    span
+    let span = SpanBuilder::from_name(format!("process {destination}"))
+        .with_kind(SpanKind::Consumer)
+        .with_attributes([
+            KeyValue::new("messaging.system", "rabbitmq"),
+            KeyValue::new("messaging.operation.type", "process"),
+            KeyValue::new("messaging.operation.name", "process"),
+            KeyValue::new("messaging.destination.name", destination),
+            KeyValue::new(
+                "messaging.rabbitmq.destination.routing_key",
+                event.event.to_owned(),
+            ),
+            KeyValue::new(
+                "messaging.consumer.group.name",
+                format!("{}.{}", event.service, event.method),
+            ),
+        ]);
+    start(tracer, span, received(Some(event.headers)))
 }
 
-/// Mark `span` failed with `error_type`.
-pub(crate) fn failed(span: &Span, error_type: &str) {
-    span.record("otel.status_code", "ERROR");
-    span.record("error.type", error_type);
+fn start(tracer: &Tracer, span: SpanBuilder, parent: Context) -> Context {
+    let span = tracer.build_with_context(span, &parent);
+    parent.with_span(span)
 }
 
-/// Write the current span's trace context into outgoing `headers`, under Nameko's prefix.
+/// Mark the span of `cx` failed with `error_type`.
+pub(crate) fn failed(cx: &Context, error_type: &'static str) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new("error.type", error_type));
+    span.set_status(Status::error(""));
+}
+
+/// Write the current trace context into outgoing `headers`, under Nameko's prefix.
 pub(crate) fn inject(headers: &mut Headers) {
-    let cx = Span::current().context();
-    if !cx.span().span_context().is_valid() {
-        return;
-    }
-    TraceContextPropagator::new().inject_context(&cx, &mut Prefixed(headers));
+    Context::map_current(|cx| {
+        if cx.span().span_context().is_valid() {
+            TraceContextPropagator::new().inject_context(cx, &mut Prefixed(headers));
+        }
+    });
 }
 
-/// Make `span` a child of the trace context in `headers`, if they carry one.
-fn continue_trace(span: &Span, headers: &Headers) {
-    let parent = TraceContextPropagator::new().extract(&Inbound(headers));
-    if parent.span().span_context().is_valid() {
-        // Only fails if the span is not ours to re-parent (no OpenTelemetry layer).
-        let _ = span.set_parent(parent);
+/// The trace context a message's `headers` carry; without one, a new trace starts.
+fn received(headers: Option<&Headers>) -> Context {
+    match headers {
+        Some(headers) => TraceContextPropagator::new().extract(&Inbound(headers)),
+        None => Context::new(),
     }
 }
 
-/// The span's own trace and span ids, once OpenTelemetry has given it some.
-pub(crate) fn ids(span: &Span) -> Option<(TraceId, SpanId)> {
-    let cx = span.context();
-    let context = cx.span().span_context().clone();
-    context
-        .is_valid()
-        .then(|| (context.trace_id(), context.span_id()))
+/// The trace and span ids of the current span, if there is one.
+pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        context
+            .is_valid()
+            .then(|| (context.trace_id(), context.span_id()))
+    })
 }
 
 /// Outgoing headers, written the way Nameko writes context data: every key prefixed.
