@@ -384,3 +384,84 @@ impl WorkerPool {
         self.max.saturating_sub(self.permits.available_permits())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// What an observation saw: its steps, how it ended.
+    #[derive(Default)]
+    struct Seen {
+        steps: usize,
+        inside: bool,
+        finished: Option<&'static str>,
+        dropped: bool,
+    }
+
+    struct Recording(Arc<Mutex<Seen>>);
+
+    impl Observation<&'static str> for Recording {
+        fn enter(&self, step: &mut dyn FnMut()) {
+            self.0.lock().unwrap().steps += 1;
+            self.0.lock().unwrap().inside = true;
+            step();
+            self.0.lock().unwrap().inside = false;
+        }
+
+        fn finish(self: Box<Self>, outcome: &'static str) {
+            self.0.lock().unwrap().finished = Some(outcome);
+        }
+    }
+
+    impl Drop for Recording {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().dropped = true;
+        }
+    }
+
+    /// Work that takes three polls, checking each runs inside the observation.
+    async fn three_steps(seen: Arc<Mutex<Seen>>) -> u32 {
+        for _ in 0..2 {
+            assert!(seen.lock().unwrap().inside);
+            tokio::task::yield_now().await;
+        }
+        assert!(seen.lock().unwrap().inside);
+        7
+    }
+
+    #[tokio::test]
+    async fn every_step_runs_inside_and_the_end_is_reported_once() {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let observation = Box::new(Recording(seen.clone()));
+        let output = observed(observation, three_steps(seen.clone()), |&n| {
+            if n == 7 { "seven" } else { "other" }
+        })
+        .await;
+        assert_eq!(output, 7);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.steps, 3);
+        assert!(!seen.inside);
+        assert_eq!(seen.finished, Some("seven"));
+        assert!(seen.dropped);
+    }
+
+    #[tokio::test]
+    async fn work_abandoned_midway_is_dropped_unfinished() {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let observation = Box::new(Recording(seen.clone()));
+        let mut work = Box::pin(observed(
+            observation,
+            std::future::pending::<()>(),
+            |_| "never",
+        ));
+        let first = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        drop(work);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.steps, 1);
+        assert_eq!(seen.finished, None);
+        assert!(seen.dropped);
+    }
+}

@@ -11,6 +11,16 @@
 //! and exported over OTLP/gRPC in batches (to a receiver in this parent process, so decoding
 //! spans costs the measured process nothing), metrics kept, log lines as JSON (to a sink: the
 //! calls log nothing at `info`), the metrics endpoint listening.
+//!
+//! The floor any tracing of these calls stands on is measured too ("sdk"): per call, the two
+//! spans a call makes (the caller's, its context written into headers; the service's, read
+//! back from them), made, ended and exported by the OpenTelemetry SDK alone, with the same
+//! exporter and no call around them. Its CPU next to a call's says what share of a call
+//! tracing cannot go below.
+//!
+//! `BENCH_PARTS=off,metrics,logs,traces,on` measures each part alone instead (64 in flight, in
+//! memory or `BENCH_TRANSPORT=amqp`); `BENCH_RECEIVER=1` also prints the receiver's CPU per
+//! call.
 
 mod stateless;
 
@@ -38,6 +48,9 @@ fn seconds() -> f64 {
 
 /// The measured program: calls for `seconds()` with `in_flight` at a time; prints calls/s.
 async fn child(mode: &str, transport: &str, in_flight: usize, endpoint: String) {
+    if mode == "sdk" {
+        return sdk_floor(in_flight, endpoint).await;
+    }
     let telemetry = if mode != "off" {
         let all = mode == "on";
         Some(
@@ -110,6 +123,65 @@ async fn child(mode: &str, transport: &str, in_flight: usize, endpoint: String) 
     println!("RATE {rate} {cpu_per_call}");
 }
 
+/// The SDK alone: the two spans of a call, `in_flight` tasks at a time, with the exporter
+/// `contracts_telemetry::install` sets up (OTLP/gRPC, the SDK's batch defaults).
+async fn sdk_floor(in_flight: usize, endpoint: String) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+    use opentelemetry::{Context, KeyValue};
+    use opentelemetry_otlp::WithExportConfig;
+
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .unwrap();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .build();
+    let tracer = provider.tracer("contracts");
+    let span = |kind| {
+        SpanBuilder::from_name("bench/create_user")
+            .with_kind(kind)
+            .with_attributes([
+                KeyValue::new("rpc.system.name", "nameko"),
+                KeyValue::new("rpc.method", "bench/create_user"),
+            ])
+    };
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs_f64(seconds());
+    let started = Instant::now();
+    let cpu_before = cpu_time();
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (tracer, done) = (tracer.clone(), done.clone());
+            tokio::spawn(async move {
+                let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+                while Instant::now() < until {
+                    let client = tracer.build_with_context(span(SpanKind::Client), &Context::new());
+                    let client = Context::new().with_span(client);
+                    let mut headers = std::collections::HashMap::<String, String>::new();
+                    propagator.inject_context(&client, &mut headers);
+                    let parent = propagator.extract(&headers);
+                    let server = tracer.build_with_context(span(SpanKind::Server), &parent);
+                    drop(Context::new().with_span(server));
+                    client.span().end();
+                    done.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let calls = done.load(Ordering::Relaxed) as f64;
+    let rate = calls / started.elapsed().as_secs_f64();
+    let cpu_per_call = (cpu_time() - cpu_before).as_secs_f64() / calls * 1e6;
+    provider.shutdown().unwrap();
+    println!("RATE {rate} {cpu_per_call}");
+}
+
 /// CPU time this process has used (user + system), from /proc: the exporter's threads
 /// included, a collector elsewhere not.
 fn cpu_time() -> Duration {
@@ -128,6 +200,7 @@ fn cpu_time() -> Duration {
 
 /// Calls per second and CPU microseconds per call of one child run.
 fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> (f64, f64) {
+    let receiver_before = cpu_time();
     let out = Command::new(std::env::current_exe().unwrap())
         .env(ENV, format!("{mode} {transport} {in_flight} {endpoint}"))
         .output()
@@ -138,14 +211,21 @@ fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> (f6
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout
+    let receiver = cpu_time() - receiver_before;
+    let (rate, cpu): (f64, f64) = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RATE "))
         .and_then(|r| {
             let (rate, cpu) = r.split_once(' ')?;
             Some((rate.parse().ok()?, cpu.parse().ok()?))
         })
-        .unwrap_or_else(|| panic!("no rate in {stdout}"))
+        .unwrap_or_else(|| panic!("no rate in {stdout}"));
+    if std::env::var_os("BENCH_RECEIVER").is_some() {
+        // Over the child's whole life (warm-up included), so an upper bound.
+        let per_call = receiver.as_secs_f64() / (rate * seconds()) * 1e6;
+        println!("  (receiver: {per_call:.1} µs CPU per call)");
+    }
+    (rate, cpu)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -217,6 +297,22 @@ fn main() {
                 cpu(&off),
                 cpu(&on),
             );
+            if transport == "memory" {
+                let floor: Vec<_> = (0..rounds)
+                    .map(|_| measure("sdk", transport, in_flight, &endpoint))
+                    .collect();
+                // Were calls to cost only their own CPU plus the floor's, on/off would be
+                // off / (off + floor) at best.
+                println!(
+                    "{:<24} {:>9.0} {:>9} {:>6.1}%   {:>15} {:>6.1}   (SDK alone: two spans a call; best on/off)",
+                    format!("  sdk, {in_flight} in flight"),
+                    rate(&floor),
+                    "",
+                    cpu(&off) / (cpu(&off) + cpu(&floor)) * 100.0,
+                    "",
+                    cpu(&floor),
+                );
+            }
         }
     }
     println!("spans received: {}", receiver.count());

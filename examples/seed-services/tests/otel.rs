@@ -44,6 +44,10 @@ struct Door;
 
 impl Vault for Door {
     async fn open(&self, _user: String, _password: String, _card: Card) -> bool {
+        // A span of the handler's own, opened with `tracing`.
+        let span = tracing::info_span!("check_password");
+        let _inside = span.enter();
+        tracing::info!("password checked");
         false
     }
 }
@@ -159,6 +163,20 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
             assert!(!refusal.contains(secret), "{secret} in {refusal}");
         }
     }
+    let opened = vault
+        .open(
+            "ann".into(),
+            "correct horse battery".into(),
+            Card {
+                holder: "Ann".into(),
+                number: "4111111111111111".into(),
+            },
+        )
+        .await;
+    assert!(
+        !opened.unwrap(),
+        "the door stays shut, but the call succeeds"
+    );
     seed.running.stop().await;
     telemetry.flush().await;
 
@@ -242,6 +260,33 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
         .expect("the panic is logged");
     assert_eq!(panicked["trace_id"], boom_server.trace_id.as_str());
     assert_eq!(panicked["span_id"], boom_server.span_id.as_str());
+
+    // A span the handler opens with `tracing` is a child of the call's server span, and a
+    // line written inside it names the call and leads to that span.
+    let check = spans
+        .iter()
+        .find(|s| s.name == "check_password")
+        .expect("the handler's own span is exported");
+    let open_server = spans
+        .iter()
+        .find(|s| s.name == "vault/open" && s.kind == "server" && s.status == "unset")
+        .expect("the successful call's server span");
+    parent_of(check, open_server);
+    let checked: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["message"] == "password checked")
+        .expect("the handler's line is logged");
+    assert_eq!(checked["trace_id"], check.trace_id.as_str());
+    assert_eq!(checked["span_id"], check.span_id.as_str());
+    assert_eq!(checked["service"], "vault");
+    assert_eq!(checked["method"], "open");
+    assert!(
+        checked["call_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("vault.open.")),
+        "{checked}"
+    );
 
     // The rejections were logged and traced, without the secrets.
     let rejected = text
