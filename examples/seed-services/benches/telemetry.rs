@@ -20,7 +20,8 @@
 //!
 //! `BENCH_PARTS=off,metrics,logs,traces,on` measures each part alone instead (64 in flight, in
 //! memory or `BENCH_TRANSPORT=amqp`); `BENCH_RECEIVER=1` also prints the receiver's CPU per
-//! call.
+//! call, and the whole machine's (the broker's included; over a child's whole life, warm-up
+//! included, so both are upper bounds).
 
 mod stateless;
 
@@ -198,9 +199,30 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time the whole machine has used (every process, the broker's too), from /proc/stat.
+fn machine_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu = stat.lines().next().unwrap_or_default();
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    let ticks: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let busy: u64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    Duration::from_millis(busy * 10)
+}
+
 /// Calls per second and CPU microseconds per call of one child run.
 fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> (f64, f64) {
     let receiver_before = cpu_time();
+    let machine_before = machine_time();
     let out = Command::new(std::env::current_exe().unwrap())
         .env(ENV, format!("{mode} {transport} {in_flight} {endpoint}"))
         .output()
@@ -212,6 +234,7 @@ fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> (f6
         String::from_utf8_lossy(&out.stderr)
     );
     let receiver = cpu_time() - receiver_before;
+    let machine = machine_time() - machine_before;
     let (rate, cpu): (f64, f64) = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RATE "))
@@ -222,8 +245,12 @@ fn measure(mode: &str, transport: &str, in_flight: usize, endpoint: &str) -> (f6
         .unwrap_or_else(|| panic!("no rate in {stdout}"));
     if std::env::var_os("BENCH_RECEIVER").is_some() {
         // Over the child's whole life (warm-up included), so an upper bound.
-        let per_call = receiver.as_secs_f64() / (rate * seconds()) * 1e6;
-        println!("  (receiver: {per_call:.1} µs CPU per call)");
+        let calls = rate * seconds();
+        println!(
+            "  (receiver: {:.1} µs CPU per call; the whole machine, broker included: {:.1})",
+            receiver.as_secs_f64() / calls * 1e6,
+            machine.as_secs_f64() / calls * 1e6,
+        );
     }
     (rate, cpu)
 }
