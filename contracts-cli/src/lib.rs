@@ -7,6 +7,7 @@
 //! - [`check`] compares two catalogs (`contracts check`);
 //! - [`baseline`] finds the catalog to compare with (a directory or a git revision);
 //! - [`validate`] checks payloads against a message's schema (`contracts validate`);
+//! - [`python`] writes a typed Python package from the schemas (`contracts codegen python`);
 //! - [`remote`] calls methods and dispatches events over RabbitMQ (`contracts call`,
 //!   `contracts dispatch`).
 
@@ -16,5 +17,6 @@ pub mod catalog;
 pub mod catalog_page;
 pub mod check;
 pub mod compat;
+pub mod python;
 pub mod remote;
 pub mod validate;

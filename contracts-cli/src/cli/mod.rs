@@ -3,6 +3,7 @@
 
 mod call;
 mod check;
+mod codegen;
 mod dead_letters;
 mod dispatch;
 mod docs;
@@ -37,6 +38,7 @@ enum Command {
     Check(check::Check),
     Validate(validate::Validate),
     Docs(docs::Docs),
+    Codegen(codegen::Codegen),
     Call(call::Call),
     DeadLetters(dead_letters::DeadLetters),
     Dispatch(dispatch::Dispatch),
@@ -49,6 +51,7 @@ impl Cli {
             Command::Check(command) => command.run(schemas),
             Command::Validate(command) => command.run(schemas),
             Command::Docs(command) => command.run(schemas),
+            Command::Codegen(command) => command.run(schemas),
             Command::Call(command) => command.run(schemas),
             Command::DeadLetters(command) => command.run(),
             Command::Dispatch(command) => command.run(schemas),

@@ -1,0 +1,263 @@
+//! `contracts codegen python`: the committed package for the seed contracts is what the
+//! schemas generate, it installs with pip, and its models agree with the payload fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use contracts_cli::catalog::Catalog;
+use contracts_testkit::nameko::NAMEKO2;
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn committed() -> PathBuf {
+    workspace().join("examples/seed-contracts/python")
+}
+
+/// Every file under `dir`, relative to it.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "__pycache__") {
+                    pending.push(path);
+                }
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().to_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn the_committed_package_is_what_the_schemas_generate() {
+    let catalog = Catalog::load(&workspace().join("schemas")).unwrap();
+    let generated = contracts_cli::python::package(&catalog, "seed_contracts");
+    let names: Vec<PathBuf> = generated.keys().cloned().collect();
+    assert_eq!(
+        files(&committed()),
+        names,
+        "regenerate: cargo run -p contracts-cli -- codegen python --out examples/seed-contracts/python --package seed_contracts"
+    );
+    for (path, text) in generated {
+        let on_disk = std::fs::read_to_string(committed().join(&path)).unwrap();
+        assert_eq!(
+            on_disk,
+            text,
+            "{} is stale; regenerate: cargo run -p contracts-cli -- codegen python --out examples/seed-contracts/python --package seed_contracts",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_package_installs_and_its_models_agree_with_the_fixtures() {
+    let python = NAMEKO2.python();
+    let scratch = std::env::temp_dir().join(format!("contracts-pypkg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    // pip builds in the source tree: build a copy, so the committed one stays as generated.
+    let source = scratch.join("source");
+    for file in files(&committed()) {
+        let to = source.join(&file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(committed().join(&file), to).unwrap();
+    }
+    let target = scratch.join("site");
+    let installed = Command::new(&python)
+        .args(["-m", "pip", "install", "-q", "--no-deps", "--target"])
+        .arg(&target)
+        .arg(&source)
+        .output()
+        .expect("pip runs");
+    assert!(
+        installed.status.success(),
+        "pip install failed:\n{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/models_check.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(workspace().join("fixtures"))
+        .env("PYTHONPATH", &target)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        results["imported_from"]
+            .as_str()
+            .is_some_and(|from| Path::new(from).starts_with(&target)),
+        "imported the installed package: {results}"
+    );
+    let verdicts = results["fixtures"].as_object().unwrap();
+    assert!(verdicts.len() >= 7, "{verdicts:?}");
+    for (fixture, accepted) in verdicts {
+        assert_eq!(
+            accepted,
+            &Value::Bool(fixture.contains("/good/")),
+            "the model's verdict on {fixture}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// A schema using every construct the generator maps, as schemars writes them.
+fn kitchen_sink() -> Value {
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Sink",
+        "description": "Every shape at once.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id", "count", "kind", "tags", "class", "x-y", "shape", "answer"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "when": {"type": "string", "format": "date-time"},
+            "count": {"type": "integer", "format": "uint8"},
+            "ratio": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            "kind": {"type": "string", "enum": ["small", "large"]},
+            "note": {"type": ["string", "null"], "maxLength": 5},
+            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}, "minItems": 1, "maxItems": 2},
+            "meta": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "class": {"type": "boolean"},
+            "x-y": {"type": "integer", "minimum": -3, "maximum": 3},
+            "inner": {"type": "object", "properties": {"depth": {"type": "integer"}}, "required": ["depth"]},
+            "shape": {"$ref": "#/$defs/Shape"},
+            "answer": {"const": 42},
+            "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]}
+        },
+        "$defs": {
+            "Shape": {
+                "oneOf": [
+                    {"type": "string", "const": "Dot"},
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["Circle"],
+                        "properties": {"Circle": {"type": "object", "required": ["r"], "properties": {"r": {"type": "number", "minimum": 0}}}}
+                    }
+                ]
+            }
+        }
+    })
+}
+
+#[test]
+fn generated_models_agree_with_the_schema_on_every_sample() {
+    use serde_json::json;
+    let schema = kitchen_sink();
+    let base = json!({
+        "id": "6f1d2a8e-1c1b-4f51-9d7a-0c6b7a1e2f3d", "count": 3, "kind": "small",
+        "tags": ["a"], "class": true, "x-y": 0, "shape": "Dot", "answer": 42
+    });
+    let with = |key: &str, value: Value| {
+        let mut sample = base.clone();
+        sample[key] = value;
+        sample
+    };
+    let without = |key: &str| {
+        let mut sample = base.clone();
+        sample.as_object_mut().unwrap().remove(key);
+        sample
+    };
+    let samples = vec![
+        base.clone(),
+        with("when", json!("2026-11-27T12:00:00Z")),
+        with("when", json!("yesterday")),
+        with("id", json!("not-a-uuid")),
+        with("count", json!(255)),
+        with("count", json!(256)),
+        with("count", json!(-1)),
+        with("count", json!("3")),
+        with("count", json!(3.5)),
+        with("ratio", json!(0)),
+        with("ratio", json!(1)),
+        with("kind", json!("medium")),
+        with("note", json!(null)),
+        with("note", json!("abcdef")),
+        with("tags", json!([])),
+        with("tags", json!(["a", "b", "c"])),
+        with("tags", json!(["A"])),
+        with("meta", json!({"a": 1})),
+        with("meta", json!({"a": "1"})),
+        with("class", json!("yes")),
+        with("x-y", json!(4)),
+        with("inner", json!({"depth": 1})),
+        with("inner", json!({})),
+        with("shape", json!({"Circle": {"r": 1.5}})),
+        with("shape", json!({"Circle": {"r": -1}})),
+        with("shape", json!({"Square": {}})),
+        with("shape", json!("Line")),
+        with("answer", json!(41)),
+        with("either", json!("x")),
+        with("either", json!(7)),
+        with("either", json!([])),
+        with("extra", json!(1)),
+        without("tags"),
+    ];
+    let validator = contracts_core::validate::MessageValidator::new(&schema).unwrap();
+    let expected: Vec<bool> = samples.iter().map(|s| validator.check(s).is_ok()).collect();
+    // The samples test both sides of most rules.
+    assert!(
+        expected.iter().filter(|v| **v).count() >= 10,
+        "{expected:?}"
+    );
+    assert!(
+        expected.iter().filter(|v| !**v).count() >= 15,
+        "{expected:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("contracts-sink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("sink.py"),
+        contracts_cli::python::message_module("sink", &schema),
+    )
+    .unwrap();
+    let samples_file = dir.join("samples.json");
+    std::fs::write(&samples_file, serde_json::to_string(&samples).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/agree.py");
+    let out = Command::new(NAMEKO2.python())
+        .arg(&script)
+        .arg(&dir)
+        .arg(&samples_file)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(dir.join("sink.py")).unwrap()
+    );
+    let verdicts: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
+    let disagreements: Vec<String> = samples
+        .iter()
+        .zip(expected.iter().zip(&verdicts))
+        .filter(|(_, (schema, model))| schema != model)
+        .map(|(sample, (schema, _))| format!("schema says {schema} for {sample}"))
+        .collect();
+    assert!(
+        disagreements.is_empty(),
+        "the model disagrees with the schema:\n{}\n\n{}",
+        disagreements.join("\n"),
+        std::fs::read_to_string(dir.join("sink.py")).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
