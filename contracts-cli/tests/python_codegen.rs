@@ -19,7 +19,7 @@ fn committed() -> PathBuf {
     workspace().join("examples/seed-contracts/python")
 }
 
-/// Every file under `dir`, relative to it.
+/// Every file under `dir`, relative to it, caches (`__pycache__`, `.mypy_cache`, …) aside.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_owned()];
@@ -27,7 +27,8 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         for entry in std::fs::read_dir(&next).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "__pycache__") {
+                let name = path.file_name().unwrap().to_string_lossy();
+                if name != "__pycache__" && !name.starts_with('.') {
                     pending.push(path);
                 }
             } else {
@@ -260,4 +261,35 @@ fn generated_models_agree_with_the_schema_on_every_sample() {
         std::fs::read_to_string(dir.join("sink.py")).unwrap()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_package_passes_mypy_strict_and_ruff() {
+    let python = NAMEKO2.python();
+    let scratch = std::env::temp_dir().join(format!("contracts-pylint-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let package = committed().join("seed_contracts");
+    let mypy = Command::new(&python)
+        .args(["-m", "mypy", "--strict", "--cache-dir"])
+        .arg(scratch.join("mypy-cache"))
+        .arg(&package)
+        .current_dir(&scratch)
+        .output()
+        .expect("mypy runs");
+    assert!(
+        mypy.status.success(),
+        "mypy --strict:\n{}",
+        String::from_utf8_lossy(&mypy.stdout)
+    );
+    let ruff = Command::new(python.with_file_name("ruff"))
+        .args(["check", "--no-cache", "--isolated"])
+        .arg(&package)
+        .output()
+        .expect("ruff runs");
+    assert!(
+        ruff.status.success(),
+        "ruff check:\n{}",
+        String::from_utf8_lossy(&ruff.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
 }
