@@ -78,28 +78,19 @@ fn module(service: &Service) -> String {
     let mut tables: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     for (method, messages) in &service.methods {
         let stem = models::pascal(method);
-        let request = models.message(
-            &title(&messages.request, &format!("{stem}Request")),
-            &messages.request,
-        );
-        tables
-            .entry("REQUESTS")
-            .or_default()
-            .push((method.clone(), request));
-        let reply = models.message(
-            &title(&messages.reply, &format!("{stem}Reply")),
-            &messages.reply,
-        );
-        tables
-            .entry("REPLIES")
-            .or_default()
-            .push((method.clone(), reply));
+        let mut parts = vec![
+            ("REQUESTS", &messages.request, "Request"),
+            ("REPLIES", &messages.reply, "Reply"),
+        ];
         if let Some(error) = &messages.error {
-            let error = models.message(&title(error, &format!("{stem}Error")), error);
+            parts.push(("ERRORS", error, "Error"));
+        }
+        for (table, schema, suffix) in parts {
+            let class = models.message(&title(schema, &format!("{stem}{suffix}")), schema);
             tables
-                .entry("ERRORS")
+                .entry(table)
                 .or_default()
-                .push((method.clone(), error));
+                .push((method.clone(), class));
         }
     }
     for (event, payload) in &service.events {

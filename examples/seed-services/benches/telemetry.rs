@@ -96,16 +96,37 @@ async fn child(mode: &str, transport: &str, in_flight: usize, endpoint: String) 
     for _ in 0..200 {
         client.create_user(user()).await.unwrap();
     }
+    let (rate, cpu_per_call) = run_tasks(in_flight, move || {
+        let client = client.clone();
+        async move {
+            client.create_user(user()).await.unwrap();
+        }
+    })
+    .await;
+    running.stop().await;
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    println!("RATE {rate} {cpu_per_call}");
+}
+
+/// Run `in_flight` tasks for `seconds()`, each doing `one()` over and over; calls per second
+/// and CPU microseconds per call.
+async fn run_tasks<F, W>(in_flight: usize, one: F) -> (f64, f64)
+where
+    F: Fn() -> W + Clone + Send + 'static,
+    W: Future<Output = ()> + Send,
+{
     let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs_f64(seconds());
     let started = Instant::now();
     let cpu_before = cpu_time();
     let tasks: Vec<_> = (0..in_flight)
         .map(|_| {
-            let (client, done) = (client.clone(), done.clone());
+            let (one, done) = (one.clone(), done.clone());
             tokio::spawn(async move {
                 while Instant::now() < until {
-                    client.create_user(user()).await.unwrap();
+                    one().await;
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -116,12 +137,7 @@ async fn child(mode: &str, transport: &str, in_flight: usize, endpoint: String) 
     }
     let calls = done.load(Ordering::Relaxed) as f64;
     let rate = calls / started.elapsed().as_secs_f64();
-    let cpu_per_call = (cpu_time() - cpu_before).as_secs_f64() / calls * 1e6;
-    running.stop().await;
-    if let Some(telemetry) = telemetry {
-        telemetry.shutdown();
-    }
-    println!("RATE {rate} {cpu_per_call}");
+    (rate, (cpu_time() - cpu_before).as_secs_f64() / calls * 1e6)
 }
 
 /// The SDK alone: the two spans of a call, `in_flight` tasks at a time, with the exporter
@@ -149,36 +165,22 @@ async fn sdk_floor(in_flight: usize, endpoint: String) {
                 KeyValue::new("rpc.method", "bench/create_user"),
             ])
     };
-    let done = Arc::new(AtomicU64::new(0));
-    let until = Instant::now() + Duration::from_secs_f64(seconds());
-    let started = Instant::now();
-    let cpu_before = cpu_time();
-    let tasks: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (tracer, done) = (tracer.clone(), done.clone());
-            tokio::spawn(async move {
-                let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
-                while Instant::now() < until {
-                    let client = tracer.build_with_context(span(SpanKind::Client), &Context::new());
-                    let client = Context::new().with_span(client);
-                    let mut headers = std::collections::HashMap::<String, String>::new();
-                    propagator.inject_context(&client, &mut headers);
-                    let parent = propagator.extract(&headers);
-                    let server = tracer.build_with_context(span(SpanKind::Server), &parent);
-                    drop(Context::new().with_span(server));
-                    client.span().end();
-                    done.fetch_add(1, Ordering::Relaxed);
-                    tokio::task::yield_now().await;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let calls = done.load(Ordering::Relaxed) as f64;
-    let rate = calls / started.elapsed().as_secs_f64();
-    let cpu_per_call = (cpu_time() - cpu_before).as_secs_f64() / calls * 1e6;
+    let (rate, cpu_per_call) = run_tasks(in_flight, move || {
+        let tracer = tracer.clone();
+        async move {
+            let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+            let client = tracer.build_with_context(span(SpanKind::Client), &Context::new());
+            let client = Context::new().with_span(client);
+            let mut headers = std::collections::HashMap::<String, String>::new();
+            propagator.inject_context(&client, &mut headers);
+            let parent = propagator.extract(&headers);
+            let server = tracer.build_with_context(span(SpanKind::Server), &parent);
+            drop(Context::new().with_span(server));
+            client.span().end();
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     provider.shutdown().unwrap();
     println!("RATE {rate} {cpu_per_call}");
 }
