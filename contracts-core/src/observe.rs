@@ -4,8 +4,9 @@
 //! The runtime reports to the process's [`Observer`] once one is [`install`]ed; until then
 //! (the default) each report point costs one atomic load and nothing else. The
 //! `contracts-telemetry` crate provides the observer that turns these reports into
-//! OpenTelemetry spans, Prometheus metrics and log lines carrying trace ids; a test or an
-//! application can install its own.
+//! OpenTelemetry spans and Prometheus metrics; a test or an application can install its own.
+//! The work itself runs inside its observation ([`Observation::enter`] wraps each poll), which
+//! is how a span becomes current for what the work logs and the calls it makes.
 //!
 //! One observer per process, like `tracing`'s global dispatcher and OpenTelemetry's global
 //! providers: the clients, servers and publishers a process makes all report to it without
