@@ -157,13 +157,14 @@ where
             .with_filter(level)
             .boxed()
     };
+    let tracer = provider.as_ref().map(|p| p.tracer("contracts"));
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![log];
-    if let Some(provider) = &provider {
+    if let Some(tracer) = &tracer {
         // For the spans handlers open with `tracing`: children of the call they run in (the
         // current OpenTelemetry context), and current themselves while entered.
         layers.push(
             tracing_opentelemetry::layer()
-                .with_tracer(provider.tracer("contracts"))
+                .with_tracer(tracer.clone())
                 .with_tracked_inactivity(false)
                 .with_location(false)
                 .with_threads(false)
@@ -178,7 +179,7 @@ where
 
     // With nothing to feed (logs only: they read a call's ids themselves), the runtime runs
     // without an observer.
-    if provider.is_none() && config.metrics_port.is_none() {
+    if tracer.is_none() && config.metrics_port.is_none() {
         return Ok(Telemetry {
             metrics: None,
             endpoint: None,
@@ -188,7 +189,7 @@ where
     let metrics = Arc::new(Metrics::new());
     contracts_core::observe::install(TelemetryObserver {
         metrics: metrics.clone(),
-        tracer: provider.as_ref().map(|p| p.tracer("contracts")),
+        tracer,
     })
     .map_err(|_| TelemetryError::AlreadyInstalled("an observer is installed"))?;
     let endpoint = match config.metrics_port {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use crate::catalog::{Catalog, Service};
 
-pub use models::Models;
+use models::Models;
 
 /// How the generated files say they were made.
 const HEADER: &str =
@@ -20,46 +20,30 @@ const HEADER: &str =
 
 /// The package `package` (an importable name: `seed_contracts`), as files by relative path.
 pub fn package(catalog: &Catalog, package: &str) -> BTreeMap<PathBuf, String> {
-    let mut files = BTreeMap::new();
+    let services: Vec<&str> = catalog.services.keys().map(String::as_str).collect();
     let root = PathBuf::from(package);
-    files.insert(PathBuf::from("pyproject.toml"), pyproject(catalog, package));
-    files.insert(root.join("py.typed"), String::new());
-    let mut init = format!(
-        "{HEADER}\"\"\"Typed models of the {} contracts.\"\"\"\n",
-        catalog
-            .services
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for name in catalog.services.keys() {
-        files.insert(
-            root.join(format!("{name}.py")),
-            module(&catalog.services[name]),
-        );
+    let mut files = BTreeMap::from([
+        (
+            PathBuf::from("pyproject.toml"),
+            pyproject(&services, package),
+        ),
+        (root.join("py.typed"), String::new()),
+    ]);
+    for service in catalog.services.values() {
+        files.insert(root.join(format!("{}.py", service.name)), module(service));
     }
-    let modules: Vec<&String> = catalog.services.keys().collect();
-    let _ = writeln!(
-        init,
-        "\nfrom . import {}\n\n__all__ = [{}]",
-        modules
-            .iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        modules
-            .iter()
-            .map(|m| format!("\"{m}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let quoted: Vec<String> = services.iter().map(|s| format!("\"{s}\"")).collect();
+    let init = format!(
+        "{HEADER}\"\"\"Typed models of the {} contracts.\"\"\"\n\nfrom . import {}\n\n__all__ = [{}]\n",
+        services.join(", "),
+        services.join(", "),
+        quoted.join(", ")
     );
     files.insert(root.join("__init__.py"), init);
     files
 }
 
-fn pyproject(catalog: &Catalog, package: &str) -> String {
-    let services: Vec<&str> = catalog.services.keys().map(String::as_str).collect();
+fn pyproject(services: &[&str], package: &str) -> String {
     format!(
         "{HEADER}\n[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
          [project]\nname = \"{}\"\nversion = \"0.1.0\"\n\

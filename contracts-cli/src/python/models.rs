@@ -17,18 +17,18 @@ use serde_json::{Map, Value};
 
 /// The Python classes of one module, in the order they are written.
 #[derive(Default)]
-pub struct Models {
+pub(super) struct Models {
     classes: Vec<Class>,
     /// Class names taken, with the schema each was made from (a `$def` shared by several
     /// messages is written once).
     taken: BTreeMap<String, Value>,
     /// Whether `datetime` or `uuid` types appear, for the imports.
-    pub(crate) uses_datetime: bool,
-    pub(crate) uses_uuid: bool,
+    pub(super) uses_datetime: bool,
+    pub(super) uses_uuid: bool,
     /// The class of each `$defs` entry of the message being written.
     refs: BTreeMap<String, String>,
     /// Whether some value is typed `Any`.
-    pub(crate) uses_any: bool,
+    pub(super) uses_any: bool,
 }
 
 struct Class {
@@ -98,7 +98,7 @@ fn field_name(json: &str) -> (String, bool) {
 }
 
 /// `snake_case` or `kebab-case` → `PascalCase`.
-pub(crate) fn pascal(name: &str) -> String {
+pub(super) fn pascal(name: &str) -> String {
     name.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|part| !part.is_empty())
         .map(|part| {
@@ -140,7 +140,7 @@ fn docstring(text: &str) -> String {
 impl Models {
     /// Add the classes of message schema `schema`, its root named `name`; returns the Python
     /// type of the message.
-    pub fn message(&mut self, name: &str, schema: &Value) -> String {
+    pub(super) fn message(&mut self, name: &str, schema: &Value) -> String {
         // Every def's class name first, so references resolve whatever the order.
         self.refs.clear();
         let defs = schema.get("$defs").and_then(Value::as_object);
@@ -164,7 +164,7 @@ impl Models {
     }
 
     /// The module's class definitions.
-    pub fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         self.classes
             .iter()
             .map(|c| c.text.as_str())
@@ -173,7 +173,7 @@ impl Models {
     }
 
     /// Every class name, for rebuilding forward references once all are defined.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
         self.classes.iter().map(|c| c.name.as_str())
     }
 
