@@ -324,7 +324,7 @@ impl RpcClient {
         &self,
         service: &CompiledService,
         method: &CompiledMethod,
-        mut error: ErrorDict,
+        error: ErrorDict,
     ) -> CallError<E> {
         let invalid = |direction, failures| {
             CallError::Validation(ValidationError::new(
@@ -336,7 +336,7 @@ impl RpcClient {
         };
         if let Some((validator, exc_path)) = &method.error
             && error.exc_path.as_deref() == Some(exc_path.as_str())
-            && let Some(payload) = error.extra.remove("payload")
+            && let Some(payload) = error.detail("payload")
         {
             if self.validation.checks_inbound()
                 && let Err(failures) = validator.check(&payload)
@@ -350,9 +350,8 @@ impl RpcClient {
         }
         if error.exc_path.as_deref() == Some(VALIDATION_ERROR)
             && let Some(Ok(rejected)) = error
-                .extra
-                .get("validation")
-                .map(|v| serde_json::from_value::<ValidationError>(v.clone()))
+                .detail("validation")
+                .map(serde_json::from_value::<ValidationError>)
         {
             return CallError::Validation(rejected);
         }

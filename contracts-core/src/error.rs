@@ -298,9 +298,13 @@ pub(crate) fn encode_declared<E: Serialize + fmt::Display>(
         Value::Object(map) if map.len() == 1 => map.keys().next().cloned().unwrap_or_default(),
         _ => exc_path.rsplit('.').next().unwrap_or(exc_path).to_owned(),
     };
-    let mut dict = ErrorDict::with_message(&exc_type, exc_path, error.to_string());
-    dict.extra.insert("payload".to_owned(), payload);
-    Ok(dict)
+    Ok(ErrorDict::with_detail(
+        &exc_type,
+        exc_path,
+        error.to_string(),
+        "payload",
+        payload,
+    ))
 }
 
 #[cfg(test)]

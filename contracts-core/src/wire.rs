@@ -73,7 +73,8 @@ pub struct ErrorDict {
     #[serde(default)]
     pub value: Value,
     /// Extra keys; Nameko ignores them. `contracts` puts a declared error's typed value under
-    /// `payload` and a validation error's failures under `validation`.
+    /// `payload` and a validation error's failures under `validation` (and, as JSON text, in
+    /// `exc_args[1]`: see [`ErrorDict::with_detail`]).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -89,6 +90,34 @@ impl ErrorDict {
             value: Value::String(message),
             extra: Map::new(),
         }
+    }
+
+    /// An error dict carrying a structured `detail` twice: under the extra key `key`, and as
+    /// JSON text in `exc_args` after the message. Nameko's own serializer can write only
+    /// `exc_args`, and keeps only strings intact there, so that is how a Python service sends
+    /// the same error; and a Nameko client re-raising a registered class by `exc_path` passes
+    /// it `(message, detail_json)`.
+    pub fn with_detail(
+        exc_type: &str,
+        exc_path: &str,
+        message: impl Into<String>,
+        key: &str,
+        detail: Value,
+    ) -> Self {
+        let mut dict = Self::with_message(exc_type, exc_path, message);
+        dict.exc_args.push(Value::String(detail.to_string()));
+        dict.extra.insert(key.to_owned(), detail);
+        dict
+    }
+
+    /// The structured detail under `key`: the extra key a Rust peer sends, else the JSON text
+    /// in `exc_args[1]` a Python peer sends (see [`ErrorDict::with_detail`]).
+    pub fn detail(&self, key: &str) -> Option<Value> {
+        if let Some(detail) = self.extra.get(key) {
+            return Some(detail.clone());
+        }
+        let text = self.exc_args.get(1)?.as_str()?;
+        serde_json::from_str(text).ok()
     }
 
     /// The routing key named no method of the service.
@@ -108,12 +137,13 @@ impl ErrorDict {
 
     /// A message broke its contract; the failures travel under `validation`.
     pub fn validation(error: &ValidationError) -> Self {
-        let mut dict = Self::with_message("ValidationError", VALIDATION_ERROR, error.to_string());
-        dict.extra.insert(
-            "validation".to_owned(),
+        Self::with_detail(
+            "ValidationError",
+            VALIDATION_ERROR,
+            error.to_string(),
+            "validation",
             serde_json::to_value(error).unwrap_or(Value::Null),
-        );
-        dict
+        )
     }
 
     /// The handler panicked.
@@ -316,6 +346,27 @@ mod tests {
 
     fn kw(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_detail_is_read_from_the_extra_key_or_from_exc_args() {
+        let detail = json!({"UserAlreadyExists": {"user_id": 5}});
+        let rust = ErrorDict::with_detail("E", "s.E", "taken", "payload", detail.clone());
+        assert_eq!(rust.detail("payload"), Some(detail.clone()));
+        // What Nameko's serializer makes of a Python exception raised as (message, json).
+        let python: ErrorDict = serde_json::from_value(json!({
+            "exc_type": "E", "exc_path": "s.E", "value": "taken",
+            "exc_args": ["taken", detail.to_string()],
+        }))
+        .unwrap();
+        assert_eq!(python.detail("payload"), Some(detail));
+        let plain = ErrorDict::with_message("E", "s.E", "taken");
+        assert_eq!(plain.detail("payload"), None);
+        let not_json = ErrorDict {
+            exc_args: vec![json!("bad"), json!("not json")],
+            ..plain
+        };
+        assert_eq!(not_json.detail("payload"), None);
     }
 
     #[test]

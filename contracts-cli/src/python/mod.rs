@@ -32,9 +32,17 @@ pub fn package(catalog: &Catalog, package: &str) -> BTreeMap<PathBuf, String> {
     for service in catalog.services.values() {
         files.insert(root.join(format!("{}.py", service.name)), module(service));
     }
+    for (file, text) in RUNTIME {
+        let text = if text.is_empty() {
+            String::new()
+        } else {
+            format!("{HEADER}{text}")
+        };
+        files.insert(PathBuf::from("contracts").join(file), text);
+    }
     let quoted: Vec<String> = services.iter().map(|s| format!("\"{s}\"")).collect();
     let init = format!(
-        "{HEADER}\"\"\"Typed models of the {} contracts.\"\"\"\n\nfrom . import {}\n\n__all__ = [{}]\n",
+        "{HEADER}\"\"\"The {} contracts: typed models, clients, guards and events.\"\"\"\n\nfrom . import {}\n\n__all__ = [{}]\n",
         services.join(", "),
         services.join(", "),
         quoted.join(", ")
@@ -47,49 +55,345 @@ fn pyproject(services: &[&str], package: &str) -> String {
     format!(
         "{HEADER}\n[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
          [project]\nname = \"{}\"\nversion = \"0.1.0\"\n\
-         description = \"Typed models of the {} contracts\"\n\
-         requires-python = \">=3.10\"\ndependencies = [\"pydantic>=2,<3\"]\n\n\
-         [tool.setuptools]\npackages = [\"{package}\"]\n\n\
-         [tool.setuptools.package-data]\n{package} = [\"py.typed\"]\n",
+         description = \"The {} contracts for Nameko: typed models, clients, guards and events\"\n\
+         requires-python = \">=3.10\"\n\
+         # And Nameko 2.14 or 3, which the service that imports this brings.\n\
+         dependencies = [\"pydantic>=2,<3\"]\n\n\
+         [tool.setuptools]\npackages = [\"{package}\", \"contracts\"]\n\n\
+         [tool.setuptools.package-data]\n{package} = [\"py.typed\"]\ncontracts = [\"py.typed\"]\n",
         package.replace('_', "-"),
         services.join(", "),
     )
 }
 
-/// One service's module: its models, and tables naming them by method and event.
+/// One service's module: its models, tables naming them by method and event, and the
+/// contract's typed client, guard, declared errors and event publisher built on them.
 fn module(service: &Service) -> String {
     let mut models = Models::default();
+    let stem = models::pascal(&service.name);
+    let api = Api {
+        client: format!("{stem}Client"),
+        rpc: format!("{stem}Rpc"),
+        events: format!("{stem}Events"),
+        dispatcher: format!("{stem}Dispatcher"),
+    };
+    for name in [&api.client, &api.rpc, &api.events, &api.dispatcher] {
+        models.claim(name);
+    }
     let mut tables: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    let mut methods = Vec::new();
     for (method, messages) in &service.methods {
         let stem = models::pascal(method);
-        let mut parts = vec![
-            ("REQUESTS", &messages.request, "Request"),
-            ("REPLIES", &messages.reply, "Reply"),
-        ];
-        if let Some(error) = &messages.error {
-            parts.push(("ERRORS", error, "Error"));
-        }
-        for (table, schema, suffix) in parts {
-            let class = models.message(&title(schema, &format!("{stem}{suffix}")), schema);
+        let call = format!("{stem}Call");
+        models.claim(&call);
+        let error = messages.error.as_ref().map(|schema| {
+            let exc_path = declared_path(service, method);
+            let exception = exc_path.rsplit('.').next().unwrap_or(&exc_path).to_owned();
+            models.claim(&exception);
+            (schema, exc_path, exception)
+        });
+        let request = models.message(
+            &title(&messages.request, &format!("{stem}Request")),
+            &messages.request,
+        );
+        let reply = models.message(
+            &title(&messages.reply, &format!("{stem}Reply")),
+            &messages.reply,
+        );
+        tables
+            .entry("REQUESTS")
+            .or_default()
+            .push((method.clone(), request.clone()));
+        tables
+            .entry("REPLIES")
+            .or_default()
+            .push((method.clone(), reply.clone()));
+        let error = error.map(|(schema, exc_path, exception)| {
+            let payload = models.message(&format!("{exception}Payload"), schema);
             tables
-                .entry(table)
+                .entry("ERRORS")
                 .or_default()
-                .push((method.clone(), class));
-        }
+                .push((method.clone(), payload.clone()));
+            Declared {
+                exc_path,
+                exception,
+                payload,
+                doc: doc_of(schema),
+            }
+        });
+        methods.push(MethodApi {
+            name: method.clone(),
+            doc: messages.doc.clone(),
+            call,
+            request,
+            reply,
+            error,
+        });
     }
+    let mut events = Vec::new();
     for (event, payload) in &service.events {
-        let payload = models.message(&title(payload, &models::pascal(event)), payload);
+        let class = models.message(&title(payload, &models::pascal(event)), payload);
         tables
             .entry("EVENTS")
             .or_default()
-            .push((event.clone(), payload));
+            .push((event.clone(), class.clone()));
+        let doc = service.event_docs.get(event).cloned().unwrap_or_default();
+        events.push((event.clone(), doc, class));
     }
     let doc = if service.doc.is_empty() {
         format!("The `{}` service's messages.", service.name)
     } else {
         service.doc.clone()
     };
-    render(&doc, &models, &tables)
+    let classes = api.text(service, &models, &methods, &events);
+    let mut text = render(&doc, &models, &tables, &runtime_imports(&classes));
+    text.push_str(&classes);
+    text
+}
+/// The runtime every generated package carries as its `contracts` package, by file name.
+const RUNTIME: [(&str, &str); 8] = [
+    ("__init__.py", include_str!("runtime/contracts/__init__.py")),
+    ("client.py", include_str!("runtime/contracts/client.py")),
+    ("contract.py", include_str!("runtime/contracts/contract.py")),
+    ("events.py", include_str!("runtime/contracts/events.py")),
+    (
+        "exceptions.py",
+        include_str!("runtime/contracts/exceptions.py"),
+    ),
+    ("guard.py", include_str!("runtime/contracts/guard.py")),
+    ("messages.py", include_str!("runtime/contracts/messages.py")),
+    ("py.typed", ""),
+];
+
+/// The runtime's names a service module may use, by runtime module, each with how its use
+/// reads.
+const RUNTIME_NAMES: [(&str, &[(&str, &str)]); 5] = [
+    (
+        "client",
+        &[
+            ("Method", "(Method["),
+            ("Reply", "Reply["),
+            ("ServiceClient", "(ServiceClient)"),
+            ("ServiceRpc", "(ServiceRpc["),
+        ],
+    ),
+    ("contract", &[("Contract", "= Contract(")]),
+    (
+        "events",
+        &[("Events", "(Events)"), ("ServiceEvents", "(ServiceEvents[")],
+    ),
+    ("exceptions", &[("DeclaredError", "(DeclaredError[")]),
+    ("guard", &[("Guard", "= Guard(")]),
+];
+
+/// The import lines for the runtime names `classes` uses.
+fn runtime_imports(classes: &str) -> String {
+    let mut text = String::new();
+    for (module, names) in RUNTIME_NAMES {
+        let used: Vec<&str> = names
+            .iter()
+            .filter(|(_, usage)| classes.contains(usage))
+            .map(|(name, _)| *name)
+            .collect();
+        if !used.is_empty() {
+            let _ = writeln!(text, "from contracts.{module} import {}", used.join(", "));
+        }
+    }
+    text
+}
+
+/// The names of a service's generated API classes.
+struct Api {
+    client: String,
+    rpc: String,
+    events: String,
+    dispatcher: String,
+}
+
+/// One method, as its typed call.
+struct MethodApi {
+    name: String,
+    doc: String,
+    /// The class of its typed call.
+    call: String,
+    request: String,
+    reply: String,
+    error: Option<Declared>,
+}
+
+/// A declared error, as its exception class.
+struct Declared {
+    exc_path: String,
+    exception: String,
+    payload: String,
+    doc: String,
+}
+
+/// The `exc_path` of `method`'s declared error, as the manifest records it.
+fn declared_path(service: &Service, method: &str) -> String {
+    service
+        .manifest
+        .methods
+        .iter()
+        .find(|m| m.name == method)
+        .and_then(|m| m.error.as_ref())
+        .map(|e| e.exc_path.clone())
+        .unwrap_or_else(|| format!("{}.{}Error", service.name, models::pascal(method)))
+}
+
+/// A schema's description.
+fn doc_of(schema: &serde_json::Value) -> String {
+    schema
+        .get("description")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `text` (or `fallback` when empty) as a docstring's content.
+fn docstring(text: &str, fallback: &str) -> String {
+    let text = if text.is_empty() { fallback } else { text };
+    text.replace('\\', "\\\\").replace("\"\"\"", "'''")
+}
+
+impl Api {
+    /// The contract object and the classes built on it.
+    fn text(
+        &self,
+        service: &Service,
+        models: &Models,
+        methods: &[MethodApi],
+        events: &[(String, String, String)],
+    ) -> String {
+        let name = &service.name;
+        let mut text = String::new();
+        let mut declared: BTreeMap<&str, &Declared> = BTreeMap::new();
+        for error in methods.iter().filter_map(|m| m.error.as_ref()) {
+            declared.insert(&error.exc_path, error);
+        }
+        for error in declared.values() {
+            let doc = docstring(&error.doc, &format!("`{}`.", error.exc_path));
+            let _ = write!(
+                text,
+                "\n\nclass {}(DeclaredError[{}]):\n    \"\"\"{doc}\n\n    \
+                 Raise it with its payload; catch it from a call, its `payload` typed.\n    \"\"\"\n\n    \
+                 exc_path = \"{}\"\n    payload_type = {}\n",
+                error.exception, error.payload, error.exc_path, error.payload,
+            );
+        }
+        let errors: Vec<String> = methods
+            .iter()
+            .filter_map(|m| {
+                let error = m.error.as_ref()?;
+                Some(format!("\"{}\": {}", m.name, error.exception))
+            })
+            .collect();
+        let _ = write!(
+            text,
+            "\n\nCONTRACT = Contract(\"{name}\", REQUESTS, REPLIES, {{{}}}, EVENTS)\n\
+             \"\"\"`{name}`'s contract: its messages' models.\"\"\"\n\n\
+             guard = Guard(CONTRACT)\n\
+             \"\"\"Holds a Python implementation of `{name}` to its contract: `@guard.rpc` under\n\
+             `@rpc`, `@guard.event(\"<event>\")` under `@event_handler(\"{name}\", \"<event>\")`.\"\"\"\n",
+            errors.join(", ")
+        );
+        for method in methods {
+            text.push_str(&method.text(name, models));
+        }
+        let _ = write!(
+            text,
+            "\n\nclass {}(ServiceClient):\n    \
+             \"\"\"Typed, checked calls to `{name}` through a Nameko proxy to it.\"\"\"\n\n    \
+             contract = CONTRACT\n",
+            self.client
+        );
+        for method in methods {
+            let _ = write!(
+                text,
+                "\n    @property\n    def {m}(self) -> {call}:\n        \"\"\"{doc}\"\"\"\n        \
+                 return {call}(self, \"{m}\")\n",
+                m = method.name,
+                call = method.call,
+                doc = docstring(&method.doc, &format!("`{name}.{}`.", method.name)),
+            );
+        }
+        let _ = write!(
+            text,
+            "\n\nclass {}(ServiceRpc[{client}]):\n    \
+             \"\"\"A Nameko dependency: a `{client}` in each worker of the calling service.\"\"\"\n\n    \
+             client = {client}\n",
+            self.rpc,
+            client = self.client
+        );
+        if events.is_empty() {
+            return text;
+        }
+        let _ = write!(
+            text,
+            "\n\nclass {}(Events):\n    \
+             \"\"\"`{name}`'s events, each checked before it is published.\"\"\"\n\n    \
+             contract = CONTRACT\n",
+            self.events
+        );
+        for (event, doc, class) in events {
+            let _ = write!(
+                text,
+                "\n    def {event}(self, payload: {}) -> None:\n        \"\"\"{}\"\"\"\n        \
+                 self._publish(\"{event}\", payload)\n",
+                models.value_type(class),
+                docstring(doc, &format!("Publish `{event}`.")),
+            );
+        }
+        let _ = write!(
+            text,
+            "\n\nclass {}(ServiceEvents[{events}]):\n    \
+             \"\"\"A Nameko dependency of `{name}` itself: `{events}` in each worker.\"\"\"\n\n    \
+             events = {events}\n",
+            self.dispatcher,
+            events = self.events
+        );
+        text
+    }
+}
+
+impl MethodApi {
+    /// The method's typed call: the contract's parameters, the reply's type.
+    fn text(&self, service: &str, models: &Models) -> String {
+        let fields = models.fields(&self.request);
+        let mut params = String::new();
+        let mut keyword_only = false;
+        for field in fields {
+            // Python wants defaults last: from the first optional one, all go by keyword.
+            if !field.required && !keyword_only {
+                params.push_str(", *");
+                keyword_only = true;
+            }
+            let default = if field.required { "" } else { " = None" };
+            let _ = write!(params, ", {}: {}{default}", field.python, field.ty);
+        }
+        let args: Vec<String> = fields
+            .iter()
+            .map(|f| format!("\"{}\": {}", f.json, f.python))
+            .collect();
+        let args = args.join(", ");
+        let reply = models.value_type(&self.reply);
+        let raises = match &self.error {
+            Some(error) => format!(" Raises `{}` when it refuses.", error.exception),
+            None => String::new(),
+        };
+        format!(
+            "\n\nclass {call}(Method[{reply}]):\n    \"\"\"{doc}\"\"\"\n\n    \
+             def __call__(self{params}) -> {reply}:\n        \
+             \"\"\"Call `{service}.{method}`, checked both ways.{raises}\"\"\"\n        \
+             return self._call({{{args}}})\n\n    \
+             def call_async(self{params}) -> Reply[{reply}]:\n        \
+             \"\"\"Send the call now; `.result()` waits for its reply.\"\"\"\n        \
+             return self._call_async({{{args}}})\n",
+            call = self.call,
+            doc = docstring(&self.doc, &format!("`{service}.{}`.", self.name)),
+            method = self.name,
+        )
+    }
 }
 
 /// A module holding one message schema's models, its root class under `REQUESTS[name]`.
@@ -97,11 +401,16 @@ pub fn message_module(name: &str, schema: &serde_json::Value) -> String {
     let mut models = Models::default();
     let class = models.message(&title(schema, &models::pascal(name)), schema);
     let tables = BTreeMap::from([("REQUESTS", vec![(name.to_owned(), class)])]);
-    render(&format!("The `{name}` message."), &models, &tables)
+    render(&format!("The `{name}` message."), &models, &tables, "")
 }
 
 /// The text of a module: `doc`, the imports its classes use, the classes, the tables.
-fn render(doc: &str, models: &Models, tables: &BTreeMap<&str, Vec<(String, String)>>) -> String {
+fn render(
+    doc: &str,
+    models: &Models,
+    tables: &BTreeMap<&str, Vec<(String, String)>>,
+    imports: &str,
+) -> String {
     let classes = models.text();
     let mut text = String::from(HEADER);
     let _ = writeln!(
@@ -138,7 +447,11 @@ fn render(doc: &str, models: &Models, tables: &BTreeMap<&str, Vec<(String, Strin
     .filter(|(_, used)| *used == "BaseModel" || classes.contains(used))
     .map(|(name, _)| name)
     .collect();
-    let _ = writeln!(text, "from pydantic import {}\n\n", pydantic.join(", "));
+    let _ = writeln!(text, "from pydantic import {}\n", pydantic.join(", "));
+    if !imports.is_empty() {
+        let _ = writeln!(text, "{imports}");
+    }
+    text.push('\n');
     if !classes.is_empty() {
         text.push_str(&classes);
         text.push_str("\n\n");

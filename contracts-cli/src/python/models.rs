@@ -29,11 +29,27 @@ pub(super) struct Models {
     refs: BTreeMap<String, String>,
     /// Whether some value is typed `Any`.
     pub(super) uses_any: bool,
+    /// The fields of each object class, by class name.
+    fields: BTreeMap<String, Vec<Field>>,
+    /// The value type of each root class, by class name.
+    roots: BTreeMap<String, String>,
 }
 
 struct Class {
     name: String,
     text: String,
+}
+
+/// One field of an object class.
+pub(super) struct Field {
+    /// Its Python name.
+    pub(super) python: String,
+    /// Its name in JSON.
+    pub(super) json: String,
+    /// Its Python type (`| None` when not required).
+    pub(super) ty: String,
+    /// Whether the schema requires it.
+    pub(super) required: bool,
 }
 
 /// The Python identifier a JSON name can be written as: keywords and names that are not
@@ -158,6 +174,28 @@ impl Models {
         self.named(name, schema)
     }
 
+    /// Keep `name` free of model classes: the module defines a class of its own under it.
+    pub(super) fn claim(&mut self, name: &str) {
+        self.taken.insert(name.to_owned(), Value::Null);
+    }
+
+    /// The fields of object class `class` (none for a root class).
+    pub(super) fn fields(&self, class: &str) -> &[Field] {
+        self.fields
+            .get(class)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The type a message of class `class` is handed over as: a root class's value type,
+    /// else the class.
+    pub(super) fn value_type(&self, class: &str) -> String {
+        self.roots
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_owned())
+    }
+
     fn any(&mut self) -> String {
         self.uses_any = true;
         "Any".into()
@@ -217,6 +255,7 @@ impl Models {
             let root = self.type_of(unique, schema);
             let mut text = format!("class {unique}(RootModel[{root}]):\n");
             let _ = writeln!(text, "    \"\"\"{}\"\"\"", doc_of(schema, unique));
+            self.roots.insert(unique.to_owned(), root);
             text
         };
         self.classes.push(Class {
@@ -236,6 +275,7 @@ impl Models {
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
+        let mut fields = Vec::new();
         let mut text = format!("class {name}(BaseModel):\n");
         let _ = writeln!(text, "    \"\"\"{}\"\"\"\n", doc_of(schema, name));
         if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
@@ -270,7 +310,14 @@ impl Models {
                 args.push(format!("description={}", literal(description)));
             }
             let _ = writeln!(text, "    {field}: {ty} = Field({})", args.join(", "));
+            fields.push(Field {
+                python: field,
+                json: json_name.clone(),
+                ty,
+                required: is_required,
+            });
         }
+        self.fields.insert(name.to_owned(), fields);
         if properties.is_empty() {
             text.push_str("    pass\n");
         }

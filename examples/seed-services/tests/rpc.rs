@@ -156,11 +156,15 @@ async fn the_wire_is_nameko_shaped() {
     assert_eq!(error.exc_type, "UserAlreadyExists");
     assert_eq!(error.exc_path.as_deref(), Some("user_service.UserError"));
     assert_eq!(error.value, json!("user 5 already exists"));
-    assert_eq!(error.exc_args, vec![json!("user 5 already exists")]);
+    let payload = json!({"UserAlreadyExists": {"user_id": 5}});
+    assert_eq!(error.extra["payload"], payload);
+    // The same value as JSON text after the message: what a Nameko client re-raising a
+    // registered class passes it, and what a Python service can send.
     assert_eq!(
-        error.extra["payload"],
-        json!({"UserAlreadyExists": {"user_id": 5}})
+        error.exc_args,
+        vec![json!("user 5 already exists"), json!(payload.to_string())]
     );
+    assert_eq!(error.detail("payload"), Some(payload));
     services.running.stop().await;
 }
 

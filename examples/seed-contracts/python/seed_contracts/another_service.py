@@ -7,6 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from contracts.client import Method, Reply, ServiceClient, ServiceRpc
+from contracts.contract import Contract
+from contracts.exceptions import DeclaredError
+from contracts.guard import Guard
+
 
 class DoSomethingWithHelloRequest(BaseModel):
     """Returns `my_service.hello("Alice")`."""
@@ -20,7 +25,7 @@ class String(RootModel[Annotated[str, Field(strict=True)]]):
     """`String`."""
 
 
-class DependencyFailed(BaseModel):
+class DependencyFailedPayload(BaseModel):
     """A call this service depends on failed."""
 
     message: Annotated[str, Field(strict=True)] = Field(description="What it said.")
@@ -34,10 +39,57 @@ REPLIES: dict[str, type[BaseModel]] = {
     "do_something_with_hello": String,
 }
 ERRORS: dict[str, type[BaseModel]] = {
-    "do_something_with_hello": DependencyFailed,
+    "do_something_with_hello": DependencyFailedPayload,
 }
 EVENTS: dict[str, type[BaseModel]] = {
 }
 
-for _model in (DoSomethingWithHelloRequest, String, DependencyFailed,):
+for _model in (DoSomethingWithHelloRequest, String, DependencyFailedPayload,):
     _model.model_rebuild()
+
+
+class DependencyFailed(DeclaredError[DependencyFailedPayload]):
+    """A call this service depends on failed.
+
+    Raise it with its payload; catch it from a call, its `payload` typed.
+    """
+
+    exc_path = "another_service.DependencyFailed"
+    payload_type = DependencyFailedPayload
+
+
+CONTRACT = Contract("another_service", REQUESTS, REPLIES, {"do_something_with_hello": DependencyFailed}, EVENTS)
+"""`another_service`'s contract: its messages' models."""
+
+guard = Guard(CONTRACT)
+"""Holds a Python implementation of `another_service` to its contract: `@guard.rpc` under
+`@rpc`, `@guard.event("<event>")` under `@event_handler("another_service", "<event>")`."""
+
+
+class DoSomethingWithHelloCall(Method[Annotated[str, Field(strict=True)]]):
+    """Returns `my_service.hello("Alice")`."""
+
+    def __call__(self) -> Annotated[str, Field(strict=True)]:
+        """Call `another_service.do_something_with_hello`, checked both ways. Raises `DependencyFailed` when it refuses."""
+        return self._call({})
+
+    def call_async(self) -> Reply[Annotated[str, Field(strict=True)]]:
+        """Send the call now; `.result()` waits for its reply."""
+        return self._call_async({})
+
+
+class AnotherServiceClient(ServiceClient):
+    """Typed, checked calls to `another_service` through a Nameko proxy to it."""
+
+    contract = CONTRACT
+
+    @property
+    def do_something_with_hello(self) -> DoSomethingWithHelloCall:
+        """Returns `my_service.hello("Alice")`."""
+        return DoSomethingWithHelloCall(self, "do_something_with_hello")
+
+
+class AnotherServiceRpc(ServiceRpc[AnotherServiceClient]):
+    """A Nameko dependency: a `AnotherServiceClient` in each worker of the calling service."""
+
+    client = AnotherServiceClient

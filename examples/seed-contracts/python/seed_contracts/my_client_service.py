@@ -7,6 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from contracts.client import Method, Reply, ServiceClient, ServiceRpc
+from contracts.contract import Contract
+from contracts.guard import Guard
+
 
 class UserData(BaseModel):
     """A user to create, checked on both sides (the article validates it with Pydantic)."""
@@ -68,3 +72,40 @@ EVENTS: dict[str, type[BaseModel]] = {
 
 for _model in (UserData, TryCreateUserRequest, Created, Success, TryCreateOutcome1, TryCreateOutcome2, TryCreateOutcome,):
     _model.model_rebuild()
+
+
+CONTRACT = Contract("my_client_service", REQUESTS, REPLIES, {}, EVENTS)
+"""`my_client_service`'s contract: its messages' models."""
+
+guard = Guard(CONTRACT)
+"""Holds a Python implementation of `my_client_service` to its contract: `@guard.rpc` under
+`@rpc`, `@guard.event("<event>")` under `@event_handler("my_client_service", "<event>")`."""
+
+
+class TryCreateUserCall(Method[TryCreateOutcome1 | TryCreateOutcome2]):
+    """Create a user through `user_service`, reporting failure instead of raising it."""
+
+    def __call__(self, user_data: UserData) -> TryCreateOutcome1 | TryCreateOutcome2:
+        """Call `my_client_service.try_create_user`, checked both ways."""
+        return self._call({"user_data": user_data})
+
+    def call_async(self, user_data: UserData) -> Reply[TryCreateOutcome1 | TryCreateOutcome2]:
+        """Send the call now; `.result()` waits for its reply."""
+        return self._call_async({"user_data": user_data})
+
+
+class MyClientServiceClient(ServiceClient):
+    """Typed, checked calls to `my_client_service` through a Nameko proxy to it."""
+
+    contract = CONTRACT
+
+    @property
+    def try_create_user(self) -> TryCreateUserCall:
+        """Create a user through `user_service`, reporting failure instead of raising it."""
+        return TryCreateUserCall(self, "try_create_user")
+
+
+class MyClientServiceRpc(ServiceRpc[MyClientServiceClient]):
+    """A Nameko dependency: a `MyClientServiceClient` in each worker of the calling service."""
+
+    client = MyClientServiceClient

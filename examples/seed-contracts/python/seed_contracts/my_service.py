@@ -7,6 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from contracts.client import Method, Reply, ServiceClient, ServiceRpc
+from contracts.contract import Contract
+from contracts.guard import Guard
+
 
 class HelloRequest(BaseModel):
     """Greet someone: `hello("World")` is `"Hello, World!"`."""
@@ -33,3 +37,40 @@ EVENTS: dict[str, type[BaseModel]] = {
 
 for _model in (HelloRequest, String,):
     _model.model_rebuild()
+
+
+CONTRACT = Contract("my_service", REQUESTS, REPLIES, {}, EVENTS)
+"""`my_service`'s contract: its messages' models."""
+
+guard = Guard(CONTRACT)
+"""Holds a Python implementation of `my_service` to its contract: `@guard.rpc` under
+`@rpc`, `@guard.event("<event>")` under `@event_handler("my_service", "<event>")`."""
+
+
+class HelloCall(Method[Annotated[str, Field(strict=True)]]):
+    """Greet someone: `hello("World")` is `"Hello, World!"`."""
+
+    def __call__(self, name: Annotated[str, Field(strict=True)]) -> Annotated[str, Field(strict=True)]:
+        """Call `my_service.hello`, checked both ways."""
+        return self._call({"name": name})
+
+    def call_async(self, name: Annotated[str, Field(strict=True)]) -> Reply[Annotated[str, Field(strict=True)]]:
+        """Send the call now; `.result()` waits for its reply."""
+        return self._call_async({"name": name})
+
+
+class MyServiceClient(ServiceClient):
+    """Typed, checked calls to `my_service` through a Nameko proxy to it."""
+
+    contract = CONTRACT
+
+    @property
+    def hello(self) -> HelloCall:
+        """Greet someone: `hello("World")` is `"Hello, World!"`."""
+        return HelloCall(self, "hello")
+
+
+class MyServiceRpc(ServiceRpc[MyServiceClient]):
+    """A Nameko dependency: a `MyServiceClient` in each worker of the calling service."""
+
+    client = MyServiceClient

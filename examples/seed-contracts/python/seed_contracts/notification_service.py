@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from contracts.client import ServiceClient, ServiceRpc
+from contracts.contract import Contract
+from contracts.guard import Guard
+
 
 REQUESTS: dict[str, type[BaseModel]] = {
 }
@@ -14,3 +18,23 @@ ERRORS: dict[str, type[BaseModel]] = {
 }
 EVENTS: dict[str, type[BaseModel]] = {
 }
+
+
+CONTRACT = Contract("notification_service", REQUESTS, REPLIES, {}, EVENTS)
+"""`notification_service`'s contract: its messages' models."""
+
+guard = Guard(CONTRACT)
+"""Holds a Python implementation of `notification_service` to its contract: `@guard.rpc` under
+`@rpc`, `@guard.event("<event>")` under `@event_handler("notification_service", "<event>")`."""
+
+
+class NotificationServiceClient(ServiceClient):
+    """Typed, checked calls to `notification_service` through a Nameko proxy to it."""
+
+    contract = CONTRACT
+
+
+class NotificationServiceRpc(ServiceRpc[NotificationServiceClient]):
+    """A Nameko dependency: a `NotificationServiceClient` in each worker of the calling service."""
+
+    client = NotificationServiceClient

@@ -7,6 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from contracts.client import Method, Reply, ServiceClient, ServiceRpc
+from contracts.contract import Contract
+from contracts.events import Events, ServiceEvents
+from contracts.exceptions import DeclaredError
+from contracts.guard import Guard
+
 
 class UserData(BaseModel):
     """A user to create, checked on both sides (the article validates it with Pydantic)."""
@@ -42,7 +48,7 @@ class UserAlreadyExists(BaseModel):
     user_id: Annotated[int, Field(ge=0, strict=True)] = Field(description="The id asked for.")
 
 
-class UserErrorUserAlreadyExists(BaseModel):
+class UserErrorPayloadUserAlreadyExists(BaseModel):
     """A user with this id exists already."""
 
     model_config = ConfigDict(extra="forbid")
@@ -50,7 +56,7 @@ class UserErrorUserAlreadyExists(BaseModel):
     user_already_exists: UserAlreadyExists = Field(alias="UserAlreadyExists")
 
 
-class UserError(RootModel[UserErrorUserAlreadyExists]):
+class UserErrorPayload(RootModel[UserErrorPayloadUserAlreadyExists]):
     """Why `create_user` refused."""
 
 
@@ -68,11 +74,74 @@ REPLIES: dict[str, type[BaseModel]] = {
     "create_user": Created,
 }
 ERRORS: dict[str, type[BaseModel]] = {
-    "create_user": UserError,
+    "create_user": UserErrorPayload,
 }
 EVENTS: dict[str, type[BaseModel]] = {
     "user_created": UserCreated,
 }
 
-for _model in (UserData, CreateUserRequest, Success, Created, UserAlreadyExists, UserErrorUserAlreadyExists, UserError, UserCreated,):
+for _model in (UserData, CreateUserRequest, Success, Created, UserAlreadyExists, UserErrorPayloadUserAlreadyExists, UserErrorPayload, UserCreated,):
     _model.model_rebuild()
+
+
+class UserError(DeclaredError[UserErrorPayload]):
+    """Why `create_user` refused.
+
+    Raise it with its payload; catch it from a call, its `payload` typed.
+    """
+
+    exc_path = "user_service.UserError"
+    payload_type = UserErrorPayload
+
+
+CONTRACT = Contract("user_service", REQUESTS, REPLIES, {"create_user": UserError}, EVENTS)
+"""`user_service`'s contract: its messages' models."""
+
+guard = Guard(CONTRACT)
+"""Holds a Python implementation of `user_service` to its contract: `@guard.rpc` under
+`@rpc`, `@guard.event("<event>")` under `@event_handler("user_service", "<event>")`."""
+
+
+class CreateUserCall(Method[Created]):
+    """Create a user; fails with `UserAlreadyExists` if the id is taken."""
+
+    def __call__(self, user_data: UserData) -> Created:
+        """Call `user_service.create_user`, checked both ways. Raises `UserError` when it refuses."""
+        return self._call({"user_data": user_data})
+
+    def call_async(self, user_data: UserData) -> Reply[Created]:
+        """Send the call now; `.result()` waits for its reply."""
+        return self._call_async({"user_data": user_data})
+
+
+class UserServiceClient(ServiceClient):
+    """Typed, checked calls to `user_service` through a Nameko proxy to it."""
+
+    contract = CONTRACT
+
+    @property
+    def create_user(self) -> CreateUserCall:
+        """Create a user; fails with `UserAlreadyExists` if the id is taken."""
+        return CreateUserCall(self, "create_user")
+
+
+class UserServiceRpc(ServiceRpc[UserServiceClient]):
+    """A Nameko dependency: a `UserServiceClient` in each worker of the calling service."""
+
+    client = UserServiceClient
+
+
+class UserServiceEvents(Events):
+    """`user_service`'s events, each checked before it is published."""
+
+    contract = CONTRACT
+
+    def user_created(self, payload: UserCreated) -> None:
+        """Published after a user is created."""
+        self._publish("user_created", payload)
+
+
+class UserServiceDispatcher(ServiceEvents[UserServiceEvents]):
+    """A Nameko dependency of `user_service` itself: `UserServiceEvents` in each worker."""
+
+    events = UserServiceEvents
