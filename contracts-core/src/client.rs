@@ -20,6 +20,14 @@ use crate::wire::{
     ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR, keyword_request,
 };
 
+/// The contract violation an error reply reports, from a Rust or a Python service.
+fn rejected(error: &ErrorDict) -> Option<ValidationError> {
+    if error.exc_path.as_deref() != Some(VALIDATION_ERROR) {
+        return None;
+    }
+    serde_json::from_value(error.detail("validation")?).ok()
+}
+
 /// How long a call waits for its reply unless the client says otherwise. Nameko's service
 /// proxies wait forever (docs/nameko-wire.md, "What Nameko gets wrong"); a caller stuck forever is worse than an error.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -241,9 +249,10 @@ impl RpcClient {
         let reply = self.round_trip(service, method, body).await?;
         let reply: ReplyEnvelope = parse_reply(service, method, &reply.body)?;
         match reply.error {
-            Some(error) => Err(CallError::Remote(RemoteError::from_dict(
-                service, method, error,
-            ))),
+            Some(error) => Err(match rejected(&error) {
+                Some(rejected) => CallError::Validation(rejected),
+                None => CallError::Remote(RemoteError::from_dict(service, method, error)),
+            }),
             None => Ok(reply.result),
         }
     }
@@ -348,11 +357,7 @@ impl RpcClient {
                 Err(f) => invalid(Direction::Error, vec![f]),
             };
         }
-        if error.exc_path.as_deref() == Some(VALIDATION_ERROR)
-            && let Some(Ok(rejected)) = error
-                .detail("validation")
-                .map(serde_json::from_value::<ValidationError>)
-        {
+        if let Some(rejected) = rejected(&error) {
             return CallError::Validation(rejected);
         }
         CallError::Remote(RemoteError::from_dict(service.name(), &method.name, error))

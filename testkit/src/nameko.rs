@@ -242,9 +242,19 @@ impl NamekoProcess {
 /// Run a Python client `script` with `args` against `vhost` and return the JSON it prints
 /// last on stdout. Fails the test, with the script's stderr, if it exits non-zero.
 pub async fn run_client(vhost: &TestVhost, script: &Path, args: &[&str]) -> serde_json::Value {
+    run_client_in(&NAMEKO2, vhost, script, args).await
+}
+
+/// [`run_client`] in `venv`.
+pub async fn run_client_in(
+    venv: &Venv,
+    vhost: &TestVhost,
+    script: &Path,
+    args: &[&str],
+) -> serde_json::Value {
     let output = tokio::time::timeout(
         GUARD * 2,
-        python_command(&NAMEKO2, vhost.raw_uri(), script)
+        python_command(venv, vhost.raw_uri(), script)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

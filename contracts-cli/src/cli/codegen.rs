@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use contracts_cli::python;
+use contracts_cli::{baseline, python};
 
 use super::{Usage, Verdict, load};
 
@@ -19,12 +19,14 @@ enum Language {
     Python(Python),
 }
 
-/// A pip-installable Python package: Pydantic v2 models of every request, reply, declared
-/// error and event, one module per service.
+/// A pip-installable Python package for Nameko: per service, Pydantic v2 models of every
+/// request, reply, declared error and event, a typed client, a guard for Python
+/// implementations and a typed event publisher; with them, the `contracts` runtime they share.
 #[derive(Args)]
 #[command(after_help = "Examples:
   contracts codegen python --out python --package orders_contracts
   pip install ./python
+  contracts codegen python --out python-v1 --package orders_contracts --revision v1.0.0
 
 Exit codes: 0 written, 2 usage or I/O error.")]
 struct Python {
@@ -34,6 +36,10 @@ struct Python {
     /// The package's import name.
     #[arg(long)]
     package: String,
+    /// Generate from this git revision's schemas (`origin/main`, a tag) or another schemas
+    /// directory, as `check --against` reads them, instead of `--schemas`.
+    #[arg(long)]
+    revision: Option<String>,
 }
 
 impl Codegen {
@@ -51,7 +57,10 @@ impl Codegen {
                 python.package
             )));
         }
-        let catalog = load(schemas)?;
+        let catalog = match &python.revision {
+            Some(revision) => baseline::load(schemas, revision).map_err(Usage)?,
+            None => load(schemas)?,
+        };
         for (path, text) in python::package(&catalog, &python.package) {
             let path = python.out.join(path);
             if let Some(dir) = path.parent() {

@@ -75,9 +75,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await;
     match raw {
-        Err(CallError::Remote(remote)) => println!(
-            "  -> the server replied with a Nameko error: exc_type={} value={}\n",
-            remote.exc_type, remote.value
+        Err(CallError::Validation(error)) => println!(
+            "  -> the server refused it with Nameko's error dict, decoded as its {} ValidationError: {error}\n",
+            error.direction
         ),
         other => return Err(format!("unexpected outcome: {other:?}").into()),
     }

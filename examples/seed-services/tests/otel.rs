@@ -152,11 +152,11 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
                 .clone(),
         )
         .await;
-    let Err(CallError::Remote(wrong_type)) = wrong_type else {
+    let Err(CallError::Validation(wrong_type)) = wrong_type else {
         panic!("refused: {wrong_type:?}");
     };
-    refusals.push(wrong_type.value.clone());
-    refusals.push(serde_json::to_string(&wrong_type.extra).unwrap());
+    refusals.push(wrong_type.to_string());
+    refusals.push(serde_json::to_string(&wrong_type.failures).unwrap());
     for refusal in &refusals {
         assert!(refusal.contains("[REDACTED]"), "{refusal}");
         for secret in [PASSWORD, CARD, NESTED] {

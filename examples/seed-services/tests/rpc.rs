@@ -184,6 +184,13 @@ async fn positional_keyword_and_mixed_arguments_bind() {
     running.stop().await;
 }
 
+fn rejected<T: std::fmt::Debug>(result: Result<T, CallError>) -> contracts_core::ValidationError {
+    match result {
+        Err(CallError::Validation(rejected)) => rejected,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
 fn remote<T: std::fmt::Debug>(result: Result<T, CallError>) -> contracts_core::RemoteError {
     match result {
         Err(CallError::Remote(remote)) => remote,
@@ -307,30 +314,24 @@ async fn requests_without_reply_to_are_dropped_not_redelivered() {
 #[tokio::test]
 async fn wrong_types_and_constraints_are_validation_errors_with_paths() {
     let (_broker, _lab, running, rpc) = lab().await;
-    let wrong_type = remote(rpc.call("lab", "add", vec![json!("2")], Map::new()).await);
-    assert_eq!(wrong_type.exc_type, "ValidationError");
-    assert!(
-        wrong_type.value.contains("lab.add request"),
-        "{}",
-        wrong_type.value
+    // Even an untyped call decodes the refusal as the ValidationError it is.
+    let wrong_type = rejected(rpc.call("lab", "add", vec![json!("2")], Map::new()).await);
+    assert_eq!(
+        (wrong_type.service.as_str(), wrong_type.method.as_str()),
+        ("lab", "add")
     );
-    assert!(wrong_type.value.contains("/a"), "{}", wrong_type.value);
+    assert_eq!(wrong_type.direction, Direction::Request);
+    assert!(wrong_type.to_string().contains("lab.add request"));
+    assert_eq!(wrong_type.failures[0].pointer, "/a");
 
     let contact = json!({"email": "not-an-email", "handle": "UPPER", "tier": "gold"});
-    let bad = remote(rpc.call("lab", "register", vec![contact], Map::new()).await);
-    let failures = bad.extra["validation"]["failures"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let pointers: Vec<&str> = failures
-        .iter()
-        .map(|f| f["pointer"].as_str().unwrap())
-        .collect();
+    let bad = rejected(rpc.call("lab", "register", vec![contact], Map::new()).await);
+    let pointers: Vec<&str> = bad.failures.iter().map(|f| f.pointer.as_str()).collect();
     assert!(pointers.contains(&"/contact/email"), "{pointers:?}");
     assert!(pointers.contains(&"/contact/handle"), "{pointers:?}");
     assert!(pointers.contains(&"/contact/tier"), "{pointers:?}");
 
-    let missing_field = remote(
+    let missing_field = rejected(
         rpc.call(
             "lab",
             "register",
@@ -340,11 +341,10 @@ async fn wrong_types_and_constraints_are_validation_errors_with_paths() {
         .await,
     );
     assert!(
-        missing_field
-            .value
+        missing_field.failures[0]
+            .reason
             .contains("\"handle\" is a required property"),
-        "{}",
-        missing_field.value
+        "{missing_field}"
     );
 
     // The typed client validates before sending: the same mistake never leaves the process.
