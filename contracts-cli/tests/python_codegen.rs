@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use contracts_cli::catalog::Catalog;
 use contracts_testkit::nameko::NAMEKO2;
@@ -263,33 +264,156 @@ fn generated_models_agree_with_the_schema_on_every_sample() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn the_package_passes_mypy_strict_and_ruff() {
-    let python = NAMEKO2.python();
-    let scratch = std::env::temp_dir().join(format!("contracts-pylint-{}", std::process::id()));
+/// `mypy --strict` on `targets`, with `package` (a generated package's folder) importable.
+fn mypy(package: &Path, targets: &[PathBuf]) -> (bool, String) {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let scratch = std::env::temp_dir().join(format!(
+        "contracts-mypy-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&scratch).unwrap();
-    let package = committed().join("seed_contracts");
-    let mypy = Command::new(&python)
-        .args(["-m", "mypy", "--strict", "--cache-dir"])
+    let out = Command::new(NAMEKO2.python())
+        .args(["-m", "mypy", "--strict", "--no-incremental", "--cache-dir"])
         .arg(scratch.join("mypy-cache"))
-        .arg(&package)
+        .args(targets)
+        .env("MYPYPATH", package)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .current_dir(&scratch)
         .output()
         .expect("mypy runs");
-    assert!(
-        mypy.status.success(),
-        "mypy --strict:\n{}",
-        String::from_utf8_lossy(&mypy.stdout)
-    );
-    let ruff = Command::new(python.with_file_name("ruff"))
+    let _ = std::fs::remove_dir_all(&scratch);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+#[test]
+fn the_package_passes_mypy_strict_and_ruff() {
+    let package = committed();
+    let targets = [
+        package.join("seed_contracts"),
+        package.join("contracts"),
+        sample("typed_usage.py"),
+    ];
+    let (clean, report) = mypy(&package, &targets);
+    assert!(clean, "mypy --strict:\n{report}");
+    let ruff = Command::new(NAMEKO2.python().with_file_name("ruff"))
         .args(["check", "--no-cache", "--isolated"])
-        .arg(&package)
+        .args(&targets[..2])
         .output()
         .expect("ruff runs");
     assert!(
         ruff.status.success(),
         "ruff check:\n{}",
         String::from_utf8_lossy(&ruff.stdout)
+    );
+}
+
+#[test]
+fn mypy_refuses_arguments_of_the_wrong_type() {
+    let (clean, report) = mypy(&committed(), &[sample("wrong_types.py")]);
+    assert!(!clean, "mypy accepted wrong_types.py:\n{report}");
+    // One error per line marked wrong, each on that line.
+    let source = std::fs::read_to_string(sample("wrong_types.py")).unwrap();
+    for (index, line) in source.lines().enumerate() {
+        if line.contains("# wrong") {
+            let at = format!("wrong_types.py:{}: error:", index + 1);
+            assert!(
+                report.contains(&at),
+                "no error at line {}:\n{report}",
+                index + 1
+            );
+        }
+    }
+    assert!(report.contains("expected \"UserData\""), "{report}");
+    assert!(report.contains("expected \"int\""), "{report}");
+}
+
+/// A change `contracts check` calls breaking — `UserData.user_id` from integer to string —
+/// changes the generated Python so that both mypy (on code written against the old package)
+/// and the new guard (on a request shaped as before) refuse what used to pass.
+#[test]
+fn a_breaking_change_shows_in_the_generated_python() {
+    let scratch = std::env::temp_dir().join(format!("contracts-pybreak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let schemas = scratch.join("schemas");
+    for file in files(&workspace().join("schemas")) {
+        let to = schemas.join(&file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(workspace().join("schemas").join(&file), to).unwrap();
+    }
+    let request = schemas.join("user_service/create_user.request.json");
+    let mut schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(&request).unwrap()).unwrap();
+    schema["$defs"]["UserData"]["properties"]["user_id"] =
+        serde_json::json!({"type": "string", "description": "The user's id, now a string."});
+    std::fs::write(&request, serde_json::to_string_pretty(&schema).unwrap()).unwrap();
+
+    let check = Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .arg("--schemas")
+        .arg(&schemas)
+        .args(["check", "--against"])
+        .arg(workspace().join("schemas"))
+        .output()
+        .expect("contracts runs");
+    let table = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "check calls it breaking:\n{table}"
+    );
+    assert!(table.contains("BREAKING"), "{table}");
+
+    let package = scratch.join("python");
+    let catalog = Catalog::load(&schemas).unwrap();
+    for (path, text) in contracts_cli::python::package(&catalog, "seed_contracts") {
+        let path = package.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let (clean, report) = mypy(&package, &[sample("typed_usage.py")]);
+    assert!(
+        !clean,
+        "mypy accepted the old usage against the new package:\n{report}"
+    );
+    assert!(
+        report.contains(
+            "Argument \"user_id\" to \"UserData\" has incompatible type \"int\"; expected \"str\""
+        ),
+        "{report}"
+    );
+
+    let guard = Command::new(NAMEKO2.python())
+        .arg("-c")
+        .arg(
+            "import json\n\
+             from contracts.exceptions import ValidationError\n\
+             from seed_contracts.user_service import CONTRACT\n\
+             try:\n    CONTRACT.request('create_user', {'user_data': {'user_id': 5, 'name': 'Ada'}})\n\
+             except ValidationError as e:\n    print(json.dumps([f.pointer for f in e.failures]))\n",
+        )
+        .env("PYTHONPATH", &package)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONWARNINGS", "ignore")
+        .output()
+        .expect("python runs");
+    assert_eq!(
+        String::from_utf8_lossy(&guard.stdout).trim(),
+        r#"["/user_data/user_id"]"#,
+        "the new guard refuses the old request shape:\n{}",
+        String::from_utf8_lossy(&guard.stderr)
     );
     let _ = std::fs::remove_dir_all(&scratch);
 }
