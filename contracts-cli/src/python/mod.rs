@@ -1,5 +1,7 @@
 //! `contracts codegen python`: a pip-installable Python package from the schemas — one module
-//! per service with Pydantic v2 models of its requests, replies, declared errors and events.
+//! per service with Pydantic v2 models of its requests, replies, declared errors and events,
+//! and on them its typed client, guard, declared error classes and typed events — with the
+//! `contracts` runtime (`runtime/contracts/`) they build on. docs/python.md describes it.
 //!
 //! The files are returned as text by path, so the command writes them and a test compares
 //! them with the committed copy.
