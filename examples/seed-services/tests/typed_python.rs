@@ -49,7 +49,18 @@ fn rejected<T: std::fmt::Debug>(result: Result<T, CallError>) -> ValidationError
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_calls_a_guarded_python_user_service_and_handles_its_typed_events() {
+async fn rust_calls_a_guarded_nameko_2_user_service_and_handles_its_typed_events() {
+    guarded_user_service(&NAMEKO2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_calls_a_guarded_nameko_3_user_service_and_handles_its_typed_events() {
+    guarded_user_service(&NAMEKO3).await;
+}
+
+/// The Python `user_service` (guarded, publishing through the typed dispatcher) in `venv`,
+/// called by Rust, its event handled by the Rust `notification_service`.
+async fn guarded_user_service(venv: &Venv) {
     let vhost = TestVhost::create("pyguard");
     let broker = vhost.connect().await;
     let welcomes = Welcomes::default();
@@ -58,7 +69,14 @@ async fn rust_calls_a_guarded_python_user_service_and_handles_its_typed_events()
         .start()
         .await
         .expect("notification_service starts");
-    let python = NamekoProcess::start(&vhost, &script("services.py"), &["user_service"]).await;
+    let python = NamekoProcess::start_in(
+        venv,
+        vhost.raw_uri(),
+        &script("services.py"),
+        &["user_service"],
+        &[],
+    )
+    .await;
     let rpc = RpcClient::connect(broker.clone(), "tests").await.unwrap();
     let users = UserServiceClient::new(rpc.clone());
 
@@ -196,9 +214,23 @@ async fn python_typed_clients_call_the_rust_user_service_and_handle_its_typed_ev
         json!({"type": "UserCreated", "user_id": 21, "name": "Ada"})
     );
 
-    // Standalone, on Nameko 2 and on Nameko 3.
+    // Standalone, on Nameko 2 and on Nameko 3; their good events reach the Rust handler.
     for (venv, first) in [(&NAMEKO2, 31), (&NAMEKO3, 41)] {
         standalone_client(venv, &vhost, first).await;
+        let joan = UserCreated {
+            user_id: first + 3,
+            name: "Joan".into(),
+        };
+        guarded("Joan's welcome", async {
+            while !seed.welcomes.all().contains(&joan) {
+                seed.welcomes.wait_for(seed.welcomes.deliveries().len() + 1).await;
+            }
+        })
+        .await;
+        // The refused one was dispatched (or not) before Joan's, over the same exchange and
+        // queue: had it left, it would have arrived first.
+        let refused = first + 4;
+        assert!(seed.welcomes.all().iter().all(|w| w.user_id != refused));
     }
     python.terminate().await;
     seed.running.stop().await;
@@ -228,4 +260,6 @@ async fn standalone_client(venv: &Venv, vhost: &TestVhost, first: u64) {
         json!({"direction": "request", "pointers": ["/user_data/name", "/user_data/user_id"]}),
         "{out}"
     );
+    assert_eq!(out["cluster"], json!(first + 2), "{out}");
+    assert_eq!(out["event_refused"], json!(["/name"]), "{out}");
 }

@@ -14,13 +14,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "seed-contracts" / 
 
 from contracts.client import NAMEKO_3  # noqa: E402
 from contracts.exceptions import ValidationError  # noqa: E402
-from seed_contracts.user_service import UserData, UserError, UserServiceClient  # noqa: E402
+from seed_contracts.user_service import (  # noqa: E402
+    UserCreated,
+    UserData,
+    UserError,
+    UserServiceClient,
+    UserServiceEvents,
+)
+
+
+def cluster(config: dict[str, Any]) -> Any:
+    """Nameko's cluster proxy (2) or client (3), open."""
+    if NAMEKO_3:
+        import nameko
+        from nameko.standalone.rpc import ClusterRpcClient
+
+        nameko.config.setup(config)
+        return ClusterRpcClient()
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    return ClusterRpcProxy(config)
 
 
 def main() -> None:
     first = int(sys.argv[1])
     out: dict[str, Any] = {"nameko": 3 if NAMEKO_3 else 2}
-    with UserServiceClient.standalone({"AMQP_URI": os.environ["AMQP_URI"]}) as users:
+    config = {"AMQP_URI": os.environ["AMQP_URI"]}
+    with UserServiceClient.standalone(config) as users:
         created = users.create_user(UserData(user_id=first, name="Ada"))
         out["created"] = {"type": type(created).__name__, "user_id": created.user_id}
         pending = users.create_user.call_async(UserData(user_id=first + 1, name="Grace"))
@@ -39,6 +59,18 @@ def main() -> None:
                 "direction": error.direction,
                 "pointers": [f.pointer for f in error.failures],
             }
+    # The same typed client around a cluster proxy's service.
+    with cluster(config) as proxies:
+        users = UserServiceClient(proxies.user_service)
+        out["cluster"] = users.create_user(UserData(user_id=first + 2, name="Lin")).user_id
+    # Typed events, standalone: a bad one never leaves; a good one, published after it, is
+    # the first the handler sees.
+    events = UserServiceEvents.standalone(config)
+    try:
+        events.user_created(UserCreated.model_construct(user_id=first + 4, name=""))
+    except ValidationError as error:
+        out["event_refused"] = [f.pointer for f in error.failures]
+    events.user_created(UserCreated(user_id=first + 3, name="Joan"))
     print(json.dumps(out))
 
 
