@@ -322,6 +322,23 @@ fn the_package_passes_mypy_strict_and_ruff() {
 }
 
 #[test]
+fn the_runtime_refuses_misuse_and_reads_errors_from_the_wire() {
+    let out = Command::new(NAMEKO2.python())
+        .arg(sample("runtime_check.py"))
+        .env("PYTHONPATH", committed())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONWARNINGS", "ignore")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn mypy_refuses_arguments_of_the_wrong_type() {
     let (clean, report) = mypy(&committed(), &[sample("wrong_types.py")]);
     assert!(!clean, "mypy accepted wrong_types.py:\n{report}");

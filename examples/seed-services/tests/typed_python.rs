@@ -223,7 +223,9 @@ async fn python_typed_clients_call_the_rust_user_service_and_handle_its_typed_ev
         };
         guarded("Joan's welcome", async {
             while !seed.welcomes.all().contains(&joan) {
-                seed.welcomes.wait_for(seed.welcomes.deliveries().len() + 1).await;
+                seed.welcomes
+                    .wait_for(seed.welcomes.deliveries().len() + 1)
+                    .await;
             }
         })
         .await;
