@@ -153,10 +153,14 @@ fn module(service: &Service) -> String {
     text
 }
 /// The runtime every generated package carries as its `contracts` package, by file name.
-const RUNTIME: [(&str, &str); 8] = [
+const RUNTIME: [(&str, &str); 9] = [
     ("__init__.py", include_str!("runtime/contracts/__init__.py")),
     ("client.py", include_str!("runtime/contracts/client.py")),
     ("contract.py", include_str!("runtime/contracts/contract.py")),
+    (
+        "dependency.py",
+        include_str!("runtime/contracts/dependency.py"),
+    ),
     ("events.py", include_str!("runtime/contracts/events.py")),
     (
         "exceptions.py",

@@ -6,7 +6,9 @@ from seed_contracts.user_service import (
     UserData,
     UserError,
     UserServiceClient,
+    UserServiceDispatcher,
     UserServiceEvents,
+    UserServiceRpc,
 )
 
 
@@ -22,3 +24,15 @@ def create(users: UserServiceClient) -> int:
 
 def announce(events: UserServiceEvents) -> None:
     events.user_created(UserCreated(user_id=5, name="Ada"))
+
+
+class Caller:
+    """In a worker, the dependencies read as the client and the publisher they inject."""
+
+    users = UserServiceRpc()
+    events = UserServiceDispatcher()
+
+    def sign_up(self) -> Created:
+        created = self.users.create_user(UserData(user_id=1, name="Ada"))
+        self.events.user_created(UserCreated(user_id=created.user_id, name="Ada"))
+        return created

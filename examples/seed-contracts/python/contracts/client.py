@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, ClassVar, Generic, TypeVar, cast, overload
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import nameko  # type: ignore[import-untyped]
 from nameko.rpc import RpcProxy  # type: ignore[import-untyped]
 
 from .contract import Contract
+from .dependency import Injected
 from .exceptions import DeclaredError
 from .messages import encode, value
 
@@ -106,7 +107,7 @@ class ServiceClient:
                 yield cls(proxy)
 
 
-class ServiceRpc(RpcProxy, Generic[C]):  # type: ignore[misc]
+class ServiceRpc(RpcProxy, Injected[C]):  # type: ignore[misc]
     """A Nameko dependency giving a service's workers a typed client of another service.
 
     Declare the generated subclass on the calling service (`users = UserServiceRpc()`);
@@ -121,11 +122,3 @@ class ServiceRpc(RpcProxy, Generic[C]):  # type: ignore[misc]
 
     def get_dependency(self, worker_ctx: Any) -> ServiceClient:
         return self.client(super().get_dependency(worker_ctx))
-
-    # Nameko sets the client on each worker's service instance; this types that attribute.
-    @overload
-    def __get__(self, instance: None, owner: type[Any]) -> ServiceRpc[C]: ...
-    @overload
-    def __get__(self, instance: object, owner: type[Any]) -> C: ...
-    def __get__(self, instance: object, owner: type[Any]) -> Any:
-        return self

@@ -10,5 +10,6 @@ here:
 - `contracts.messages`: how a message is checked, as the JSON text that crosses the wire;
 - `contracts.client`: typed calls through any Nameko RPC proxy or client;
 - `contracts.guard`: the decorators that check a Python implementation's messages;
-- `contracts.events`: a typed, checked event dispatcher.
+- `contracts.events`: a typed, checked event dispatcher;
+- `contracts.dependency`: how their Nameko dependencies read in a worker.
 """

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, TypeVar
 
 import nameko  # type: ignore[import-untyped]
 from nameko.events import EventDispatcher  # type: ignore[import-untyped]
 
 from .client import NAMEKO_3
 from .contract import Contract
+from .dependency import Injected
 from .messages import encode
 
 E = TypeVar("E", bound="Events")
@@ -67,7 +68,7 @@ class Events:
         return cls(publish)
 
 
-class ServiceEvents(EventDispatcher, Generic[E]):  # type: ignore[misc]
+class ServiceEvents(EventDispatcher, Injected[E]):  # type: ignore[misc]
     """A Nameko dependency publishing the contract's events from the service that
     implements it (events leave through `<service>.events`, so the hosting service must
     be the contract's)."""
@@ -84,11 +85,3 @@ class ServiceEvents(EventDispatcher, Generic[E]):  # type: ignore[misc]
 
     def get_dependency(self, worker_ctx: Any) -> Events:
         return self.events(super().get_dependency(worker_ctx))
-
-    # Nameko sets the publisher on each worker's service instance; this types that attribute.
-    @overload
-    def __get__(self, instance: None, owner: type[Any]) -> ServiceEvents[E]: ...
-    @overload
-    def __get__(self, instance: object, owner: type[Any]) -> E: ...
-    def __get__(self, instance: object, owner: type[Any]) -> Any:
-        return self
