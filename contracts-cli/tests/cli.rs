@@ -175,7 +175,7 @@ fn check_against_a_directory_classifies_and_sets_the_exit_code() {
 }
 
 #[test]
-fn check_against_a_git_revision() {
+fn check_and_codegen_read_a_git_revision() {
     let repo = scratch("git");
     copy_dir(&workspace().join("schemas"), &repo.join("schemas"));
     let git = |args: &[&str]| {
@@ -215,6 +215,29 @@ fn check_against_a_git_revision() {
         table.contains("another_service contract") && table.contains("service removed"),
         "{table}"
     );
+    // The Python package of a revision: the one committed still has another_service.
+    for (revision, has_it) in [(None, false), (Some("HEAD"), true)] {
+        let out_dir = repo.join(format!("python-{}", revision.unwrap_or("tree")));
+        let mut args = vec![
+            "--schemas",
+            schemas.to_str().unwrap(),
+            "codegen",
+            "python",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--package",
+            "pkg",
+        ];
+        args.extend(revision.iter().flat_map(|r| ["--revision", *r]));
+        let out = contracts(&args);
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out_dir.join("pkg/another_service.py").is_file(),
+            has_it,
+            "{revision:?}"
+        );
+        assert!(out_dir.join("pkg/user_service.py").is_file());
+    }
     let _ = std::fs::remove_dir_all(&repo);
 }
 
