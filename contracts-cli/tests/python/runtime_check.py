@@ -61,6 +61,8 @@ old = deserialize(
 )
 assert isinstance(old, ValidationError) and old.failures == [], old
 assert str(old) == "user_service.create_user request does not match"
+odd = ValidationError("refused", "[1, 2]")
+assert odd.failures == [] and odd.service == "" and str(odd) == "refused"
 
 # A contract of no methods refuses every call by name.
 empty = Contract("nobody", {}, {})

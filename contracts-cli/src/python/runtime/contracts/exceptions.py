@@ -45,12 +45,14 @@ class ValidationError(Exception):
     def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message, *([detail] if detail is not None else []))
         self.message = message
-        found: dict[str, Any] = {}
+        found: Any = {}
         if detail is not None:
             try:
                 found = json.loads(detail)
             except ValueError:
-                found = {}
+                pass
+        if not isinstance(found, dict):  # not ours: keep the message alone
+            found = {}
         self.service: str = str(found.get("service", ""))
         self.method: str = str(found.get("method", ""))
         self.direction: str = str(found.get("direction", "request"))
