@@ -94,6 +94,12 @@ pub trait Observer: Send + Sync + 'static {
         let _ = headers;
     }
 
+    /// A timer's run starts. By default it is not observed.
+    fn tick(&self, tick: &Tick<'_>) -> Box<dyn Observation<TickOutcome>> {
+        let _ = tick;
+        Box::new(Unobserved)
+    }
+
     /// A consumer starts on a queue. [`Consuming::is_up`] turns false when it ends.
     fn consuming(&self, queue: &Consuming) {
         let _ = queue;
@@ -118,6 +124,41 @@ pub trait Observation<O>: Send {
 
     /// The work ended with `outcome`.
     fn finish(self: Box<Self>, outcome: O);
+}
+
+/// An observation that records nothing.
+struct Unobserved;
+
+impl<O> Observation<O> for Unobserved {
+    fn finish(self: Box<Self>, _outcome: O) {}
+}
+
+/// A timer's run as it starts ([`crate::Timer`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Tick<'a> {
+    /// The service it belongs to.
+    pub service: &'a str,
+    /// The timer's name.
+    pub timer: &'a str,
+}
+
+/// How a timer's run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TickOutcome {
+    /// It returned, without an error.
+    Ok,
+    /// It returned an error, or panicked (logged).
+    Failed,
+}
+
+impl TickOutcome {
+    /// The outcome as a metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// Which end of a call is reporting.

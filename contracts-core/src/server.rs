@@ -22,6 +22,7 @@ use crate::inbound;
 use crate::limits::Limits;
 use crate::observe::{self, Call, CallOutcome, ConsumerUp, Side, WorkerPool};
 use crate::retry::RetryPolicy;
+use crate::timer::Timer;
 use crate::topology;
 use crate::topology::RPC_EXCHANGE;
 use crate::transport::{
@@ -96,6 +97,7 @@ pub struct ServiceRunner {
     parent_calls_tracked: usize,
     services: Vec<Arc<dyn Dispatch>>,
     handlers: Vec<EventHandler>,
+    timers: Vec<Timer>,
 }
 
 impl std::fmt::Debug for ServiceRunner {
@@ -134,6 +136,7 @@ impl ServiceRunner {
             parent_calls_tracked: context::PARENT_CALLS_TRACKED,
             services: Vec::new(),
             handlers: Vec::new(),
+            timers: Vec::new(),
         }
     }
 
@@ -219,7 +222,15 @@ impl ServiceRunner {
         self
     }
 
-    /// Declare every queue and start consuming.
+    /// Run `timer` while the services run, on its service's worker pool; stopping the
+    /// services lets a run in progress finish.
+    #[must_use]
+    pub fn timer(mut self, timer: Timer) -> Self {
+        self.timers.push(timer);
+        self
+    }
+
+    /// Declare every queue, start consuming, and start the timers.
     pub async fn start(self) -> Result<RunningServices, TransportError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let prefetch = self
@@ -266,6 +277,10 @@ impl ServiceRunner {
         };
         for handler in self.handlers {
             launch.subscribe(handler.configured(&defaults)).await?;
+        }
+        for timer in self.timers {
+            let pool = launch.pool(timer.service());
+            launch.tasks.spawn(timer.run(pool, launch.stop.clone()));
         }
         Ok(RunningServices {
             stop: stop_tx,

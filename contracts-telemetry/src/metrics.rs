@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use contracts_core::observe::{
-    CallOutcome, Consuming, HandleOutcome, PublishOutcome, Side, WorkerPool,
+    CallOutcome, Consuming, HandleOutcome, PublishOutcome, Side, TickOutcome, WorkerPool,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -71,6 +71,20 @@ struct HandledLabels {
     outcome: &'static str,
 }
 
+/// A timer: its service and name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TimerLabels {
+    pub(crate) service: String,
+    pub(crate) timer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TickLabels {
+    service: String,
+    timer: String,
+    outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabels {
     service: String,
@@ -128,6 +142,8 @@ pub struct Metrics {
     published: Family<PublishLabels, Counter>,
     handled: Family<HandledLabels, Counter>,
     handling: Family<HandlerLabels, Histogram, fn() -> Histogram>,
+    ticks: Family<TickLabels, Counter>,
+    ticking: Family<TimerLabels, Histogram, fn() -> Histogram>,
     workers_busy: Family<ServiceLabels, Gauge>,
     workers_max: Family<ServiceLabels, Gauge>,
     queue_messages: Family<QueueLabels, Gauge>,
@@ -182,6 +198,21 @@ impl Metrics {
             Unit::Seconds,
             handling.clone(),
         );
+        let ticks = Family::<TickLabels, Counter>::default();
+        registry.register(
+            "timer_runs",
+            "Timer runs, by how they ended: ok or failed",
+            ticks.clone(),
+        );
+        let ticking = Family::<TimerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
+        registry.register_with_unit(
+            "timer_run_duration",
+            "Time timer runs took",
+            Unit::Seconds,
+            ticking.clone(),
+        );
         let workers_busy = Family::<ServiceLabels, Gauge>::default();
         registry.register(
             "workers_busy",
@@ -230,6 +261,8 @@ impl Metrics {
             published,
             handled,
             handling,
+            ticks,
+            ticking,
             workers_busy,
             workers_max,
             queue_messages,
@@ -291,6 +324,19 @@ impl Metrics {
                 service: service.to_owned(),
                 event: event.to_owned(),
                 outcome: outcome.map_or("cancelled", PublishOutcome::as_str),
+            })
+            .inc();
+    }
+
+    pub(crate) fn ticked(&self, labels: TimerLabels, outcome: Option<TickOutcome>, took: Duration) {
+        self.ticking
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.ticks
+            .get_or_create(&TickLabels {
+                service: labels.service,
+                timer: labels.timer,
+                outcome: outcome.map_or("cancelled", TickOutcome::as_str),
             })
             .inc();
     }

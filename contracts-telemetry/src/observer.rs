@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use contracts_core::observe::{
     Call, CallOutcome, Consuming, Handle, HandleOutcome, Observation, Observer, Publish,
-    PublishOutcome, WorkerPool,
+    PublishOutcome, Tick, TickOutcome, WorkerPool,
 };
 use contracts_core::transport::Headers;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::trace::Tracer;
 
-use crate::metrics::{HandlerLabels, Metrics};
+use crate::metrics::{HandlerLabels, Metrics, TimerLabels};
 use crate::traces;
 
 pub(crate) struct TelemetryObserver {
@@ -56,6 +56,18 @@ impl Observer for TelemetryObserver {
         )
     }
 
+    fn tick(&self, tick: &Tick<'_>) -> Box<dyn Observation<TickOutcome>> {
+        let labels = TimerLabels {
+            service: tick.service.to_owned(),
+            timer: tick.timer.to_owned(),
+        };
+        self.observe(
+            labels,
+            |tracer| traces::tick_span(tracer, tick),
+            Metrics::ticked,
+        )
+    }
+
     fn inject(&self, headers: &mut Headers) {
         if self.tracer.is_some() {
             traces::inject(headers);
@@ -94,7 +106,7 @@ impl TelemetryObserver {
 /// abandoned) and how long it took.
 type Record<L, O> = fn(&Metrics, L, Option<O>, Duration);
 
-/// The outcomes of the three kinds of work.
+/// The outcomes of the kinds of work.
 trait Ending: Copy + Send + 'static {
     fn label(self) -> &'static str;
     fn is_failure(self) -> bool;
@@ -115,6 +127,15 @@ impl Ending for PublishOutcome {
     }
     fn is_failure(self) -> bool {
         self != PublishOutcome::Published
+    }
+}
+
+impl Ending for TickOutcome {
+    fn label(self) -> &'static str {
+        self.as_str()
+    }
+    fn is_failure(self) -> bool {
+        self == TickOutcome::Failed
     }
 }
 

@@ -20,7 +20,7 @@
 //! sender's span), so one trace follows a request through every service it reaches, Rust or
 //! Python.
 
-use contracts_core::observe::{Call, Handle, Publish, Side};
+use contracts_core::observe::{Call, Handle, Publish, Side, Tick};
 use contracts_core::transport::Headers;
 use contracts_core::wire::HEADER_PREFIX;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -90,6 +90,17 @@ pub(crate) fn handle_span(tracer: &Tracer, event: &Handle<'_>) -> Context {
             ),
         ]);
     start(tracer, span, received(Some(event.headers)))
+}
+
+/// A timer's run: an internal span, the root of its own trace (nothing called it).
+pub(crate) fn tick_span(tracer: &Tracer, tick: &Tick<'_>) -> Context {
+    let span = SpanBuilder::from_name(format!("{}/{} tick", tick.service, tick.timer))
+        .with_kind(SpanKind::Internal)
+        .with_attributes([
+            KeyValue::new("contracts.service", tick.service.to_owned()),
+            KeyValue::new("contracts.timer", tick.timer.to_owned()),
+        ]);
+    start(tracer, span, Context::new())
 }
 
 fn start(tracer: &Tracer, span: SpanBuilder, parent: Context) -> Context {

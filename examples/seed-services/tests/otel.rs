@@ -9,12 +9,13 @@ mod lab;
 use contracts_core::error::CallError;
 use contracts_core::prelude::*;
 use contracts_core::validate::ValidationMode;
-use contracts_core::{MemoryBroker, RpcClient, ServiceRunner};
+use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, Timer};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
 use contracts_testkit::{CapturedLogs, OtlpReceiver, ReceivedSpan};
 use lab::{LabClient, LabImpl, LabServer};
 use seed_contracts::{AnotherServiceClient, UserData, UserServiceClient};
 use serde_json::Value;
+use std::time::Duration;
 
 /// A card whose number is sensitive.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -92,14 +93,37 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
         .expect("telemetry installs");
 
     let broker = MemoryBroker::shared();
+    let rpc = RpcClient::connect(broker.clone(), "tests").await.unwrap();
+    // Two timers run once at start: one calls a service, one fails.
+    let (ticked, mut ticks) = tokio::sync::mpsc::unbounded_channel();
+    let adder = LabClient::new(rpc.clone());
+    let (adds, fails) = (ticked.clone(), ticked);
+    let add = Timer::every("lab", "sum", Duration::from_secs(3600), move || {
+        let (adder, adds) = (adder.clone(), adds.clone());
+        async move {
+            let sum = adder.add(2, Some(3)).await.map(|_| ());
+            let _ = adds.send(());
+            sum
+        }
+    })
+    .eager();
+    let fail = Timer::every("lab", "fail", Duration::from_secs(3600), move || {
+        let _ = fails.send(());
+        async { Err("the store is down") }
+    })
+    .eager();
     let seed = seed_services::start(
         ServiceRunner::new(broker.clone())
             .serve(LabServer::new(LabImpl::default()))
-            .serve(VaultServer::new(Door)),
+            .serve(VaultServer::new(Door))
+            .timer(add)
+            .timer(fail),
     )
     .await
     .unwrap();
-    let rpc = RpcClient::connect(broker.clone(), "tests").await.unwrap();
+    for _ in 0..2 {
+        ticks.recv().await.expect("the timers ran");
+    }
 
     // A call whose handler calls another service.
     let another = AnotherServiceClient::new(rpc.clone());
@@ -181,10 +205,14 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
     telemetry.flush().await;
 
     let spans = receiver
-        .wait_for("the spans of three calls, a publish and a handling", |s| {
-            s.iter().any(|s| s.kind == "consumer")
-                && s.iter().filter(|s| s.kind == "server").count() >= 4
-        })
+        .wait_for(
+            "the spans of three calls, a publish, a handling and two ticks",
+            |s| {
+                s.iter().any(|s| s.kind == "consumer")
+                    && s.iter().filter(|s| s.kind == "server").count() >= 4
+                    && s.iter().filter(|s| s.kind == "internal").count() >= 2
+            },
+        )
         .await;
 
     // The chain: client → another_service → my_service, one trace.
@@ -212,6 +240,17 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
         inner_server.attribute("rpc.method"),
         Some("my_service/hello")
     );
+
+    // The timers: each run a root span of its own; a call made in it is its child; a failed
+    // run says so.
+    let sum = one(&spans, "lab/sum tick", "internal");
+    assert_eq!(sum.parent_span_id, "", "a run starts its own trace");
+    assert_eq!(sum.attribute("contracts.timer"), Some("sum"));
+    assert_eq!(sum.status, "unset");
+    parent_of(one(&spans, "lab/add", "client"), sum);
+    let fail = one(&spans, "lab/fail tick", "internal");
+    assert_eq!(fail.status, "error", "{fail:#?}");
+    assert_eq!(fail.attribute("error.type"), Some("failed"));
 
     // The failure: both ends say so, and why.
     let boom_client = one(&spans, "lab/boom", "client");

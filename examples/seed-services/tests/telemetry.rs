@@ -15,7 +15,7 @@ use contracts_amqp::{AmqpTransport, ReconnectPolicy};
 use contracts_core::error::CallError;
 use contracts_core::retry::RetryPolicy;
 use contracts_core::transport::Message;
-use contracts_core::{RpcClient, ServiceRunner, Transport};
+use contracts_core::{RpcClient, ServiceRunner, Timer, Transport};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
 use contracts_testkit::{BrokerProxy, CapturedLogs, TestVhost, guarded};
 use lab::{LabClient, LabImpl, LabServer};
@@ -147,10 +147,21 @@ async fn metrics_health_and_logs_of_a_serving_process() {
             .unwrap(),
     );
     let lab = LabImpl::default();
-    let seed =
-        seed_services::start(ServiceRunner::new(broker.clone()).serve(LabServer::new(lab.clone())))
-            .await
-            .expect("services start");
+    // A timer that runs once, at start.
+    let (beat_tx, mut beat) = tokio::sync::mpsc::unbounded_channel();
+    let beat_timer = Timer::every("lab", "beat", Duration::from_secs(3600), move || {
+        let _ = beat_tx.send(());
+        async {}
+    })
+    .eager();
+    let seed = seed_services::start(
+        ServiceRunner::new(broker.clone())
+            .serve(LabServer::new(lab.clone()))
+            .timer(beat_timer),
+    )
+    .await
+    .expect("services start");
+    guarded("the timer's run", beat.recv()).await;
     let rpc = RpcClient::connect(broker.clone(), "tests").await.unwrap();
     let lab_client = LabClient::new(rpc.clone());
     let users = UserServiceClient::new(rpc.clone());
@@ -385,6 +396,22 @@ async fn metrics_health_and_logs_of_a_serving_process() {
                 ("service", "notification_service"),
                 ("outcome", "handled")
             ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "contracts_timer_runs_total",
+            &[("service", "lab"), ("timer", "beat"), ("outcome", "ok")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "contracts_timer_run_duration_seconds_count",
+            &[("service", "lab"), ("timer", "beat")]
         ),
         Some(1.0)
     );
