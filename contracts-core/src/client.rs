@@ -9,10 +9,12 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
-use crate::context::{new_uuid, outgoing_headers};
+use crate::context::{self, new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
 use crate::error::{CallError, DeclaredError, Never, RemoteError};
+use crate::limits::Limits;
 use crate::observe::{self, Call, CallOutcome, Side};
+use crate::server::{Dispatch, Responder};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
 use crate::validate::{Direction, Envelope, ValidationError, ValidationMode, View, serde_failure};
@@ -55,15 +57,27 @@ pub struct RpcClient {
 }
 
 struct Shared {
-    transport: SharedTransport,
     caller: String,
+    route: Route,
+}
+
+/// Where requests go.
+enum Route {
+    /// Over a broker, replies on a reply queue of our own.
+    Broker(Broker),
+    /// To services in this process ([`RpcClient::local`]).
+    Local(HashMap<String, Responder>),
+}
+
+struct Broker {
+    transport: SharedTransport,
     exchange: String,
     reply_to: String,
     pending: Pending,
     listener: tokio::task::AbortHandle,
 }
 
-impl Drop for Shared {
+impl Drop for Broker {
     fn drop(&mut self) {
         self.listener.abort();
     }
@@ -73,7 +87,7 @@ impl std::fmt::Debug for RpcClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RpcClient")
             .field("caller", &self.shared.caller)
-            .field("reply_to", &self.shared.reply_to)
+            .field("reply_to", &self.reply_to())
             .field("timeout", &self.timeout)
             .field("validation", &self.validation)
             .finish_non_exhaustive()
@@ -150,19 +164,72 @@ impl RpcClient {
             })
             .abort_handle()
         };
-        Ok(Self {
-            shared: Arc::new(Shared {
+        Ok(Self::with_route(
+            caller,
+            Route::Broker(Broker {
                 transport,
-                caller: caller.to_owned(),
                 exchange: exchange.name,
                 reply_to: id,
                 pending,
                 listener,
             }),
+        ))
+    }
+
+    /// A client whose calls `services` answer in this process, with no broker: for tests of a
+    /// service that calls others, its downstream services replaced by local implementations
+    /// of their traits (Nameko's `replace_dependencies`). Each call still takes the whole path
+    /// but the broker — this client encodes and checks the request, the service decodes and
+    /// checks it, runs the handler in a worker's context, checks and encodes the reply, and
+    /// this client decodes and checks that — so a contract violation on either side fails as
+    /// it would over RabbitMQ. A call to a service not among `services` is
+    /// [`CallError::UnknownService`].
+    ///
+    /// ```
+    /// # use contracts_core::prelude::*;
+    /// # use contracts_core::RpcClient;
+    /// #[service(name = "greeter")]
+    /// trait Greeter {
+    ///     async fn hello(&self, name: String) -> String;
+    /// }
+    /// struct Fake;
+    /// impl Greeter for Fake {
+    ///     async fn hello(&self, name: String) -> String {
+    ///         format!("Hi, {name}")
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let greeter = GreeterClient::new(RpcClient::local("tests", [GreeterServer::new(Fake)]));
+    /// assert_eq!(greeter.hello("Ada".into()).await.unwrap(), "Hi, Ada");
+    /// # }
+    /// ```
+    pub fn local<S: Dispatch>(caller: &str, services: impl IntoIterator<Item = S>) -> Self {
+        let services = services
+            .into_iter()
+            .map(|service| {
+                let name = service.compiled().name().to_owned();
+                let responder = Responder {
+                    service: Arc::new(service),
+                    validation: ValidationMode::default(),
+                    limits: Limits::default(),
+                    parent_calls_tracked: context::PARENT_CALLS_TRACKED,
+                };
+                (name, responder)
+            })
+            .collect();
+        Self::with_route(caller, Route::Local(services))
+    }
+
+    fn with_route(caller: &str, route: Route) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                caller: caller.to_owned(),
+                route,
+            }),
             timeout: DEFAULT_TIMEOUT,
             validation: ValidationMode::default(),
             context: Arc::default(),
-        })
+        }
     }
 
     /// A client whose calls give up after `timeout` (the default is [`DEFAULT_TIMEOUT`]) with
@@ -198,9 +265,12 @@ impl RpcClient {
         }
     }
 
-    /// The routing key replies come back on.
+    /// The routing key replies come back on (empty for a [`RpcClient::local`] client).
     pub fn reply_to(&self) -> &str {
-        &self.shared.reply_to
+        match &self.shared.route {
+            Route::Broker(broker) => &broker.reply_to,
+            Route::Local(_) => "",
+        }
     }
 
     /// The deadline of each call.
@@ -210,7 +280,10 @@ impl RpcClient {
 
     /// Calls made through this client (or its clones) still waiting for their reply.
     pub fn pending_calls(&self) -> usize {
-        self.shared.pending.lock().expect("pending lock").len()
+        match &self.shared.route {
+            Route::Broker(broker) => broker.pending.lock().expect("pending lock").len(),
+            Route::Local(_) => 0,
+        }
     }
 
     /// The validation mode in force.
@@ -363,22 +436,21 @@ impl RpcClient {
         CallError::Remote(RemoteError::from_dict(service.name(), &method.name, error))
     }
 
-    /// Publish a request with `body` and wait for its reply message.
+    /// Send a request with `body` and wait for its reply message.
     async fn round_trip(
         &self,
         service: &str,
         method: &str,
         body: Vec<u8>,
     ) -> Result<Arc<Message>, CallError<Never>> {
-        let shared = &self.shared;
         let correlation_id = new_uuid();
         let mut message = Message {
             properties: Properties {
                 correlation_id: Some(correlation_id.clone()),
-                reply_to: Some(shared.reply_to.clone()),
+                reply_to: Some(self.reply_to().to_owned()),
                 // At least 1 ms: RabbitMQ reads "0" as "deliver now or drop".
                 expiration: Some(self.timeout.as_millis().max(1).to_string()),
-                headers: outgoing_headers(&shared.caller, "call", &self.context),
+                headers: outgoing_headers(&self.shared.caller, "call", &self.context),
                 ..topology::json_properties()
             },
             body,
@@ -386,6 +458,44 @@ impl RpcClient {
         if let Some(observer) = observe::current() {
             observer.inject(&mut message.properties.headers);
         }
+        match &self.shared.route {
+            Route::Broker(broker) => {
+                self.over_broker(broker, service, method, correlation_id, message)
+                    .await
+            }
+            Route::Local(services) => {
+                let responder = services
+                    .get(service)
+                    .ok_or_else(|| CallError::UnknownService(service.to_owned()))?;
+                let compiled = responder.service.compiled();
+                let answer = responder.respond(compiled, method, &message);
+                match tokio::time::timeout(self.timeout, answer).await {
+                    Ok((body, _)) => Ok(Arc::new(Message {
+                        properties: Properties {
+                            correlation_id: Some(correlation_id),
+                            ..topology::json_properties()
+                        },
+                        body,
+                    })),
+                    Err(_) => Err(CallError::Timeout {
+                        service: service.to_owned(),
+                        method: method.to_owned(),
+                        after: self.timeout,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Publish `message` and wait for its reply on the reply queue.
+    async fn over_broker(
+        &self,
+        shared: &Broker,
+        service: &str,
+        method: &str,
+        correlation_id: String,
+        message: Message,
+    ) -> Result<Arc<Message>, CallError<Never>> {
         let (tx, rx) = oneshot::channel();
         shared
             .pending

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 
 use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext, outgoing_headers};
@@ -266,6 +266,7 @@ impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
             dedupe: None,
             queue_name: String::new(),
             invoke,
+            settled: watch::Sender::new((0, None)),
         }
     }
 }
@@ -329,7 +330,12 @@ pub struct EventHandler {
     dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
     queue_name: String,
     invoke: Invoke,
+    /// Deliveries settled so far, with the last one's outcome: what waiters watch.
+    settled: watch::Sender<Settled>,
 }
+
+/// How many deliveries a handler has settled, and how the last one ended.
+pub(crate) type Settled = (u64, Option<HandleOutcome>);
 
 impl std::fmt::Debug for EventHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -354,6 +360,11 @@ impl EventHandler {
     /// The handling service.
     pub fn service(&self) -> &str {
         &self.service
+    }
+
+    /// The handling method.
+    pub fn method(&self) -> &str {
+        &self.method
     }
 
     pub(crate) fn configured(mut self, defaults: &HandlerDefaults) -> Self {
@@ -463,10 +474,22 @@ impl EventHandler {
         Ok((queue.name, consumer))
     }
 
+    /// Where the count of settled deliveries is published.
+    pub(crate) fn settled(&self) -> watch::Sender<Settled> {
+        self.settled.clone()
+    }
+
     pub(crate) async fn handle(&self, transport: &SharedTransport, delivery: Delivery) {
+        let outcome = self.observed(transport, delivery).await;
+        self.settled.send_modify(|(count, last)| {
+            *count += 1;
+            *last = Some(outcome);
+        });
+    }
+
+    async fn observed(&self, transport: &SharedTransport, delivery: Delivery) -> HandleOutcome {
         let Some(observer) = observe::current() else {
-            self.settle(transport, delivery).await;
-            return;
+            return self.settle(transport, delivery).await;
         };
         let observation = observer.handle(&Handle {
             source: self.source.name(),
@@ -479,7 +502,7 @@ impl EventHandler {
         observe::observed(observation, self.settle(transport, delivery), |outcome| {
             *outcome
         })
-        .await;
+        .await
     }
 
     /// Run the handler on `delivery` and settle it: ack, retry or dead-letter — in the

@@ -154,7 +154,7 @@ pub use contract::{CompiledService, ServiceContract};
 pub use contracts_macros::service;
 pub use error::{CallError, DeclaredError, Never, RemoteError};
 pub use events::{EventHandler, EventPublisher, EventSpec, HandlerFailure, PublishError};
-pub use server::{Arguments, Dispatch, RunningServices, ServiceRunner};
+pub use server::{Arguments, Dispatch, RunningServices, ServiceRunner, Waiter};
 pub use timer::Timer;
 pub use topology::HandlerType;
 pub use transport::{MemoryBroker, SharedTransport, Transport, TransportError};

@@ -16,11 +16,10 @@ use crate::context::{self, CallContext};
 use crate::contract::CompiledService;
 use crate::dedupe::{DedupeStore, DedupeWindow};
 use crate::error::encode_declared;
-use crate::events::EventHandler;
-use crate::events::HandlerDefaults;
+use crate::events::{EventHandler, HandlerDefaults, Settled};
 use crate::inbound;
 use crate::limits::Limits;
-use crate::observe::{self, Call, CallOutcome, ConsumerUp, Side, WorkerPool};
+use crate::observe::{self, Call, CallOutcome, ConsumerUp, HandleOutcome, Side, WorkerPool};
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
 use crate::topology;
@@ -241,6 +240,7 @@ impl ServiceRunner {
             stop: stop_rx,
             tasks: JoinSet::new(),
             pools: HashMap::new(),
+            settled: HashMap::new(),
             max_workers: self.max_workers,
             prefetch,
         };
@@ -259,12 +259,14 @@ impl ServiceRunner {
         }
         for service in rpc_services {
             let worker = RpcWorker {
-                service,
+                responder: Responder {
+                    service,
+                    validation: self.validation,
+                    limits: self.limits,
+                    parent_calls_tracked: self.parent_calls_tracked,
+                },
                 transport: self.transport.clone(),
-                validation: self.validation,
-                limits: self.limits,
                 exchange: self.rpc_exchange.clone(),
-                parent_calls_tracked: self.parent_calls_tracked,
             };
             launch.serve(worker).await?;
         }
@@ -285,6 +287,7 @@ impl ServiceRunner {
         Ok(RunningServices {
             stop: stop_tx,
             tasks: launch.tasks,
+            settled: launch.settled,
         })
     }
 }
@@ -297,6 +300,8 @@ impl ServiceRunner {
 pub struct RunningServices {
     stop: watch::Sender<bool>,
     tasks: JoinSet<String>,
+    /// Each event handler's settled deliveries, by service and method.
+    settled: HashMap<(String, String), watch::Sender<Settled>>,
 }
 
 impl RunningServices {
@@ -305,6 +310,42 @@ impl RunningServices {
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// A waiter for the deliveries `service`'s event handler `method` settles from now on
+    /// (Nameko's `entrypoint_waiter`), or `None` if no such handler runs here. Make it before
+    /// whatever publishes the event, then [`Waiter::wait`]:
+    ///
+    /// ```
+    /// # use contracts_core::prelude::*;
+    /// # use contracts_core::{MemoryBroker, ServiceRunner};
+    /// # use contracts_core::observe::HandleOutcome;
+    /// #[service(name = "shop")]
+    /// trait Shop {
+    ///     #[event]
+    ///     fn sold(item: String);
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let broker = MemoryBroker::shared();
+    /// let record = |_item: String| async { Ok::<(), std::convert::Infallible>(()) };
+    /// let running = ServiceRunner::new(broker.clone())
+    ///     .subscribe(ShopContract::sold().handler("ledger", "on_sold", record))
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// let mut on_sold = running.waiter("ledger", "on_sold").expect("a handler");
+    /// ShopPublisher::new(broker).sold(&"tea".into()).await.unwrap();
+    /// assert_eq!(on_sold.wait().await, Some(HandleOutcome::Handled));
+    /// running.stop().await;
+    /// # }
+    /// ```
+    pub fn waiter(&self, service: &str, method: &str) -> Option<Waiter> {
+        let settled = self
+            .settled
+            .get(&(service.to_owned(), method.to_owned()))?
+            .subscribe();
+        let seen = settled.borrow().0;
+        Some(Waiter { settled, seen })
     }
 
     /// Resolves with the queue's name when one of the consumers ends by itself: the broker
@@ -321,6 +362,29 @@ impl RunningServices {
     }
 }
 
+/// Waits for an event handler to settle deliveries: see [`RunningServices::waiter`].
+#[derive(Debug)]
+pub struct Waiter {
+    settled: watch::Receiver<Settled>,
+    seen: u64,
+}
+
+impl Waiter {
+    /// Wait until the handler has settled a delivery since the last wait (or, the first
+    /// time, since the waiter was made), and say how the latest ended: handled, retried,
+    /// dead-lettered, … `None` once the handler is gone (the services stopped).
+    pub async fn wait(&mut self) -> Option<HandleOutcome> {
+        let seen = self.seen;
+        let (count, last) = *self
+            .settled
+            .wait_for(|(count, _)| *count > seen)
+            .await
+            .ok()?;
+        self.seen = count;
+        last
+    }
+}
+
 /// Starting consumers for [`ServiceRunner::start`]: each on its queue, with the pool of the
 /// service it belongs to, all stopped by one signal.
 struct Launch {
@@ -329,6 +393,7 @@ struct Launch {
     tasks: JoinSet<String>,
     /// One worker pool per service name, shared by its RPC queue and its handlers.
     pools: HashMap<String, Arc<Semaphore>>,
+    settled: HashMap<(String, String), watch::Sender<Settled>>,
     max_workers: usize,
     prefetch: u16,
 }
@@ -354,7 +419,7 @@ impl Launch {
 
     /// Declare and bind a service's RPC queue, then consume it.
     async fn serve(&mut self, worker: RpcWorker) -> Result<(), TransportError> {
-        let name = worker.service.compiled().name();
+        let name = worker.responder.service.compiled().name();
         let queue = topology::rpc_queue(name);
         self.transport.declare_queue(&queue).await?;
         self.transport
@@ -381,6 +446,10 @@ impl Launch {
     /// Declare an event handler's queues, then consume its handler queue.
     async fn subscribe(&mut self, handler: EventHandler) -> Result<(), TransportError> {
         let (queue, consumer) = handler.declare(&self.transport, self.prefetch).await?;
+        self.settled.insert(
+            (handler.service().to_owned(), handler.method().to_owned()),
+            handler.settled(),
+        );
         tracing::debug!(queue = %queue, "event handler consuming");
         let up = observe::consuming(&queue, handler.service(), &self.transport);
         let pool = self.pool(handler.service());
@@ -449,12 +518,20 @@ where
 
 #[derive(Clone)]
 struct RpcWorker {
-    service: Arc<dyn Dispatch>,
+    responder: Responder,
     transport: SharedTransport,
-    validation: ValidationMode,
-    limits: Limits,
     exchange: Arc<str>,
-    parent_calls_tracked: usize,
+}
+
+/// A service's whole answer to a request but the broker: bind and check the request, run the
+/// handler in its worker's context, check and encode the reply. Served by an [`RpcWorker`]
+/// over a transport, or in process by a local client ([`crate::RpcClient::local`]).
+#[derive(Clone)]
+pub(crate) struct Responder {
+    pub(crate) service: Arc<dyn Dispatch>,
+    pub(crate) validation: ValidationMode,
+    pub(crate) limits: Limits,
+    pub(crate) parent_calls_tracked: usize,
 }
 
 impl RpcWorker {
@@ -465,7 +542,7 @@ impl RpcWorker {
             acker,
             ..
         } = delivery;
-        let compiled = self.service.compiled();
+        let compiled = self.responder.service.compiled();
         let Some(reply_to) = message.properties.reply_to.clone() else {
             // Nameko dies on this and loops on redelivery (#753). Nobody can be told, so drop
             // it (dead-lettered where the queue has a dead-letter exchange).
@@ -505,6 +582,43 @@ impl RpcWorker {
         reply_to: String,
         acker: Acker,
     ) -> CallOutcome {
+        let (body, observed) = self.responder.respond(compiled, method, message).await;
+        let reply = Message {
+            properties: Properties {
+                correlation_id: message.properties.correlation_id.clone(),
+                ..topology::json_properties()
+            },
+            body,
+        };
+        match self
+            .transport
+            .publish(&self.exchange, &reply_to, reply, false)
+            .await
+        {
+            // The reply is out: now the request may be forgotten.
+            Ok(()) => {
+                if let Err(e) = acker.ack().await {
+                    tracing::warn!(service = compiled.name(), error = %e, "ack failed");
+                }
+            }
+            Err(e) => {
+                tracing::error!(service = compiled.name(), error = %e, "reply not published; requeueing the request");
+                let _ = acker.reject(true).await;
+                return CallOutcome::Unavailable;
+            }
+        }
+        observed
+    }
+}
+
+impl Responder {
+    /// The reply body to `message`, a request for `method`, with how the call ended.
+    pub(crate) async fn respond(
+        &self,
+        compiled: &'static CompiledService,
+        method: &str,
+        message: &Message,
+    ) -> (Vec<u8>, CallOutcome) {
         // The worker's context, for the handler and every line logged about the call.
         let ctx = CallContext::for_worker_tracking(
             &message.properties.headers,
@@ -525,31 +639,7 @@ impl RpcWorker {
             Ok(result) => (&**result, None),
             Err(error) => (RawValue::NULL, Some(error)),
         };
-        let reply = Message {
-            properties: Properties {
-                correlation_id: message.properties.correlation_id.clone(),
-                ..topology::json_properties()
-            },
-            body: wire::encode_reply(result, error),
-        };
-        match self
-            .transport
-            .publish(&self.exchange, &reply_to, reply, false)
-            .await
-        {
-            // The reply is out: now the request may be forgotten.
-            Ok(()) => {
-                if let Err(e) = acker.ack().await {
-                    tracing::warn!(service = compiled.name(), error = %e, "ack failed");
-                }
-            }
-            Err(e) => {
-                tracing::error!(service = compiled.name(), error = %e, "reply not published; requeueing the request");
-                let _ = acker.reject(true).await;
-                return CallOutcome::Unavailable;
-            }
-        }
-        observed
+        (wire::encode_reply(result, error), observed)
     }
 
     async fn run(
