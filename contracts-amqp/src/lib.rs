@@ -19,6 +19,7 @@ mod consumer;
 mod fields;
 mod link;
 mod message;
+mod run;
 mod shutdown;
 mod tls;
 mod transport;
@@ -26,6 +27,7 @@ mod uri;
 
 pub use config::{Config, ConfigError};
 pub use link::ReconnectPolicy;
+pub use run::{Exit, config_error, run};
 pub use shutdown::{FORCED_EXIT_CODE, Signal, shutdown_signal};
 pub use tls::{InvalidTls, TlsOptions};
 pub use transport::AmqpTransport;

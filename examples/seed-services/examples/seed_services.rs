@@ -11,48 +11,38 @@
 //! `nameko shell --broker $AMQP_URI` (`n.rpc.my_service.hello("World")`) or from Rust with
 //! the generated clients.
 //!
+//! `contracts_amqp::run` is the whole main: connection and reconnection, a graceful stop on
+//! SIGTERM, and an exit code a supervisor understands (0 stopped, 75 a consumer was lost,
+//! 69 no broker, 78 bad config).
+//!
 //! Logs, traces, metrics and health follow the config's keys (`contracts_telemetry`): with
 //! `examples/seed-services/config.yaml`, JSON log lines, spans exported over OTLP, and
 //! `/metrics`, `/health/live` and `/health/ready` on `METRICS_PORT`.
 
-use contracts_amqp::{Config, shutdown_signal};
+use contracts_amqp::{Config, Exit};
 use contracts_telemetry::TelemetryConfig;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = match std::env::args().nth(1) {
-        Some(path) => Config::load(path)?,
-        None => Config::from_env()?,
+async fn main() -> Exit {
+    let config = match Config::from_args_or_env() {
+        Ok(config) => config,
+        Err(error) => return contracts_amqp::config_error(&error),
     };
-    let telemetry =
-        contracts_telemetry::install(&TelemetryConfig::from_keys(&config.extra)?).await?;
-    tracing::info!(broker = %config.amqp_uri, max_workers = config.max_workers, "starting");
-    let broker = config.connect().await?;
-    let seed = seed_services::start(config.runner(broker.clone())).await?;
-    tracing::info!(
-        "serving my_service, user_service, another_service, my_client_service and \
-         notification_service.on_user_created; SIGTERM or Ctrl-C stops"
-    );
-    let mut running = seed.running;
-    tokio::select! {
-        signal = shutdown_signal() => {
-            tracing::info!(
-                ?signal,
-                "stopping: finishing calls in flight (a second signal exits at once)"
-            );
-            running.stop().await;
-            broker.close().await;
-            tracing::info!("stopped: every call in flight replied and acked");
-            telemetry.shutdown();
-            Ok(())
+    let keys = match TelemetryConfig::from_keys(&config.extra) {
+        Ok(keys) => keys,
+        Err(error) => return contracts_amqp::config_error(&error),
+    };
+    let telemetry = match contracts_telemetry::install(&keys).await {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("telemetry: {error}");
+            return Exit::Unavailable;
         }
-        queue = running.ended() => {
-            // Without its consumers the process would look alive and serve nothing: stop what
-            // is left and exit non-zero, so that the supervisor restarts it.
-            tracing::error!(%queue, "a consumer ended for good (queue deleted, or reconnection gave up); exiting");
-            running.stop().await;
-            telemetry.shutdown();
-            std::process::exit(1);
-        }
-    }
+    };
+    let code = contracts_amqp::run(&config, |runner| async {
+        Ok(seed_services::start(runner).await?.running)
+    })
+    .await;
+    telemetry.shutdown();
+    code
 }

@@ -1,0 +1,177 @@
+//! `contracts_amqp::run` as a real process's whole `main`, over the real RabbitMQ: it serves
+//! until SIGTERM and exits 0; exits 75 when its consumer is lost (to be restarted); 69 when
+//! no broker answers; 78 when its configuration cannot be read.
+//!
+//! Each test re-runs this test binary as the service process (selected by an environment
+//! variable), so exit codes and signals belong to a process of its own.
+
+mod lab;
+
+use std::process::Stdio;
+
+use contracts_amqp::{Config, Exit};
+use contracts_core::{RpcClient, Transport};
+use contracts_testkit::{TestVhost, guarded};
+use lab::{LabClient, LabImpl, LabServer};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// Set in the service process: where its configuration comes from.
+const CHILD_CONFIG: &str = "CONTRACTS_MAIN_CHILD_CONFIG";
+
+/// The service process's `main`: a config (`env` for the environment's, else a file), then
+/// `run` with the `lab` service.
+async fn child_main(source: String) -> Exit {
+    let config = if source == "env" {
+        Config::from_env()
+    } else {
+        Config::load(source)
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return contracts_amqp::config_error(&error),
+    };
+    contracts_amqp::run(&config, |runner| async {
+        let running = runner
+            .serve(LabServer::new(LabImpl::default()))
+            .start()
+            .await?;
+        println!("READY");
+        Ok(running)
+    })
+    .await
+}
+
+/// Run `child_main` instead of the test when this binary is the service process.
+async fn as_child() -> bool {
+    let Ok(source) = std::env::var(CHILD_CONFIG) else {
+        return false;
+    };
+    std::process::exit(i32::from(child_main(source).await.code()))
+}
+
+struct ServiceProcess {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl ServiceProcess {
+    fn start(test: &str, amqp_uri: &str, config: &str) -> Self {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_CONFIG, config)
+            .env("AMQP_URI", amqp_uri)
+            // One attempt at the broker: a test of "no broker" should not wait out retries.
+            .env("RECONNECT_MAX_ATTEMPTS", "1")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the service process");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Self { child, lines }
+    }
+
+    async fn expect_line(&mut self, prefix: &str) {
+        guarded(prefix, async {
+            loop {
+                match self.lines.next_line().await.expect("read child stdout") {
+                    Some(line) if line.contains(prefix) => return,
+                    Some(_) => continue,
+                    None => panic!("the service process ended before printing {prefix}"),
+                }
+            }
+        })
+        .await;
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    async fn exit_code(mut self) -> Option<i32> {
+        guarded("exit", self.child.wait())
+            .await
+            .expect("wait")
+            .code()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_serves_until_sigterm_and_exits_0() {
+    if as_child().await {
+        return;
+    }
+    let vhost = TestVhost::create("main");
+    let mut service = ServiceProcess::start(
+        "it_serves_until_sigterm_and_exits_0",
+        vhost.raw_uri(),
+        "env",
+    );
+    service.expect_line("READY").await;
+    let broker = vhost.connect().await;
+    let lab = LabClient::new(RpcClient::connect(broker, "tests").await.unwrap());
+    assert_eq!(guarded("a call", lab.add(2, Some(3))).await.unwrap(), 5);
+    service.terminate();
+    assert_eq!(service.exit_code().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_consumer_exits_75_to_be_restarted() {
+    if as_child().await {
+        return;
+    }
+    let vhost = TestVhost::create("main");
+    let mut service = ServiceProcess::start(
+        "a_lost_consumer_exits_75_to_be_restarted",
+        vhost.raw_uri(),
+        "env",
+    );
+    service.expect_line("READY").await;
+    let broker = vhost.connect().await;
+    broker.delete_queue("rpc-lab").await.unwrap();
+    assert_eq!(
+        service.exit_code().await,
+        Some(i32::from(Exit::Lost.code()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_broker_exits_69() {
+    if as_child().await {
+        return;
+    }
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let service = ServiceProcess::start(
+        "no_broker_exits_69",
+        &format!("amqp://guest:guest@127.0.0.1:{port}/"),
+        "env",
+    );
+    assert_eq!(
+        service.exit_code().await,
+        Some(i32::from(Exit::Unavailable.code()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_config_exits_78() {
+    if as_child().await {
+        return;
+    }
+    let service = ServiceProcess::start(
+        "an_unreadable_config_exits_78",
+        "amqp://guest:guest@127.0.0.1:5672/",
+        "/no/such/config.yaml",
+    );
+    assert_eq!(
+        service.exit_code().await,
+        Some(i32::from(Exit::Config.code()))
+    );
+}
