@@ -298,6 +298,19 @@ impl CompiledMethod {
     pub fn reply(&self) -> &MessageValidator {
         &self.reply
     }
+
+    /// The validator of the declared error's value and the `exc_path` it travels under, if
+    /// the method declares one.
+    pub fn error(&self) -> Option<(&MessageValidator, &str)> {
+        self.error
+            .as_ref()
+            .map(|(validator, path)| (validator, path.as_str()))
+    }
+
+    /// The method's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// An event's validator.
@@ -393,7 +406,11 @@ impl CompiledService {
         self.methods.iter().position(|m| m.name == name)
     }
 
-    pub(crate) fn method(&self, index: usize) -> &CompiledMethod {
+    /// The method at `index` ([`Self::method_index`]).
+    ///
+    /// # Panics
+    /// If there is no method at `index`.
+    pub fn method(&self, index: usize) -> &CompiledMethod {
         &self.methods[index]
     }
 

@@ -73,6 +73,12 @@ impl RemoteError {
         }
     }
 
+    /// The structured detail the error carries under `key` (`payload` for a declared error),
+    /// from a Rust or a Python service: see [`ErrorDict::detail`].
+    pub fn detail(&self, key: &str) -> Option<Value> {
+        crate::wire::detail(&self.extra, &self.exc_args, key)
+    }
+
     /// Whether the remote exception's class is `exc_type`.
     pub fn is(&self, exc_type: &str) -> bool {
         self.exc_type == exc_type

@@ -113,11 +113,7 @@ impl ErrorDict {
     /// The structured detail under `key`: the extra key a Rust peer sends, else the JSON text
     /// in `exc_args[1]` a Python peer sends (see [`ErrorDict::with_detail`]).
     pub fn detail(&self, key: &str) -> Option<Value> {
-        if let Some(detail) = self.extra.get(key) {
-            return Some(detail.clone());
-        }
-        let text = self.exc_args.get(1)?.as_str()?;
-        serde_json::from_str(text).ok()
+        detail(&self.extra, &self.exc_args, key)
     }
 
     /// The routing key named no method of the service.
@@ -164,6 +160,16 @@ impl ErrorDict {
             other => other.to_string(),
         }
     }
+}
+
+/// The structured detail under `key` of an error dict's `extra` keys and `exc_args`: see
+/// [`ErrorDict::detail`].
+pub(crate) fn detail(extra: &Map<String, Value>, exc_args: &[Value], key: &str) -> Option<Value> {
+    if let Some(detail) = extra.get(key) {
+        return Some(detail.clone());
+    }
+    let text = exc_args.get(1)?.as_str()?;
+    serde_json::from_str(text).ok()
 }
 
 /// Encode a reply body.

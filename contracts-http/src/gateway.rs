@@ -1,0 +1,221 @@
+//! The gateway: which contracts it serves, and the routes that serve them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Router, extract::Request};
+use contracts_core::contract::ServiceContract;
+use contracts_core::limits::Limits;
+use contracts_core::validate::{Direction, Failure};
+use contracts_core::{CompiledService, Contract, RpcClient, ValidationError};
+use serde_json::Value;
+
+use crate::answer::{self, Problem};
+use crate::openapi;
+
+/// An HTTP gateway to contracts services: build it with the contracts to serve, then take
+/// its [`Gateway::router`].
+#[derive(Debug)]
+pub struct Gateway {
+    rpc: RpcClient,
+    services: BTreeMap<String, CompiledService>,
+    statuses: HashMap<String, StatusCode>,
+    max_body_bytes: usize,
+}
+
+/// What the routes share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) rpc: RpcClient,
+    pub(crate) services: BTreeMap<String, CompiledService>,
+    pub(crate) statuses: HashMap<String, StatusCode>,
+    openapi: String,
+}
+
+impl Gateway {
+    /// A gateway calling services through `rpc` (its timeout is each call's deadline).
+    pub fn new(rpc: RpcClient) -> Self {
+        Self {
+            rpc,
+            services: BTreeMap::new(),
+            statuses: HashMap::new(),
+            max_body_bytes: Limits::default().max_body_bytes,
+        }
+    }
+
+    /// Serve the methods of the contract `C` (a `#[service]` trait's `<Trait>Contract`).
+    #[must_use]
+    pub fn service<C: Contract>(self) -> Self {
+        self.contract(C::contract().clone())
+    }
+
+    /// Serve the methods of `contract`, however it was made (read back from `schemas/`, say).
+    #[must_use]
+    pub fn contract(mut self, contract: ServiceContract) -> Self {
+        self.services
+            .insert(contract.name.clone(), CompiledService::compile(contract));
+        self
+    }
+
+    /// Answer the declared error that travels under `exc_path` with `status` instead of
+    /// `400` (`409 Conflict` for `user_service.UserError`, say).
+    #[must_use]
+    pub fn error_status(mut self, exc_path: &str, status: StatusCode) -> Self {
+        self.statuses.insert(exc_path.to_owned(), status);
+        self
+    }
+
+    /// Refuse request bodies over `n` bytes with `413` (default: the services' own limit,
+    /// [`Limits::default`]).
+    #[must_use]
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
+    /// The OpenAPI 3.1 document of the routes, as served at `/openapi.json`.
+    pub fn openapi(&self) -> Value {
+        let statuses = self
+            .statuses
+            .iter()
+            .map(|(path, status)| (path.clone(), status.as_u16()))
+            .collect();
+        openapi::document(
+            self.services.values().map(CompiledService::contract),
+            &statuses,
+        )
+    }
+
+    /// The routes: `POST /<service>/<method>` and `GET /openapi.json`.
+    pub fn router(self) -> Router {
+        let openapi = self.openapi().to_string();
+        let inner = Arc::new(Inner {
+            rpc: self.rpc,
+            services: self.services,
+            statuses: self.statuses,
+            openapi,
+        });
+        Router::new()
+            .route("/openapi.json", get(openapi_json))
+            .route("/{service}/{method}", post(call))
+            .fallback(not_found)
+            .method_not_allowed_fallback(not_allowed)
+            .layer(DefaultBodyLimit::max(self.max_body_bytes))
+            .with_state(inner)
+    }
+}
+
+async fn openapi_json(State(inner): State<Arc<Inner>>) -> Response {
+    answer::json(StatusCode::OK, inner.openapi.clone())
+}
+
+async fn not_found(request: Request) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {} {}", request.method(), request.uri().path()),
+    )
+    .into()
+}
+
+async fn not_allowed(request: Request) -> Response {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is answered to POST only", request.uri().path()),
+    )
+    .into()
+}
+
+/// `POST /<service>/<method>`: check the body, call, answer.
+async fn call(
+    State(inner): State<Arc<Inner>>,
+    Path((service, method)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match request(&inner, &service, &method, &headers, body) {
+        Ok(kwargs) => {
+            let compiled = &inner.services[&service];
+            let index = compiled.method_index(&method).expect("checked by request");
+            let result = inner.rpc.call(&service, &method, vec![], kwargs).await;
+            answer::reply(&inner, compiled, compiled.method(index), result)
+        }
+        Err(problem) => problem.into(),
+    }
+}
+
+/// The arguments of a call to `service.method`, or why the HTTP request cannot make one.
+fn request(
+    inner: &Inner,
+    service: &str,
+    method: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<serde_json::Map<String, Value>, Problem> {
+    let compiled = inner.services.get(service).ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no service {service} here; serving {:?}",
+                inner.services.keys().collect::<Vec<_>>()
+            ),
+        )
+    })?;
+    let index = compiled.method_index(method).ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{service} has no method {method}"),
+        )
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("the body must be application/json, not {content_type:?}"),
+        ));
+    }
+    let body = body
+        .map_err(|rejection| Problem::new(rejection.status(), "bad_body", rejection.body_text()))?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    if let Err(failures) = compiled.method(index).request().check(&value) {
+        return Err(Problem::invalid(&ValidationError::new(
+            service,
+            method,
+            Direction::Request,
+            failures,
+        )));
+    }
+    match value {
+        Value::Object(kwargs) => Ok(kwargs),
+        // The request schema is an object's: a check that passed leaves only objects.
+        other => Err(Problem::invalid(&ValidationError::new(
+            service,
+            method,
+            Direction::Request,
+            vec![Failure {
+                pointer: String::new(),
+                reason: format!("{other} is not an object"),
+            }],
+        ))),
+    }
+}

@@ -1,0 +1,284 @@
+//! The HTTP gateway in front of the seed services over the real RabbitMQ, driven by a real
+//! HTTP client (hyper): replies, declared errors as their typed body, contract violations as
+//! 422 with pointers, deadlines as 504, an unreachable broker as 503, and malformed HTTP —
+//! bad JSON, wrong content type, oversize bodies, unknown routes — answered clearly while
+//! the services stay up. And the OpenAPI document it serves.
+
+mod lab;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use contracts_amqp::{AmqpTransport, ReconnectPolicy};
+use contracts_core::{RpcClient, ServiceRunner};
+use contracts_http::Gateway;
+use contracts_http::axum::http::StatusCode;
+use contracts_testkit::{BrokerProxy, TestVhost, guarded};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use lab::{LabContract, LabImpl, LabServer};
+use seed_contracts::{MyServiceContract, UserServiceContract};
+use serde_json::{Value, json};
+
+/// Serve `gateway` on a free local port.
+async fn serve(gateway: Gateway) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { contracts_http::axum::serve(listener, gateway.router()).await });
+    addr
+}
+
+/// One HTTP/1.1 request over a fresh connection: the status and the body.
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<Bytes>,
+) -> (StatusCode, Vec<u8>) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let request = request.body(Full::new(body.into())).unwrap();
+    let response = guarded(path, sender.send_request(request)).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
+}
+
+/// POST a JSON body; the status and the JSON answer.
+async fn post(addr: SocketAddr, path: &str, body: Value) -> (StatusCode, Value) {
+    let (status, body) = send(
+        addr,
+        "POST",
+        path,
+        Some("application/json"),
+        body.to_string(),
+    )
+    .await;
+    let body = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{path} answered {status} with no JSON ({e})"));
+    (status, body)
+}
+
+fn error_type(body: &Value) -> &str {
+    body["error"]["type"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_calls_the_services_and_answers_every_outcome() {
+    let vhost = TestVhost::create("gateway");
+    let broker = vhost.connect().await;
+    let lab = LabImpl::default();
+    let seed =
+        seed_services::start(ServiceRunner::new(broker.clone()).serve(LabServer::new(lab.clone())))
+            .await
+            .unwrap();
+    let rpc = RpcClient::connect(broker.clone(), "gateway")
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let addr = serve(
+        Gateway::new(rpc)
+            .service::<MyServiceContract>()
+            .service::<UserServiceContract>()
+            .service::<LabContract>()
+            .max_body_bytes(4096),
+    )
+    .await;
+
+    // A reply.
+    let (status, body) = post(addr, "/my_service/hello", json!({"name": "World"})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("Hello, World!")));
+    let ada = json!({"user_data": {"user_id": 1, "name": "Ada"}});
+    let (status, body) = post(addr, "/user_service/create_user", ada.clone()).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"status": "success", "user_id": 1}))
+    );
+    // The declared error: its typed value is the body.
+    let (status, body) = post(addr, "/user_service/create_user", ada.clone()).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"UserAlreadyExists": {"user_id": 1}})
+        )
+    );
+    // A request breaking the contract never leaves: 422 with every pointer.
+    let (status, body) = post(
+        addr,
+        "/user_service/create_user",
+        json!({"user_data": {"user_id": 0, "name": ""}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["direction"], "request");
+    let pointers: Vec<&str> = body["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/user_data/name", "/user_data/user_id"]);
+    let (status, _) = post(addr, "/user_service/create_user", json!([1, 2])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Something the service does not declare: 502, and why.
+    let (status, body) = post(addr, "/lab/boom", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(error_type(&body), "remote_error");
+    // No reply in time: 504.
+    let (status, body) = post(addr, "/lab/gate", json!({})).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(error_type(&body), "timeout");
+    lab.gate.open.add_permits(1);
+
+    // Malformed HTTP: clear errors, all JSON.
+    let (status, body) = send(
+        addr,
+        "POST",
+        "/my_service/hello",
+        Some("application/json"),
+        "{nope",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error_type(&body), "bad_json", "{body}");
+    let (status, body) = send(
+        addr,
+        "POST",
+        "/my_service/hello",
+        Some("text/plain"),
+        r#"{"name": "x"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(String::from_utf8_lossy(&body).contains("application/json"));
+    let (status, _) = send(addr, "POST", "/my_service/hello", None, r#"{"name": "x"}"#).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = json!({"name": "x".repeat(10_000)}).to_string();
+    let (status, body) = send(
+        addr,
+        "POST",
+        "/my_service/hello",
+        Some("application/json"),
+        huge,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    for path in [
+        "/nope",
+        "/nobody/hello",
+        "/my_service/nope",
+        "/my_service/hello/more",
+    ] {
+        let (status, body) = post(addr, path, json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(error_type(&body), "not_found", "{path}: {body}");
+    }
+    let (status, _) = send(addr, "GET", "/my_service/hello", None, "").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = send(
+        addr,
+        "PUT",
+        "/my_service/hello",
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // The services are unharmed.
+    let (status, body) = post(addr, "/my_service/hello", json!({"name": "again"})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("Hello, again!")));
+
+    // The document of it all.
+    let (status, body) = send(addr, "GET", "/openapi.json", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let document: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let create = &document["paths"]["/user_service/create_user"]["post"];
+    assert_eq!(create["operationId"], "user_service.create_user");
+    assert!(
+        create["responses"]["400"]["content"]["application/json"]["schema"]["anyOf"].is_array()
+    );
+    seed.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_error_can_have_its_own_status_and_nothing_served_is_503() {
+    let vhost = TestVhost::create("gateway");
+    let broker = vhost.connect().await;
+    let seed = seed_services::start(ServiceRunner::new(broker.clone()))
+        .await
+        .unwrap();
+    let rpc = RpcClient::connect(broker.clone(), "gateway").await.unwrap();
+    let gateway = Gateway::new(rpc)
+        .service::<UserServiceContract>()
+        .service::<LabContract>()
+        .error_status("user_service.UserError", StatusCode::CONFLICT);
+    let document = gateway.openapi();
+    assert!(document["paths"]["/user_service/create_user"]["post"]["responses"]["409"].is_object());
+    let addr = serve(gateway).await;
+    let ada = json!({"user_data": {"user_id": 3, "name": "Ada"}});
+    assert_eq!(
+        post(addr, "/user_service/create_user", ada.clone()).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = post(addr, "/user_service/create_user", ada).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body, json!({"UserAlreadyExists": {"user_id": 3}}));
+    // `lab` is in the gateway's contracts, but nothing serves it on this broker.
+    let (status, body) = post(addr, "/lab/add", json!({"a": 1})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_type(&body), "unknown_service");
+    seed.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_is_503() {
+    let vhost = TestVhost::create("gateway");
+    let proxy = BrokerProxy::start(vhost.broker_addr()).await;
+    let broker = Arc::new(
+        AmqpTransport::connect_to(vec![vhost.uri_via(&proxy)], ReconnectPolicy::default())
+            .await
+            .unwrap(),
+    );
+    let seed = seed_services::start(ServiceRunner::new(broker.clone()))
+        .await
+        .unwrap();
+    let rpc = RpcClient::connect(broker.clone(), "gateway")
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    let addr = serve(Gateway::new(rpc).service::<MyServiceContract>()).await;
+    let (status, _) = post(addr, "/my_service/hello", json!({"name": "x"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut connected = broker.watch_connected();
+    proxy.cut();
+    guarded("the loss", connected.wait_for(|up| !*up))
+        .await
+        .unwrap();
+    let (status, body) = post(addr, "/my_service/hello", json!({"name": "x"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_type(&body), "unavailable");
+    proxy.restore();
+    drop(seed);
+}
