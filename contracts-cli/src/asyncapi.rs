@@ -7,10 +7,10 @@
 //!   publisher's operation sends on it, every subscriber's operation receives from it.
 //! - Message payloads are the committed JSON Schemas. Their `$defs` move to
 //!   `components.schemas` (as `<service>_<Type>`), because AsyncAPI resolves `$ref`s
-//!   against the whole document.
+//!   against the whole document (`contracts_http::openapi::Components`, which the OpenAPI
+//!   document uses too).
 
-use std::collections::BTreeMap;
-
+use contracts_http::openapi::{Components, component_key};
 use serde_json::{Map, Value, json};
 
 use contracts_core::manifest::RpcEndpoint;
@@ -30,78 +30,7 @@ fn amqp_exchange(name: &str) -> Value {
 
 /// Keys AsyncAPI accepts for components and channels.
 fn key(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .map(|p| {
-            p.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// Moves a message schema's `$defs` into `schemas` under `<service>_<Name>` and rewrites its
-/// `$ref`s to point there.
-struct Schemas {
-    schemas: BTreeMap<String, Value>,
-    /// Each component's definition as first seen, before its `$ref`s were rewritten.
-    raw: BTreeMap<String, Value>,
-}
-
-impl Schemas {
-    fn adopt(&mut self, service: &str, schema: &Value) -> Value {
-        let mut schema = schema.clone();
-        let mut renames = BTreeMap::new();
-        if let Some(Value::Object(defs)) = schema.as_object_mut().and_then(|s| s.remove("$defs")) {
-            for (name, def) in &defs {
-                let mut component = key(&[service, name]);
-                // Two messages of a service may define one name differently: keep both.
-                let mut n = 2;
-                while self.raw.get(&component).is_some_and(|seen| seen != def) {
-                    component = format!("{}_{n}", key(&[service, name]));
-                    n += 1;
-                }
-                self.raw.insert(component.clone(), def.clone());
-                renames.insert(name.clone(), component);
-            }
-            for (name, def) in defs {
-                let mut def = def;
-                rewrite(&mut def, &renames);
-                self.schemas.insert(renames[&name].clone(), def);
-            }
-        }
-        if let Some(object) = schema.as_object_mut() {
-            object.remove("$schema");
-        }
-        rewrite(&mut schema, &renames);
-        schema
-    }
-}
-
-fn rewrite(value: &mut Value, renames: &BTreeMap<String, String>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(Value::String(target)) = map.get_mut("$ref")
-                && let Some(name) = target.strip_prefix("#/$defs/")
-                && let Some(component) = renames.get(name)
-            {
-                *target = format!("#/components/schemas/{component}");
-            }
-            map.remove("$schema");
-            for v in map.values_mut() {
-                rewrite(v, renames);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| rewrite(v, renames)),
-        _ => {}
-    }
+    component_key(parts)
 }
 
 fn message(name: &str, title: String, payload: Value) -> Value {
@@ -115,7 +44,7 @@ fn message(name: &str, title: String, payload: Value) -> Value {
 
 /// What the document is assembled from, filled service by service.
 struct Parts {
-    schemas: Schemas,
+    schemas: Components,
     channels: Map<String, Value>,
     operations: Map<String, Value>,
     messages: Map<String, Value>,
@@ -124,10 +53,7 @@ struct Parts {
 /// The AsyncAPI 3.0 document of `catalog`.
 pub fn document(catalog: &Catalog, title: &str) -> Value {
     let mut parts = Parts {
-        schemas: Schemas {
-            schemas: BTreeMap::new(),
-            raw: BTreeMap::new(),
-        },
+        schemas: Components::default(),
         channels: Map::new(),
         operations: Map::new(),
         messages: Map::new(),

@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use contracts_core::contract::{
+    DeclaredErrorSchema, EventContract, MessageSchema, MethodContract, ServiceContract,
+};
 use contracts_core::manifest::{self, Manifest, ManifestError, MessageFile};
 use serde_json::Value;
 
@@ -163,6 +166,58 @@ impl Catalog {
 }
 
 impl Service {
+    /// The service's contract as the runtime models it, its methods and events in declaration
+    /// order (what is needed to serve or document it; subscriptions are left out).
+    pub fn contract(&self) -> ServiceContract {
+        let schema = |file: &MessageFile, schema: &Value| MessageSchema {
+            type_name: file.type_name.clone(),
+            schema: schema.clone(),
+        };
+        let methods = self
+            .manifest
+            .methods
+            .iter()
+            .filter_map(|m| {
+                let method = self.methods.get(&m.name)?;
+                Some(MethodContract {
+                    name: m.name.clone(),
+                    doc: m.doc.clone(),
+                    params: m.params.clone(),
+                    request: schema(&m.request, &method.request),
+                    reply: schema(&m.reply, &method.reply),
+                    error: m
+                        .error
+                        .as_ref()
+                        .zip(method.error.as_ref())
+                        .map(|(e, value)| DeclaredErrorSchema {
+                            exc_path: e.exc_path.clone(),
+                            message: schema(&e.message, value),
+                        }),
+                })
+            })
+            .collect();
+        let events = self
+            .manifest
+            .events
+            .iter()
+            .filter_map(|e| {
+                Some(EventContract {
+                    name: e.name.clone(),
+                    doc: e.doc.clone(),
+                    payload: schema(&e.payload, self.events.get(&e.name)?),
+                })
+            })
+            .collect();
+        ServiceContract {
+            name: self.name.clone(),
+            doc: self.manifest.doc.clone(),
+            methods,
+            events,
+            subscriptions: Vec::new(),
+            calls: self.calls.clone(),
+        }
+    }
+
     fn load(dir: &Path) -> Result<Self, CatalogError> {
         let manifest = Manifest::read(&dir.join(manifest::FILE_NAME))?;
         let schema = |file: &MessageFile| read_json(&dir.join(&file.schema));

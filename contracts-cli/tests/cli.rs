@@ -318,7 +318,7 @@ fn committed_docs_match_the_schemas() {
     assert_eq!(code(&run), 0, "{}", String::from_utf8_lossy(&run.stderr));
     let committed = workspace().join("docs");
     let bless = contracts_core::schema_files::blessing();
-    for file in ["asyncapi.json", "catalog.html"] {
+    for file in ["asyncapi.json", "openapi.json", "catalog.html"] {
         let fresh = std::fs::read_to_string(out.join(file)).unwrap();
         if bless {
             std::fs::write(committed.join(file), &fresh).unwrap();
@@ -343,6 +343,26 @@ fn committed_docs_match_the_schemas() {
         "user_service.events"
     );
     assert!(asyncapi["operations"]["notification_service_on_user_created"].is_object());
+    // The gateway's document: a POST per method, checked by openapi-spec-validator.
+    let openapi: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("openapi.json")).unwrap()).unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    let create = &openapi["paths"]["/user_service/create_user"]["post"];
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["properties"]["user_data"]["$ref"],
+        "#/components/schemas/user_service_UserData"
+    );
+    let validated = std::process::Command::new(contracts_testkit::nameko::NAMEKO2.python())
+        .args(["-m", "openapi_spec_validator"])
+        .arg(out.join("openapi.json"))
+        .output()
+        .expect("python runs");
+    assert!(
+        validated.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
     let html = std::fs::read_to_string(out.join("catalog.html")).unwrap();
     for service in [
         "my_service",

@@ -1,4 +1,5 @@
-//! `contracts docs`: the AsyncAPI document and the HTML catalog.
+//! `contracts docs`: the AsyncAPI document, the OpenAPI document of the HTTP gateway, and
+//! the HTML catalog.
 
 use std::path::{Path, PathBuf};
 
@@ -7,19 +8,20 @@ use contracts_cli::{asyncapi, catalog_page};
 
 use super::{Usage, Verdict, load};
 
-/// Write the docs: an AsyncAPI 3.0 document and a self-contained HTML catalog page.
+/// Write the docs: an AsyncAPI 3.0 document, the HTTP gateway's OpenAPI 3.1 document and a
+/// self-contained HTML catalog page.
 #[derive(Args)]
 #[command(after_help = "Examples:
-  contracts docs                          # docs/asyncapi.json and docs/catalog.html
+  contracts docs                          # docs/asyncapi.json, docs/openapi.json, docs/catalog.html
   contracts docs --out site --title 'Orders platform'
 
 The HTML page needs no network: styles inline, the topology drawn as inline SVG.
 Exit codes: 0 written, 2 usage or I/O error.")]
 pub(super) struct Docs {
-    /// Where to write `asyncapi.json` and `catalog.html`.
+    /// Where to write `asyncapi.json`, `openapi.json` and `catalog.html`.
     #[arg(long, default_value = "docs")]
     out: PathBuf,
-    /// The title of both documents.
+    /// The title of the AsyncAPI document and the catalog page.
     #[arg(long, default_value = "Service catalog")]
     title: String,
 }
@@ -32,6 +34,10 @@ impl Docs {
         let document = asyncapi::document(&catalog, &self.title);
         let json = serde_json::to_string_pretty(&document).expect("JSON values encode") + "\n";
         self.write("asyncapi.json", &json)?;
+        let contracts: Vec<_> = catalog.services.values().map(|s| s.contract()).collect();
+        let openapi = contracts_http::openapi::document(&contracts, &Default::default());
+        let json = serde_json::to_string_pretty(&openapi).expect("JSON values encode") + "\n";
+        self.write("openapi.json", &json)?;
         self.write("catalog.html", &catalog_page::page(&catalog, &self.title))?;
         Ok(Verdict::Clean)
     }

@@ -11,6 +11,10 @@
 //! `nameko shell --broker $AMQP_URI` (`n.rpc.my_service.hello("World")`) or from Rust with
 //! the generated clients.
 //!
+//! With `WEB_SERVER_PORT` set (the config file sets 8000), the HTTP gateway to the seed
+//! services' methods listens there: `curl -H 'content-type: application/json' -d
+//! '{"name": "World"}' localhost:8000/my_service/hello`.
+//!
 //! `contracts_amqp::run` is the whole main: connection and reconnection, a graceful stop on
 //! SIGTERM, and an exit code a supervisor understands (0 stopped, 75 a consumer was lost,
 //! 69 no broker, 78 bad config).
@@ -20,6 +24,7 @@
 //! `/metrics`, `/health/live` and `/health/ready` on `METRICS_PORT`.
 
 use contracts_amqp::{Config, Exit};
+use contracts_core::{RpcClient, TransportError};
 use contracts_telemetry::TelemetryConfig;
 
 #[tokio::main]
@@ -39,10 +44,44 @@ async fn main() -> Exit {
             return Exit::Unavailable;
         }
     };
-    let code = contracts_amqp::run(&config, |runner| async {
-        Ok(seed_services::start(runner).await?.running)
+    let web_port = match config.extra.get("WEB_SERVER_PORT").map(port) {
+        Some(Ok(port)) => Some(port),
+        Some(Err(error)) => return contracts_amqp::config_error(&error),
+        None => None,
+    };
+    let code = contracts_amqp::run(&config, |runner| async move {
+        let transport = runner.transport().clone();
+        let seed = seed_services::start(runner).await?;
+        if let Some(port) = web_port {
+            let rpc = RpcClient::connect(transport, "http_gateway").await?;
+            serve_gateway(seed_services::gateway(rpc), port).await?;
+        }
+        Ok(seed.running)
     })
     .await;
     telemetry.shutdown();
     code
+}
+
+/// `WEB_SERVER_PORT` (the article's key) as a port.
+fn port(value: &serde_json::Value) -> Result<u16, String> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| format!("WEB_SERVER_PORT: expected a port number, got {value}"))
+}
+
+/// Serve the gateway on `port` in the background, for as long as the process runs.
+async fn serve_gateway(gateway: contracts_http::Gateway, port: u16) -> Result<(), TransportError> {
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+        .await
+        .map_err(|e| TransportError::closed_by(format!("WEB_SERVER_PORT {port}"), e))?;
+    tracing::info!(
+        port,
+        "HTTP gateway: POST /<service>/<method>, GET /openapi.json"
+    );
+    tokio::spawn(async move { contracts_http::axum::serve(listener, gateway.router()).await });
+    Ok(())
 }

@@ -182,6 +182,20 @@ impl NotificationService for Welcomes {
     }
 }
 
+/// The HTTP gateway to the seed services' methods (`POST /<service>/<method>`, OpenAPI at
+/// `/openapi.json`), calling them through `rpc`. A taken user id answers `409 Conflict`.
+pub fn gateway(rpc: RpcClient) -> contracts_http::Gateway {
+    contracts_http::Gateway::new(rpc)
+        .service::<MyServiceContract>()
+        .service::<UserServiceContract>()
+        .service::<AnotherServiceContract>()
+        .service::<MyClientServiceContract>()
+        .error_status(
+            "user_service.UserError",
+            contracts_http::axum::http::StatusCode::CONFLICT,
+        )
+}
+
 /// Every seed service, running.
 #[derive(Debug)]
 pub struct SeedServices {

@@ -20,6 +20,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use lab::{LabContract, LabImpl, LabServer};
 use seed_contracts::{MyServiceContract, UserServiceContract};
+
 use serde_json::{Value, json};
 
 /// Serve `gateway` on a free local port.
@@ -89,10 +90,9 @@ async fn the_gateway_calls_the_services_and_answers_every_outcome() {
         .await
         .unwrap()
         .with_timeout(Duration::from_millis(500));
+    // The seed example's gateway, and the lab.
     let addr = serve(
-        Gateway::new(rpc)
-            .service::<MyServiceContract>()
-            .service::<UserServiceContract>()
+        seed_services::gateway(rpc)
             .service::<LabContract>()
             .max_body_bytes(4096),
     )
@@ -107,15 +107,18 @@ async fn the_gateway_calls_the_services_and_answers_every_outcome() {
         (status, body),
         (StatusCode::OK, json!({"status": "success", "user_id": 1}))
     );
-    // The declared error: its typed value is the body.
+    // The declared error: its typed value is the body (the seed gateway answers it 409).
     let (status, body) = post(addr, "/user_service/create_user", ada.clone()).await;
     assert_eq!(
         (status, body),
         (
-            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
             json!({"UserAlreadyExists": {"user_id": 1}})
         )
     );
+    // A call whose handler calls another service, over the broker.
+    let (status, body) = post(addr, "/another_service/do_something_with_hello", json!({})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("Hello, Alice!")));
     // A request breaking the contract never leaves: 422 with every pointer.
     let (status, body) = post(
         addr,
@@ -216,14 +219,13 @@ async fn the_gateway_calls_the_services_and_answers_every_outcome() {
     assert_eq!(document["openapi"], "3.1.0");
     let create = &document["paths"]["/user_service/create_user"]["post"];
     assert_eq!(create["operationId"], "user_service.create_user");
-    assert!(
-        create["responses"]["400"]["content"]["application/json"]["schema"]["anyOf"].is_array()
-    );
+    let conflict = &create["responses"]["409"]["content"]["application/json"]["schema"];
+    assert_eq!(conflict["title"], "UserError", "{create}");
     seed.running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_declared_error_can_have_its_own_status_and_nothing_served_is_503() {
+async fn a_declared_error_is_400_by_default_and_nothing_served_is_503() {
     let vhost = TestVhost::create("gateway");
     let broker = vhost.connect().await;
     let seed = seed_services::start(ServiceRunner::new(broker.clone()))
@@ -232,10 +234,26 @@ async fn a_declared_error_can_have_its_own_status_and_nothing_served_is_503() {
     let rpc = RpcClient::connect(broker.clone(), "gateway").await.unwrap();
     let gateway = Gateway::new(rpc)
         .service::<UserServiceContract>()
-        .service::<LabContract>()
-        .error_status("user_service.UserError", StatusCode::CONFLICT);
+        .service::<LabContract>();
     let document = gateway.openapi();
-    assert!(document["paths"]["/user_service/create_user"]["post"]["responses"]["409"].is_object());
+    // By default a declared error is a 400, beside the gateway's own 400s.
+    let bad_request = &document["paths"]["/user_service/create_user"]["post"]["responses"]["400"];
+    assert!(bad_request["content"]["application/json"]["schema"]["anyOf"].is_array());
+    // An established validator agrees it is OpenAPI 3.1.
+    let file = std::env::temp_dir().join(format!("contracts-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, document.to_string()).unwrap();
+    let validated = std::process::Command::new(contracts_testkit::nameko::NAMEKO2.python())
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("python runs");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
     let addr = serve(gateway).await;
     let ada = json!({"user_data": {"user_id": 3, "name": "Ada"}});
     assert_eq!(
@@ -243,7 +261,7 @@ async fn a_declared_error_can_have_its_own_status_and_nothing_served_is_503() {
         StatusCode::OK
     );
     let (status, body) = post(addr, "/user_service/create_user", ada).await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body, json!({"UserAlreadyExists": {"user_id": 3}}));
     // `lab` is in the gateway's contracts, but nothing serves it on this broker.
     let (status, body) = post(addr, "/lab/add", json!({"a": 1})).await;
