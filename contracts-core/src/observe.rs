@@ -37,7 +37,7 @@ pub fn consuming(queue: &str, service: &str, transport: &SharedTransport) -> Opt
 /// reads from the work's output. Each step (poll) is taken in the observation's context, so
 /// what the work logs and the calls it makes are known to belong to it; dropped before the
 /// end, the observation is dropped unfinished (abandoned).
-pub(crate) async fn observed<O, F: Future>(
+pub async fn observed<O, F: Future>(
     observation: Box<dyn Observation<O>>,
     work: F,
     outcome: impl FnOnce(&F::Output) -> O,
@@ -94,6 +94,12 @@ pub trait Observer: Send + Sync + 'static {
         let _ = headers;
     }
 
+    /// An HTTP gateway takes a request. By default it is not observed.
+    fn http(&self, request: &HttpRequest<'_>) -> Box<dyn Observation<HttpOutcome>> {
+        let _ = request;
+        Box::new(Unobserved)
+    }
+
     /// A timer's run starts. By default it is not observed.
     fn tick(&self, tick: &Tick<'_>) -> Box<dyn Observation<TickOutcome>> {
         let _ = tick;
@@ -131,6 +137,26 @@ struct Unobserved;
 
 impl<O> Observation<O> for Unobserved {
     fn finish(self: Box<Self>, _outcome: O) {}
+}
+
+/// An HTTP request as a gateway (`contracts-http`) takes it.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpRequest<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The route matched (`/{service}/{method}`), or the path when none did.
+    pub route: &'a str,
+    /// The W3C `traceparent` header the caller sent, if any.
+    pub traceparent: Option<&'a str>,
+    /// The W3C `tracestate` header the caller sent, if any.
+    pub tracestate: Option<&'a str>,
+}
+
+/// How an HTTP request was answered: its status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HttpOutcome {
+    /// The response's status code.
+    pub status: u16,
 }
 
 /// A timer's run as it starts ([`crate::Timer`]).

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Router, extract::Request};
 use contracts_core::contract::ServiceContract;
 use contracts_core::limits::Limits;
+use contracts_core::observe::{self, HttpOutcome, HttpRequest};
 use contracts_core::validate::{Direction, Failure};
 use contracts_core::{CompiledService, Contract, RpcClient, ValidationError};
 use serde_json::Value;
@@ -133,19 +134,45 @@ async fn not_allowed(request: Request) -> Response {
     .into()
 }
 
-/// `POST /<service>/<method>`: check the body, call, answer.
+/// `POST /<service>/<method>`: check the body, call, answer — observed (traced, counted)
+/// when the process has an observer, the caller's trace continued.
 async fn call(
     State(inner): State<Arc<Inner>>,
     Path((service, method)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match request(&inner, &service, &method, &headers, body) {
+    let Some(observer) = observe::current() else {
+        return answer_call(&inner, &service, &method, &headers, body).await;
+    };
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let route = format!("/{service}/{method}");
+    let observation = observer.http(&HttpRequest {
+        method: "POST",
+        route: &route,
+        traceparent: header(header::HeaderName::from_static("traceparent")),
+        tracestate: header(header::HeaderName::from_static("tracestate")),
+    });
+    let work = answer_call(&inner, &service, &method, &headers, body);
+    observe::observed(observation, work, |response| HttpOutcome {
+        status: response.status().as_u16(),
+    })
+    .await
+}
+
+async fn answer_call(
+    inner: &Inner,
+    service: &str,
+    method: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match request(inner, service, method, headers, body) {
         Ok(kwargs) => {
-            let compiled = &inner.services[&service];
-            let index = compiled.method_index(&method).expect("checked by request");
-            let result = inner.rpc.call(&service, &method, vec![], kwargs).await;
-            answer::reply(&inner, compiled, compiled.method(index), result)
+            let compiled = &inner.services[service];
+            let index = compiled.method_index(method).expect("checked by request");
+            let result = inner.rpc.call(service, method, vec![], kwargs).await;
+            answer::reply(inner, compiled, compiled.method(index), result)
         }
         Err(problem) => problem.into(),
     }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use contracts_core::observe::{
-    CallOutcome, Consuming, HandleOutcome, PublishOutcome, Side, TickOutcome, WorkerPool,
+    CallOutcome, Consuming, HandleOutcome, HttpOutcome, PublishOutcome, Side, TickOutcome,
+    WorkerPool,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -69,6 +70,18 @@ struct HandledLabels {
     service: String,
     method: String,
     outcome: &'static str,
+}
+
+/// An HTTP route of a gateway.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    pub(crate) route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    status: String,
 }
 
 /// A timer: its service and name.
@@ -142,6 +155,8 @@ pub struct Metrics {
     published: Family<PublishLabels, Counter>,
     handled: Family<HandledLabels, Counter>,
     handling: Family<HandlerLabels, Histogram, fn() -> Histogram>,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     ticks: Family<TickLabels, Counter>,
     ticking: Family<TimerLabels, Histogram, fn() -> Histogram>,
     workers_busy: Family<ServiceLabels, Gauge>,
@@ -197,6 +212,22 @@ impl Metrics {
             "Time event handlers took, settling included",
             Unit::Seconds,
             handling.clone(),
+        );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests an HTTP gateway answered, by route and status code",
+            http_requests.clone(),
+        );
+        let http_duration =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                duration_histogram,
+            );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time an HTTP gateway took to answer, the call over the broker included",
+            Unit::Seconds,
+            http_duration.clone(),
         );
         let ticks = Family::<TickLabels, Counter>::default();
         registry.register(
@@ -261,6 +292,8 @@ impl Metrics {
             published,
             handled,
             handling,
+            http_requests,
+            http_duration,
             ticks,
             ticking,
             workers_busy,
@@ -324,6 +357,23 @@ impl Metrics {
                 service: service.to_owned(),
                 event: event.to_owned(),
                 outcome: outcome.map_or("cancelled", PublishOutcome::as_str),
+            })
+            .inc();
+    }
+
+    pub(crate) fn answered(
+        &self,
+        labels: RouteLabels,
+        outcome: Option<HttpOutcome>,
+        took: Duration,
+    ) {
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                route: labels.route,
+                status: outcome.map_or_else(|| "cancelled".to_owned(), |o| o.status.to_string()),
             })
             .inc();
     }

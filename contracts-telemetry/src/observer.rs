@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use contracts_core::observe::{
-    Call, CallOutcome, Consuming, Handle, HandleOutcome, Observation, Observer, Publish,
-    PublishOutcome, Tick, TickOutcome, WorkerPool,
+    Call, CallOutcome, Consuming, Handle, HandleOutcome, HttpOutcome, HttpRequest, Observation,
+    Observer, Publish, PublishOutcome, Tick, TickOutcome, WorkerPool,
 };
 use contracts_core::transport::Headers;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::trace::Tracer;
 
-use crate::metrics::{HandlerLabels, Metrics, TimerLabels};
+use crate::metrics::{HandlerLabels, Metrics, RouteLabels, TimerLabels};
 use crate::traces;
 
 pub(crate) struct TelemetryObserver {
@@ -53,6 +53,17 @@ impl Observer for TelemetryObserver {
             labels,
             |tracer| traces::handle_span(tracer, event),
             Metrics::handled,
+        )
+    }
+
+    fn http(&self, request: &HttpRequest<'_>) -> Box<dyn Observation<HttpOutcome>> {
+        let labels = RouteLabels {
+            route: request.route.to_owned(),
+        };
+        self.observe(
+            labels,
+            |tracer| traces::http_span(tracer, request),
+            Metrics::answered,
         )
     }
 
@@ -110,6 +121,10 @@ type Record<L, O> = fn(&Metrics, L, Option<O>, Duration);
 trait Ending: Copy + Send + 'static {
     fn label(self) -> &'static str;
     fn is_failure(self) -> bool;
+    /// Write what else the outcome says into the span.
+    fn annotate(self, cx: &Context) {
+        let _ = cx;
+    }
 }
 
 impl Ending for CallOutcome {
@@ -127,6 +142,25 @@ impl Ending for PublishOutcome {
     }
     fn is_failure(self) -> bool {
         self != PublishOutcome::Published
+    }
+}
+
+impl Ending for HttpOutcome {
+    fn label(self) -> &'static str {
+        // OpenTelemetry's `error.type` for HTTP is the status code.
+        match self.status {
+            500 => "500",
+            502 => "502",
+            503 => "503",
+            504 => "504",
+            _ => "5xx",
+        }
+    }
+    fn is_failure(self) -> bool {
+        self.status >= 500
+    }
+    fn annotate(self, cx: &Context) {
+        traces::answered(cx, self.status);
     }
 }
 
@@ -164,6 +198,9 @@ impl<L: Send + 'static, O: Ending> Observed<L, O> {
             return;
         };
         if let Some(cx) = &self.span {
+            if let Some(outcome) = outcome {
+                outcome.annotate(cx);
+            }
             match outcome {
                 Some(outcome) if outcome.is_failure() => traces::failed(cx, outcome.label()),
                 Some(_) => {}

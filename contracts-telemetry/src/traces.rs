@@ -20,7 +20,7 @@
 //! sender's span), so one trace follows a request through every service it reaches, Rust or
 //! Python.
 
-use contracts_core::observe::{Call, Handle, Publish, Side, Tick};
+use contracts_core::observe::{Call, Handle, HttpRequest, Publish, Side, Tick};
 use contracts_core::transport::Headers;
 use contracts_core::wire::HEADER_PREFIX;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -90,6 +90,48 @@ pub(crate) fn handle_span(tracer: &Tracer, event: &Handle<'_>) -> Context {
             ),
         ]);
     start(tracer, span, received(Some(event.headers)))
+}
+
+/// An HTTP request to a gateway: a server span continuing the caller's W3C trace context.
+pub(crate) fn http_span(tracer: &Tracer, request: &HttpRequest<'_>) -> Context {
+    let name = format!("{} {}", request.method, request.route);
+    let span = SpanBuilder::from_name(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes([
+            KeyValue::new("http.request.method", request.method.to_owned()),
+            KeyValue::new("http.route", request.route.to_owned()),
+        ]);
+    let carrier = HttpCarrier(request);
+    start(
+        tracer,
+        span,
+        TraceContextPropagator::new().extract(&carrier),
+    )
+}
+
+/// The trace context headers of an HTTP request.
+struct HttpCarrier<'a, 'b>(&'a HttpRequest<'b>);
+
+impl Extractor for HttpCarrier<'_, '_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => self.0.traceparent,
+            "tracestate" => self.0.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
+}
+
+/// Mark an HTTP span with its status code.
+pub(crate) fn answered(cx: &Context, status: u16) {
+    cx.span().set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
 }
 
 /// A timer's run: an internal span, the root of its own trace (nothing called it).

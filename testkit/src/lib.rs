@@ -5,6 +5,7 @@
 
 mod certs;
 mod cluster;
+pub mod http;
 mod logs;
 pub mod nameko;
 mod otlp;

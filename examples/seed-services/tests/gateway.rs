@@ -1,5 +1,5 @@
 //! The HTTP gateway in front of the seed services over the real RabbitMQ, driven by a real
-//! HTTP client (hyper): replies, declared errors as their typed body, contract violations as
+//! HTTP client (hyper, `contracts_testkit::http`): replies, declared errors as their typed body, contract violations as
 //! 422 with pointers, deadlines as 504, an unreachable broker as 503, and malformed HTTP —
 //! bad JSON, wrong content type, oversize bodies, unknown routes — answered clearly while
 //! the services stay up. And the OpenAPI document it serves.
@@ -13,11 +13,9 @@ use std::time::Duration;
 use contracts_amqp::{AmqpTransport, ReconnectPolicy};
 use contracts_core::{RpcClient, ServiceRunner};
 use contracts_http::Gateway;
+use contracts_http::axum::body::Bytes;
 use contracts_http::axum::http::StatusCode;
-use contracts_testkit::{BrokerProxy, TestVhost, guarded};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use contracts_testkit::{BrokerProxy, TestVhost, guarded, http};
 use lab::{LabContract, LabImpl, LabServer};
 use seed_contracts::{MyServiceContract, UserServiceContract};
 
@@ -31,7 +29,7 @@ async fn serve(gateway: Gateway) -> SocketAddr {
     addr
 }
 
-/// One HTTP/1.1 request over a fresh connection: the status and the body.
+/// One request: the status and the body.
 async fn send(
     addr: SocketAddr,
     method: &str,
@@ -39,38 +37,18 @@ async fn send(
     content_type: Option<&str>,
     body: impl Into<Bytes>,
 ) -> (StatusCode, Vec<u8>) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    let request = request.body(Full::new(body.into())).unwrap();
-    let response = guarded(path, sender.send_request(request)).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, body.to_vec())
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|c| ("content-type", c))
+        .into_iter()
+        .collect();
+    let answer = http::request(addr, method, path, &headers, body).await;
+    (StatusCode::from_u16(answer.status).unwrap(), answer.body)
 }
 
 /// POST a JSON body; the status and the JSON answer.
 async fn post(addr: SocketAddr, path: &str, body: Value) -> (StatusCode, Value) {
-    let (status, body) = send(
-        addr,
-        "POST",
-        path,
-        Some("application/json"),
-        body.to_string(),
-    )
-    .await;
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("{path} answered {status} with no JSON ({e})"));
-    (status, body)
+    let answer = http::post_json(addr, path, &body).await;
+    (StatusCode::from_u16(answer.status).unwrap(), answer.json())
 }
 
 fn error_type(body: &Value) -> &str {

@@ -11,11 +11,14 @@ use contracts_core::prelude::*;
 use contracts_core::validate::ValidationMode;
 use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, Timer};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
-use contracts_testkit::{CapturedLogs, OtlpReceiver, ReceivedSpan};
-use lab::{LabClient, LabImpl, LabServer};
+use contracts_testkit::{CapturedLogs, OtlpReceiver, ReceivedSpan, http};
+use lab::{LabClient, LabContract, LabImpl, LabServer};
 use seed_contracts::{AnotherServiceClient, UserData, UserServiceClient};
 use serde_json::Value;
 use std::time::Duration;
+
+/// What an HTTP caller of the gateway sends: trace 4bf9…, its span 00f0….
+const HTTP_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// A card whose number is sensitive.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -124,6 +127,18 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
     for _ in 0..2 {
         ticks.recv().await.expect("the timers ran");
     }
+
+    // Through the HTTP gateway, from a caller that sent its own trace context.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gateway = seed_services::gateway(rpc.clone()).service::<LabContract>();
+    tokio::spawn(async move { contracts_http::axum::serve(listener, gateway.router()).await });
+    let headers = [
+        ("content-type", "application/json"),
+        ("traceparent", HTTP_TRACEPARENT),
+    ];
+    let answered = http::request(addr, "POST", "/lab/stack", &headers, "{}").await;
+    assert_eq!(answered.status, 200, "{answered:?}");
 
     // A call whose handler calls another service.
     let another = AnotherServiceClient::new(rpc.clone());
@@ -240,6 +255,19 @@ async fn spans_reach_an_otlp_receiver_with_their_links() {
         inner_server.attribute("rpc.method"),
         Some("my_service/hello")
     );
+
+    // The gateway's request continues its caller's trace; the call it makes is its child.
+    let web = one(&spans, "POST /lab/stack", "server");
+    assert_eq!(web.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(web.parent_span_id, "00f067aa0ba902b7");
+    assert_eq!(web.attribute("http.route"), Some("/lab/stack"));
+    assert_eq!(
+        web.attributes.get("http.response.status_code"),
+        Some(&Value::from(200))
+    );
+    let stack_client = one(&spans, "lab/stack", "client");
+    parent_of(stack_client, web);
+    parent_of(one(&spans, "lab/stack", "server"), stack_client);
 
     // The timers: each run a root span of its own; a call made in it is its child; a failed
     // run says so.

@@ -17,7 +17,7 @@ use contracts_core::retry::RetryPolicy;
 use contracts_core::transport::Message;
 use contracts_core::{RpcClient, ServiceRunner, Timer, Transport};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
-use contracts_testkit::{BrokerProxy, CapturedLogs, TestVhost, guarded};
+use contracts_testkit::{BrokerProxy, CapturedLogs, TestVhost, guarded, http};
 use lab::{LabClient, LabImpl, LabServer};
 use seed_contracts::{
     UserCreated, UserData, UserServiceClient, UserServiceContract, UserServicePublisher,
@@ -165,6 +165,25 @@ async fn metrics_health_and_logs_of_a_serving_process() {
     let rpc = RpcClient::connect(broker.clone(), "tests").await.unwrap();
     let lab_client = LabClient::new(rpc.clone());
     let users = UserServiceClient::new(rpc.clone());
+    // Two requests through the HTTP gateway: answered 200 and 422.
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_addr = web.local_addr().unwrap();
+    let gateway = seed_services::gateway(rpc.clone());
+    tokio::spawn(async move { contracts_http::axum::serve(web, gateway.router()).await });
+    let hello = json!({"name": "web"});
+    assert_eq!(
+        http::post_json(web_addr, "/my_service/hello", &hello)
+            .await
+            .status,
+        200
+    );
+    let wrong = json!({"name": 7});
+    assert_eq!(
+        http::post_json(web_addr, "/my_service/hello", &wrong)
+            .await
+            .status,
+        422
+    );
 
     assert_eq!(get(addr, "/health/live").await.0, 200);
     let (status, body) = get(addr, "/health/ready").await;
@@ -295,6 +314,25 @@ async fn metrics_health_and_logs_of_a_serving_process() {
 
     let (_, after) = get(addr, "/metrics").await;
     promtool_check(&after);
+    for status in ["200", "422"] {
+        assert_eq!(
+            value(
+                &after,
+                "contracts_http_requests_total",
+                &[("route", "/my_service/hello"), ("status", status)]
+            ),
+            Some(1.0),
+            "{status}"
+        );
+    }
+    assert_eq!(
+        value(
+            &after,
+            "contracts_http_request_duration_seconds_count",
+            &[("route", "/my_service/hello")]
+        ),
+        Some(2.0)
+    );
     for side in ["client", "server"] {
         assert_eq!(
             calls(&after, side, "lab", "add", "ok"),
