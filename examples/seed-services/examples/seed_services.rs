@@ -54,7 +54,9 @@ async fn main() -> Exit {
         let seed = seed_services::start(runner).await?;
         if let Some(port) = web_port {
             let rpc = RpcClient::connect(transport, "http_gateway").await?;
-            serve_gateway(seed_services::gateway(rpc), port).await?;
+            seed_services::serve_gateway(rpc, port)
+                .await
+                .map_err(|e| TransportError::closed_by(format!("WEB_SERVER_PORT {port}"), e))?;
         }
         Ok(seed.running)
     })
@@ -71,17 +73,4 @@ fn port(value: &serde_json::Value) -> Result<u16, String> {
         _ => None,
     }
     .ok_or_else(|| format!("WEB_SERVER_PORT: expected a port number, got {value}"))
-}
-
-/// Serve the gateway on `port` in the background, for as long as the process runs.
-async fn serve_gateway(gateway: contracts_http::Gateway, port: u16) -> Result<(), TransportError> {
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
-        .await
-        .map_err(|e| TransportError::closed_by(format!("WEB_SERVER_PORT {port}"), e))?;
-    tracing::info!(
-        port,
-        "HTTP gateway: POST /<service>/<method>, GET /openapi.json"
-    );
-    tokio::spawn(async move { contracts_http::axum::serve(listener, gateway.router()).await });
-    Ok(())
 }

@@ -196,6 +196,17 @@ pub fn gateway(rpc: RpcClient) -> contracts_http::Gateway {
         )
 }
 
+/// Serve [`gateway`] on `port` (the config's `WEB_SERVER_PORT`; 0 for any free one) in the
+/// background, for as long as the process runs; the address it listens on.
+pub async fn serve_gateway(rpc: RpcClient, port: u16) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+    let addr = listener.local_addr()?;
+    let router = gateway(rpc).router();
+    tokio::spawn(async move { contracts_http::axum::serve(listener, router).await });
+    tracing::info!(%addr, "HTTP gateway: POST /<service>/<method>, GET /openapi.json");
+    Ok(addr)
+}
+
 /// Every seed service, running.
 #[derive(Debug)]
 pub struct SeedServices {

@@ -68,13 +68,18 @@ async fn the_gateway_calls_the_services_and_answers_every_outcome() {
         .await
         .unwrap()
         .with_timeout(Duration::from_millis(500));
-    // The seed example's gateway, and the lab.
+    // The seed example's gateway, as it serves it on WEB_SERVER_PORT; and a gateway of the
+    // lab, with a small body limit.
+    let seed_addr = seed_services::serve_gateway(rpc.clone(), 0).await.unwrap();
+    let seed_addr = SocketAddr::from(([127, 0, 0, 1], seed_addr.port()));
     let addr = serve(
         seed_services::gateway(rpc)
             .service::<LabContract>()
             .max_body_bytes(4096),
     )
     .await;
+    let (status, body) = post(seed_addr, "/my_service/hello", json!({"name": "seed"})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("Hello, seed!")));
 
     // A reply.
     let (status, body) = post(addr, "/my_service/hello", json!({"name": "World"})).await;
