@@ -5,11 +5,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use contracts_core::{MemoryBroker, ServiceRunner, Timer, context};
+use contracts_core::{MemoryBroker, RunningServices, ServiceRunner, Timer, context};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const INTERVAL: Duration = Duration::from_secs(10);
+
+/// The timers running on a runner of their own (an in-memory broker: timers need none).
+async fn run(timers: impl IntoIterator<Item = Timer>) -> RunningServices {
+    timers
+        .into_iter()
+        .fold(
+            ServiceRunner::new(MemoryBroker::shared()),
+            ServiceRunner::timer,
+        )
+        .start()
+        .await
+        .unwrap()
+}
 
 /// The seconds since `start` at which each of the next `n` runs began.
 async fn starts(runs: &mut mpsc::UnboundedReceiver<Instant>, start: Instant, n: usize) -> Vec<u64> {
@@ -48,11 +61,7 @@ async fn ticks_keep_their_schedule_never_overlap_and_skip_what_a_long_run_covere
         })
     };
     let start = Instant::now();
-    let running = ServiceRunner::new(MemoryBroker::shared())
-        .timer(timer)
-        .start()
-        .await
-        .unwrap();
+    let running = run([timer]).await;
     // 10: the first tick; it runs to 25, so the tick at 20 is skipped; then 30, 40, 50.
     assert_eq!(starts(&mut runs, start, 4).await, vec![10, 30, 40, 50]);
     assert_eq!(most.load(Ordering::SeqCst), 1, "runs never overlap");
@@ -68,11 +77,7 @@ async fn an_eager_timer_runs_at_once() {
     })
     .eager();
     let start = Instant::now();
-    let running = ServiceRunner::new(MemoryBroker::shared())
-        .timer(timer)
-        .start()
-        .await
-        .unwrap();
+    let running = run([timer]).await;
     assert_eq!(starts(&mut runs, start, 3).await, vec![0, 10, 20]);
     running.stop().await;
 }
@@ -94,11 +99,7 @@ async fn a_failing_or_panicking_run_is_logged_and_the_timer_goes_on() {
         }
     });
     let start = Instant::now();
-    let running = ServiceRunner::new(MemoryBroker::shared())
-        .timer(timer)
-        .start()
-        .await
-        .unwrap();
+    let running = run([timer]).await;
     assert_eq!(starts(&mut runs, start, 3).await, vec![10, 20, 30]);
     running.stop().await;
 }
@@ -113,11 +114,7 @@ async fn each_run_has_a_call_context_of_its_own() {
         let _ = tx.send(id);
         async {}
     });
-    let running = ServiceRunner::new(MemoryBroker::shared())
-        .timer(timer)
-        .start()
-        .await
-        .unwrap();
+    let running = run([timer]).await;
     let first = ids.recv().await.unwrap().expect("inside a call context");
     let second = ids.recv().await.unwrap().expect("inside a call context");
     for (id, stack) in [&first, &second] {
@@ -146,11 +143,7 @@ async fn stop_lets_the_run_in_progress_finish_and_takes_no_new_tick() {
             }
         })
     };
-    let running = ServiceRunner::new(MemoryBroker::shared())
-        .timer(timer)
-        .start()
-        .await
-        .unwrap();
+    let running = run([timer]).await;
     started.recv().await.unwrap();
     running.stop().await;
     assert_eq!(finished.load(Ordering::SeqCst), 1, "the run finished first");

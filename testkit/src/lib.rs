@@ -9,6 +9,7 @@ pub mod http;
 mod logs;
 pub mod nameko;
 mod otlp;
+mod process;
 mod proxy;
 mod vhost;
 
@@ -16,6 +17,7 @@ pub use certs::TestCerts;
 pub use cluster::{FaultCluster, FaultNode};
 pub use logs::CapturedLogs;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
+pub use process::TestProcess;
 pub use proxy::BrokerProxy;
 pub use vhost::{ExchangeInfo, QueueInfo, TestVhost};
 

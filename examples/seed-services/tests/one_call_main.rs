@@ -7,14 +7,10 @@
 
 mod lab;
 
-use std::process::Stdio;
-
 use contracts_amqp::{Config, Exit};
 use contracts_core::{RpcClient, Transport};
-use contracts_testkit::{TestVhost, guarded};
+use contracts_testkit::{TestProcess, TestVhost, guarded};
 use lab::{LabClient, LabImpl, LabServer};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 
 /// Set in the service process: where its configuration comes from.
 const CHILD_CONFIG: &str = "CONTRACTS_MAIN_CHILD_CONFIG";
@@ -50,55 +46,17 @@ async fn as_child() -> bool {
     std::process::exit(i32::from(child_main(source).await.code()))
 }
 
-struct ServiceProcess {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl ServiceProcess {
-    fn start(test: &str, amqp_uri: &str, config: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", test, "--nocapture", "--test-threads=1"])
-            .env(CHILD_CONFIG, config)
-            .env("AMQP_URI", amqp_uri)
+/// The service process for `test`, against `amqp_uri`, its config from `config`.
+fn service_process(test: &str, amqp_uri: &str, config: &str) -> TestProcess {
+    TestProcess::start(
+        test,
+        &[
+            (CHILD_CONFIG, config),
+            ("AMQP_URI", amqp_uri),
             // One attempt at the broker: a test of "no broker" should not wait out retries.
-            .env("RECONNECT_MAX_ATTEMPTS", "1")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn the service process");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Self { child, lines }
-    }
-
-    async fn expect_line(&mut self, prefix: &str) {
-        guarded(prefix, async {
-            loop {
-                match self.lines.next_line().await.expect("read child stdout") {
-                    Some(line) if line.contains(prefix) => return,
-                    Some(_) => continue,
-                    None => panic!("the service process ended before printing {prefix}"),
-                }
-            }
-        })
-        .await;
-    }
-
-    fn terminate(&self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid}");
-    }
-
-    async fn exit_code(mut self) -> Option<i32> {
-        guarded("exit", self.child.wait())
-            .await
-            .expect("wait")
-            .code()
-    }
+            ("RECONNECT_MAX_ATTEMPTS", "1"),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +65,7 @@ async fn it_serves_until_sigterm_and_exits_0() {
         return;
     }
     let vhost = TestVhost::create("main");
-    let mut service = ServiceProcess::start(
+    let mut service = service_process(
         "it_serves_until_sigterm_and_exits_0",
         vhost.raw_uri(),
         "env",
@@ -116,7 +74,7 @@ async fn it_serves_until_sigterm_and_exits_0() {
     let broker = vhost.connect().await;
     let lab = LabClient::new(RpcClient::connect(broker, "tests").await.unwrap());
     assert_eq!(guarded("a call", lab.add(2, Some(3))).await.unwrap(), 5);
-    service.terminate();
+    service.signal("TERM");
     assert_eq!(service.exit_code().await, Some(0));
 }
 
@@ -126,7 +84,7 @@ async fn a_lost_consumer_exits_75_to_be_restarted() {
         return;
     }
     let vhost = TestVhost::create("main");
-    let mut service = ServiceProcess::start(
+    let mut service = service_process(
         "a_lost_consumer_exits_75_to_be_restarted",
         vhost.raw_uri(),
         "env",
@@ -149,7 +107,7 @@ async fn no_broker_exits_69() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let service = ServiceProcess::start(
+    let service = service_process(
         "no_broker_exits_69",
         &format!("amqp://guest:guest@127.0.0.1:{port}/"),
         "env",
@@ -165,7 +123,7 @@ async fn an_unreadable_config_exits_78() {
     if as_child().await {
         return;
     }
-    let service = ServiceProcess::start(
+    let service = service_process(
         "an_unreadable_config_exits_78",
         "amqp://guest:guest@127.0.0.1:5672/",
         "/no/such/config.yaml",

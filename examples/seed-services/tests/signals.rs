@@ -7,15 +7,12 @@
 
 mod lab;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use contracts_amqp::{BrokerUri, FORCED_EXIT_CODE, shutdown_signal};
 use contracts_core::{RpcClient, ServiceRunner};
-use contracts_testkit::{TestVhost, guarded};
+use contracts_testkit::{TestProcess, TestVhost, guarded};
 use lab::{LabClient, LabImpl, LabServer};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 
 const CHILD_URI: &str = "CONTRACTS_SIGNALS_CHILD_URI";
 const CHILD_OPENS_GATE: &str = "CONTRACTS_SIGNALS_CHILD_OPENS_GATE";
@@ -52,57 +49,15 @@ async fn serve_until_signal(uri: String) -> ! {
     std::process::exit(0);
 }
 
-struct ServiceProcess {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl ServiceProcess {
-    async fn start(test: &str, vhost: &TestVhost, opens_gate: bool) -> Self {
-        let mut command = Command::new(std::env::current_exe().expect("test binary"));
-        command
-            .args(["--exact", test, "--nocapture", "--test-threads=1"])
-            .env(CHILD_URI, vhost.raw_uri())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true);
-        if opens_gate {
-            command.env(CHILD_OPENS_GATE, "1");
-        }
-        let mut child = command.spawn().expect("spawn the service process");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut process = Self { child, lines };
-        process.expect_line("READY").await;
-        process
+/// The service process for `test`, once it is serving.
+async fn service_process(test: &str, vhost: &TestVhost, opens_gate: bool) -> TestProcess {
+    let mut env = vec![(CHILD_URI, vhost.raw_uri())];
+    if opens_gate {
+        env.push((CHILD_OPENS_GATE, "1"));
     }
-
-    async fn expect_line(&mut self, prefix: &str) -> String {
-        guarded(prefix, async {
-            loop {
-                match self.lines.next_line().await.expect("read child stdout") {
-                    Some(line) if line.contains(prefix) => return line,
-                    Some(_) => continue,
-                    None => panic!("the service process ended before printing {prefix}"),
-                }
-            }
-        })
-        .await
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} {pid}");
-    }
-
-    async fn exit_code(mut self) -> Option<i32> {
-        guarded("exit", self.child.wait())
-            .await
-            .expect("wait")
-            .code()
-    }
+    let mut process = TestProcess::start(test, &env);
+    process.expect_line("READY").await;
+    process
 }
 
 async fn client(vhost: &TestVhost) -> LabClient {
@@ -120,7 +75,7 @@ async fn sigterm_finishes_calls_in_flight_then_acks_and_exits() {
         serve_until_signal(uri).await;
     }
     let vhost = TestVhost::create("sigterm");
-    let mut service = ServiceProcess::start(
+    let mut service = service_process(
         "sigterm_finishes_calls_in_flight_then_acks_and_exits",
         &vhost,
         true,
@@ -157,7 +112,7 @@ async fn a_second_signal_exits_at_once_and_the_request_stays_queued() {
         serve_until_signal(uri).await;
     }
     let vhost = TestVhost::create("sigint");
-    let mut service = ServiceProcess::start(
+    let mut service = service_process(
         "a_second_signal_exits_at_once_and_the_request_stays_queued",
         &vhost,
         false,
@@ -200,7 +155,7 @@ async fn kill_9_of_one_instance_hands_its_calls_to_the_other() {
         serve_until_signal(uri).await;
     }
     let vhost = TestVhost::create("kill9");
-    let mut doomed = ServiceProcess::start(
+    let mut doomed = service_process(
         "kill_9_of_one_instance_hands_its_calls_to_the_other",
         &vhost,
         false,
