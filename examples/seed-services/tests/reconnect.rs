@@ -13,7 +13,7 @@ use std::time::Duration;
 use contracts_amqp::AmqpTransport;
 use contracts_core::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
-use contracts_core::{PublishError, RpcClient, ServiceRunner};
+use contracts_core::{PublishError, RpcClient, ServiceRunner, Transport};
 use contracts_testkit::{BrokerProxy, TestVhost, guarded};
 use futures_util::FutureExt;
 use lab::{LabClient, LabImpl, LabServer};
@@ -36,6 +36,7 @@ async fn connections_closed_by_the_broker_are_recovered() {
     let client = LabClient::new(RpcClient::connect(broker.clone(), "tests").await.unwrap());
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
     let mut connected = broker.watch_connected();
+    let before = broker.reconnections();
 
     rabbitmqctl(&[
         "close_all_connections",
@@ -44,8 +45,14 @@ async fn connections_closed_by_the_broker_are_recovered() {
         "test: closed",
         "-q",
     ]);
-    lab::until(&mut connected, false).await;
-    lab::until(&mut connected, true).await;
+    // Lost and back: the reconnection is counted before the link says it is up. (Waiting to
+    // see `false` first could miss it: the link may be back before rabbitmqctl returns.)
+    guarded(
+        "the reconnection",
+        connected.wait_for(|up| *up && broker.reconnections() > before),
+    )
+    .await
+    .expect("the transport is alive");
     // The service re-subscribed, the client's reply queue came back: calls go through.
     assert_eq!(
         guarded("a call after the reconnection", client.add(2, Some(3)))
