@@ -88,8 +88,8 @@ fn module(service: &Service) -> String {
         let stem = models::pascal(method);
         let call = format!("{stem}Call");
         models.claim(&call);
-        let error = messages.error.as_ref().map(|schema| {
-            let exc_path = declared_path(service, method);
+        let error = messages.error.as_ref().zip(declared_path(service, method));
+        let error = error.map(|(schema, exc_path)| {
             let exception = exc_path.rsplit('.').next().unwrap_or(&exc_path).to_owned();
             models.claim(&exception);
             (schema, exc_path, exception)
@@ -116,11 +116,12 @@ fn module(service: &Service) -> String {
                 .entry("ERRORS")
                 .or_default()
                 .push((method.clone(), payload.clone()));
+            let doc = models::doc_of(schema, &exc_path);
             Declared {
                 exc_path,
                 exception,
                 payload,
-                doc: doc_of(schema),
+                doc,
             }
         });
         methods.push(MethodApi {
@@ -236,7 +237,7 @@ struct Declared {
 }
 
 /// The `exc_path` of `method`'s declared error, as the manifest records it.
-fn declared_path(service: &Service, method: &str) -> String {
+fn declared_path(service: &Service, method: &str) -> Option<String> {
     service
         .manifest
         .methods
@@ -244,22 +245,6 @@ fn declared_path(service: &Service, method: &str) -> String {
         .find(|m| m.name == method)
         .and_then(|m| m.error.as_ref())
         .map(|e| e.exc_path.clone())
-        .unwrap_or_else(|| format!("{}.{}Error", service.name, models::pascal(method)))
-}
-
-/// A schema's description.
-fn doc_of(schema: &serde_json::Value) -> String {
-    schema
-        .get("description")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// `text` (or `fallback` when empty) as a docstring's content.
-fn docstring(text: &str, fallback: &str) -> String {
-    let text = if text.is_empty() { fallback } else { text };
-    text.replace('\\', "\\\\").replace("\"\"\"", "'''")
 }
 
 impl Api {
@@ -278,13 +263,13 @@ impl Api {
             declared.insert(&error.exc_path, error);
         }
         for error in declared.values() {
-            let doc = docstring(&error.doc, &format!("`{}`.", error.exc_path));
             let _ = write!(
                 text,
                 "\n\nclass {}(DeclaredError[{}]):\n    \"\"\"{doc}\n\n    \
                  Raise it with its payload; catch it from a call, its `payload` typed.\n    \"\"\"\n\n    \
                  exc_path = \"{}\"\n    payload_type = {}\n",
                 error.exception, error.payload, error.exc_path, error.payload,
+                doc = error.doc,
             );
         }
         let errors: Vec<String> = methods
@@ -320,7 +305,7 @@ impl Api {
                  return {call}(self, \"{m}\")\n",
                 m = method.name,
                 call = method.call,
-                doc = docstring(&method.doc, &format!("`{name}.{}`.", method.name)),
+                doc = models::docstring(&method.doc, &format!("`{name}.{}`.", method.name)),
             );
         }
         let _ = write!(
@@ -347,7 +332,7 @@ impl Api {
                 "\n    def {event}(self, payload: {}) -> None:\n        \"\"\"{}\"\"\"\n        \
                  self._publish(\"{event}\", payload)\n",
                 models.value_type(class),
-                docstring(doc, &format!("Publish `{event}`.")),
+                models::docstring(doc, &format!("Publish `{event}`.")),
             );
         }
         let _ = write!(
@@ -396,7 +381,7 @@ impl MethodApi {
              \"\"\"Send the call now; `.result()` waits for its reply.\"\"\"\n        \
              return self._call_async({{{args}}})\n",
             call = self.call,
-            doc = docstring(&self.doc, &format!("`{service}.{}`.", self.name)),
+            doc = models::docstring(&self.doc, &format!("`{service}.{}`.", self.name)),
             method = self.name,
         )
     }
@@ -422,7 +407,7 @@ fn render(
     let _ = writeln!(
         text,
         "\"\"\"{}\"\"\"\n\nfrom __future__ import annotations\n",
-        doc.replace("\"\"\"", "'''")
+        models::docstring(doc, "")
     );
     if models.uses_datetime {
         text.push_str("import datetime\n");

@@ -149,7 +149,9 @@ fn literal(text: &str) -> String {
 }
 
 /// A docstring body: the text, with what would end the string escaped.
-fn docstring(text: &str) -> String {
+/// `text` as a docstring's content, `fallback` when it is empty.
+pub(super) fn docstring(text: &str, fallback: &str) -> String {
+    let text = if text.is_empty() { fallback } else { text };
     text.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"")
 }
 
@@ -507,11 +509,9 @@ fn dedup_union(types: Vec<String>) -> String {
 }
 
 /// A class's docstring: the schema's description, else its name.
-fn doc_of(schema: &Value, name: &str) -> String {
-    match schema.get("description").and_then(Value::as_str) {
-        Some(description) => docstring(description),
-        None => format!("`{name}`."),
-    }
+pub(super) fn doc_of(schema: &Value, name: &str) -> String {
+    let description = schema.get("description").and_then(Value::as_str);
+    docstring(description.unwrap_or_default(), &format!("`{name}`."))
 }
 
 #[cfg(test)]
