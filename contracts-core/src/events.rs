@@ -481,10 +481,14 @@ impl EventHandler {
 
     pub(crate) async fn handle(&self, transport: &SharedTransport, delivery: Delivery) {
         let outcome = self.observed(transport, delivery).await;
-        self.settled.send_modify(|(count, last)| {
-            *count += 1;
-            *last = Some(outcome);
-        });
+        // Only a waiter reads the count, and it counts from when it was made: with none,
+        // a delivery costs nothing more.
+        if self.settled.receiver_count() > 0 {
+            self.settled.send_modify(|(count, last)| {
+                *count += 1;
+                *last = Some(outcome);
+            });
+        }
     }
 
     async fn observed(&self, transport: &SharedTransport, delivery: Delivery) -> HandleOutcome {

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Router, extract::Request};
+use contracts_core::contract::CompiledMethod;
 use contracts_core::contract::ServiceContract;
 use contracts_core::limits::Limits;
 use contracts_core::observe::{self, HttpOutcome, HttpRequest};
@@ -168,24 +169,33 @@ async fn answer_call(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match request(inner, service, method, headers, body) {
-        Ok(kwargs) => {
-            let compiled = &inner.services[service];
-            let index = compiled.method_index(method).expect("checked by request");
+        Ok(Checked {
+            service: compiled,
+            method: spec,
+            kwargs,
+        }) => {
             let result = inner.rpc.call(service, method, vec![], kwargs).await;
-            answer::reply(inner, compiled, compiled.method(index), result)
+            answer::reply(inner, compiled, spec, result)
         }
         Err(problem) => problem.into(),
     }
 }
 
-/// The arguments of a call to `service.method`, or why the HTTP request cannot make one.
-fn request(
-    inner: &Inner,
+/// A request ready to send: the service and method it calls, its arguments checked.
+struct Checked<'a> {
+    service: &'a CompiledService,
+    method: &'a CompiledMethod,
+    kwargs: serde_json::Map<String, Value>,
+}
+
+/// The checked call to `service.method`, or why the HTTP request cannot make one.
+fn request<'a>(
+    inner: &'a Inner,
     service: &str,
     method: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<serde_json::Map<String, Value>, Problem> {
+) -> Result<Checked<'a>, Problem> {
     let compiled = inner.services.get(service).ok_or_else(|| {
         Problem::new(
             StatusCode::NOT_FOUND,
@@ -196,7 +206,8 @@ fn request(
             ),
         )
     })?;
-    let index = compiled.method_index(method).ok_or_else(|| {
+    let spec = compiled.method_index(method).map(|i| compiled.method(i));
+    let spec = spec.ok_or_else(|| {
         Problem::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -224,7 +235,7 @@ fn request(
             format!("the body is not JSON: {e}"),
         )
     })?;
-    if let Err(failures) = compiled.method(index).request().check(&value) {
+    if let Err(failures) = spec.request().check(&value) {
         return Err(Problem::invalid(&ValidationError::new(
             service,
             method,
@@ -233,7 +244,11 @@ fn request(
         )));
     }
     match value {
-        Value::Object(kwargs) => Ok(kwargs),
+        Value::Object(kwargs) => Ok(Checked {
+            service: compiled,
+            method: spec,
+            kwargs,
+        }),
         // The request schema is an object's: a check that passed leaves only objects.
         other => Err(Problem::invalid(&ValidationError::new(
             service,

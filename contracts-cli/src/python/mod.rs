@@ -268,7 +268,10 @@ impl Api {
                 "\n\nclass {}(DeclaredError[{}]):\n    \"\"\"{doc}\n\n    \
                  Raise it with its payload; catch it from a call, its `payload` typed.\n    \"\"\"\n\n    \
                  exc_path = \"{}\"\n    payload_type = {}\n",
-                error.exception, error.payload, error.exc_path, error.payload,
+                error.exception,
+                error.payload,
+                error.exc_path,
+                error.payload,
                 doc = error.doc,
             );
         }
