@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .exceptions import DeclaredError, Failure, ValidationError
+from .exceptions import DeclaredError, ValidationError
 from .messages import check
 
 
@@ -40,7 +40,8 @@ class Contract:
         return event
 
     def request(self, method: str, kwargs: dict[str, Any]) -> BaseModel:
-        """`method`'s arguments by name, checked; optional ones left out when `None`."""
+        """`method`'s arguments by name (JSON data), checked; optional ones given as `None`
+        are taken out of `kwargs`, so that what is sent is what was checked."""
         model = self.requests[method]
         for name, info in model.model_fields.items():
             key = info.alias or name
@@ -68,7 +69,3 @@ class Contract:
     def payload(self, event: str, data: Any) -> BaseModel:
         """`event`'s payload, checked."""
         return check(self.events[event], data, self.name, event, "event")
-
-    def refuse(self, method: str, reason: str) -> ValidationError:
-        """A request refused as a whole (it binds to no arguments)."""
-        return ValidationError.of(self.name, method, "request", [Failure("", reason)])
