@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use contracts_amqp::{AmqpTransport, BrokerUri, Config};
 use contracts_core::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
-use contracts_core::{RpcClient, ServiceRunner};
+use contracts_core::{RpcClient, ServiceRunner, Transport};
 use contracts_testkit::nameko::NamekoProcess;
 use contracts_testkit::{FaultCluster, FaultNode, guarded};
 use futures_util::FutureExt;
@@ -73,11 +73,10 @@ async fn a_service_fails_over_to_the_other_node() {
     let client = LabClient::new(RpcClient::connect(caller, "tests").await.unwrap());
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
 
-    let mut up = service.watch_connected();
+    let before = service.reconnections();
     let stopped = Instant::now();
     cluster.node(0).stop_app();
-    lab::until(&mut up, false).await;
-    lab::until(&mut up, true).await;
+    lab::reconnected(&service, before).await;
     assert_eq!(
         guarded("a call served after the failover", client.add(2, Some(3)))
             .await

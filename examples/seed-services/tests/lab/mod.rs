@@ -259,6 +259,19 @@ pub(crate) async fn serve(
         .expect("lab starts")
 }
 
+/// Wait until `broker` is back after a loss it counted `before` reconnections ahead of: the
+/// count rises before the link says it is up, so a reconnection done before this wait began
+/// is still seen (a watch of the state keeps only its latest value, and can skip a `false`).
+pub(crate) async fn reconnected(broker: &contracts_amqp::AmqpTransport, before: u64) {
+    let mut connected = broker.watch_connected();
+    guarded(
+        "the reconnection",
+        connected.wait_for(|up| *up && broker.reconnections() > before),
+    )
+    .await
+    .expect("the transport is alive");
+}
+
 /// Wait until `connected` says `up`.
 pub(crate) async fn until(connected: &mut watch::Receiver<bool>, up: bool) {
     guarded("the connection state", connected.wait_for(|c| *c == up))
