@@ -1,261 +1,133 @@
-//! A `schemas/` directory read back: services, their methods' request, reply and error
-//! schemas, their events' payload schemas, and what they subscribe to. Only the files are
-//! read, so the tool serves contracts written in any language.
+//! A `schemas/` directory read back: the [`ServiceContract`] of every service in it, as
+//! [`schema_files::read`] gives them. Only the files are read, so the tool serves contracts
+//! written in any language.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use contracts_core::contract::{
-    DeclaredErrorSchema, EventContract, MessageSchema, MethodContract, ServiceContract,
-};
-use contracts_core::manifest::{self, Manifest, ManifestError, MessageFile};
+use contracts_core::contract::{EventContract, MethodContract, ServiceContract};
+use contracts_core::schema_files::{self, SchemaFilesError};
 use serde_json::Value;
 
 /// Every service of a schemas directory, by name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Catalog {
     /// Services by name.
-    pub services: BTreeMap<String, Service>,
+    pub services: BTreeMap<String, ServiceContract>,
 }
 
-/// One service's contract.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Service {
-    /// Its `service.json`, as read.
-    pub manifest: Manifest,
-    /// Nameko service name.
-    pub name: String,
-    /// The service's doc comment.
-    pub doc: String,
-    /// RPC methods by name.
-    pub methods: BTreeMap<String, Method>,
-    /// Event payload schemas by event name.
-    pub events: BTreeMap<String, Value>,
-    /// Event doc comments by event name.
-    pub event_docs: BTreeMap<String, String>,
-    /// `(source, event)` pairs this service handles, with the handling method.
-    pub subscriptions: Vec<Subscription>,
-    /// Services this one calls.
-    pub calls: Vec<String>,
-}
-
-/// One RPC method's messages.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Method {
-    /// The method's doc comment.
-    pub doc: String,
-    /// Parameter names, in order.
-    pub params: Vec<String>,
-    /// Request schema: what the server reads.
-    pub request: Value,
-    /// Reply schema: what clients read.
-    pub reply: Value,
-    /// Declared error schema, if any: what clients read.
-    pub error: Option<Value>,
-}
-
-/// An event handler recorded in a contract.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct Subscription {
-    /// The publishing service.
-    pub source: String,
-    /// The event.
-    pub event: String,
-    /// The handling method.
-    pub method: String,
-}
-
-/// Why a schemas directory could not be read.
+/// Why `contracts validate` cannot find the message it was given.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CatalogError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+pub enum UnknownMessage {
+    /// The name is not `service.item[.part]`.
+    #[error(
+        "`{0}`: name a message as service.method, service.method.reply, service.method.error \
+         or service.event"
+    )]
+    Malformed(String),
+    /// No such service.
+    #[error("no service `{service}` in the schemas (have: {known:?})")]
+    Service {
+        /// The service named.
+        service: String,
+        /// The services there are.
+        known: Vec<String>,
     },
-    /// A schema file is not JSON.
-    #[error("{path} is not JSON: {source}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What the JSON parser found.
-        #[source]
-        source: serde_json::Error,
+    /// No method or event of that name.
+    #[error(
+        "`{service}` has no method or event `{item}` (methods: {methods:?}, events: {events:?})"
+    )]
+    Item {
+        /// The service.
+        service: String,
+        /// The method or event named.
+        item: String,
+        /// The service's methods.
+        methods: Vec<String>,
+        /// The service's events.
+        events: Vec<String>,
     },
-    /// A `service.json` is not a manifest.
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-}
-
-fn read_json(path: &Path) -> Result<Value, CatalogError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| CatalogError::Invalid {
-        path: path.to_owned(),
-        source,
-    })
+    /// A part of a method other than request, reply and error.
+    #[error("`{0}`: a method's messages are request, reply and error")]
+    Part(String),
+    /// The method has no declared error.
+    #[error("{service}.{method} declares no error")]
+    NoError {
+        /// The service.
+        service: String,
+        /// The method.
+        method: String,
+    },
 }
 
 impl Catalog {
     /// Read every `<service>/service.json` under `dir`, with the schema files it names.
-    pub fn load(dir: &Path) -> Result<Self, CatalogError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::Read {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let mut catalog = Self::default();
-        let mut dirs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.join("service.json").is_file())
+    pub fn load(dir: &Path) -> Result<Self, SchemaFilesError> {
+        Ok(Self::of(schema_files::read(dir)?))
+    }
+
+    /// The catalog of `contracts`.
+    pub fn of(contracts: impl IntoIterator<Item = ServiceContract>) -> Self {
+        let services = contracts
+            .into_iter()
+            .map(|contract| (contract.name.clone(), contract))
             .collect();
-        dirs.sort();
-        for service_dir in dirs {
-            let service = Service::load(&service_dir)?;
-            catalog.services.insert(service.name.clone(), service);
-        }
-        Ok(catalog)
+        Self { services }
     }
 
     /// The schema of a message named `service.method[.request|.reply|.error]` or
     /// `service.event`, with what it is, for messages.
-    pub fn message(&self, name: &str) -> Result<(String, &Value), String> {
+    pub fn message(&self, name: &str) -> Result<(String, &Value), UnknownMessage> {
         let mut parts = name.splitn(3, '.');
         let (Some(service), Some(item)) = (parts.next(), parts.next()) else {
-            return Err(format!(
-                "`{name}`: name a message as service.method, service.method.reply, \
-                 service.method.error or service.event"
-            ));
+            return Err(UnknownMessage::Malformed(name.to_owned()));
         };
         let part = parts.next();
-        let known: Vec<&String> = self.services.keys().collect();
         let svc = self
             .services
             .get(service)
-            .ok_or_else(|| format!("no service `{service}` in the schemas (have: {known:?})"))?;
-        if let Some(method) = svc.methods.get(item) {
+            .ok_or_else(|| UnknownMessage::Service {
+                service: service.to_owned(),
+                known: self.services.keys().cloned().collect(),
+            })?;
+        if let Some(method) = svc.method(item) {
             return match part.unwrap_or("request") {
-                "request" => Ok((format!("{service}.{item} request"), &method.request)),
-                "reply" => Ok((format!("{service}.{item} reply"), &method.reply)),
+                "request" => Ok((format!("{service}.{item} request"), &method.request.schema)),
+                "reply" => Ok((format!("{service}.{item} reply"), &method.reply.schema)),
                 "error" => method
                     .error
                     .as_ref()
-                    .map(|e| (format!("{service}.{item} error"), e))
-                    .ok_or_else(|| format!("{service}.{item} declares no error")),
-                other => Err(format!(
-                    "`{other}`: a method's messages are request, reply and error"
-                )),
+                    .map(|e| (format!("{service}.{item} error"), &e.message.schema))
+                    .ok_or_else(|| UnknownMessage::NoError {
+                        service: service.to_owned(),
+                        method: item.to_owned(),
+                    }),
+                other => Err(UnknownMessage::Part(other.to_owned())),
             };
         }
-        if let (Some(payload), None) = (svc.events.get(item), part) {
-            return Ok((format!("{service}.{item} event"), payload));
+        if let (Some(event), None) = (svc.event(item), part) {
+            return Ok((format!("{service}.{item} event"), &event.payload.schema));
         }
-        Err(format!(
-            "`{service}` has no method or event `{item}` (methods: {:?}, events: {:?})",
-            svc.methods.keys().collect::<Vec<_>>(),
-            svc.events.keys().collect::<Vec<_>>()
-        ))
+        Err(UnknownMessage::Item {
+            service: service.to_owned(),
+            item: item.to_owned(),
+            methods: methods_by_name(svc).map(|m| m.name.clone()).collect(),
+            events: events_by_name(svc).map(|e| e.name.clone()).collect(),
+        })
     }
 }
 
-impl Service {
-    /// The service's contract as the runtime models it, its methods and events in declaration
-    /// order (what is needed to serve or document it; subscriptions are left out).
-    pub fn contract(&self) -> ServiceContract {
-        let schema = |file: &MessageFile, schema: &Value| MessageSchema {
-            type_name: file.type_name.clone(),
-            schema: schema.clone(),
-        };
-        let methods = self
-            .manifest
-            .methods
-            .iter()
-            .filter_map(|m| {
-                let method = self.methods.get(&m.name)?;
-                Some(MethodContract {
-                    name: m.name.clone(),
-                    doc: m.doc.clone(),
-                    params: m.params.clone(),
-                    request: schema(&m.request, &method.request),
-                    reply: schema(&m.reply, &method.reply),
-                    error: m
-                        .error
-                        .as_ref()
-                        .zip(method.error.as_ref())
-                        .map(|(e, value)| DeclaredErrorSchema {
-                            exc_path: e.exc_path.clone(),
-                            message: schema(&e.message, value),
-                        }),
-                })
-            })
-            .collect();
-        let events = self
-            .manifest
-            .events
-            .iter()
-            .filter_map(|e| {
-                Some(EventContract {
-                    name: e.name.clone(),
-                    doc: e.doc.clone(),
-                    payload: schema(&e.payload, self.events.get(&e.name)?),
-                })
-            })
-            .collect();
-        ServiceContract {
-            name: self.name.clone(),
-            doc: self.manifest.doc.clone(),
-            methods,
-            events,
-            subscriptions: Vec::new(),
-            calls: self.calls.clone(),
-        }
-    }
+/// A service's methods in name order, the order the documents and reports list them in.
+pub fn methods_by_name(service: &ServiceContract) -> impl Iterator<Item = &MethodContract> {
+    let mut methods: Vec<_> = service.methods.iter().collect();
+    methods.sort_by(|a, b| a.name.cmp(&b.name));
+    methods.into_iter()
+}
 
-    fn load(dir: &Path) -> Result<Self, CatalogError> {
-        let manifest = Manifest::read(&dir.join(manifest::FILE_NAME))?;
-        let schema = |file: &MessageFile| read_json(&dir.join(&file.schema));
-        let mut service = Self {
-            name: manifest.name.clone(),
-            doc: manifest.doc.clone().unwrap_or_default(),
-            methods: BTreeMap::new(),
-            events: BTreeMap::new(),
-            event_docs: BTreeMap::new(),
-            subscriptions: Vec::new(),
-            calls: manifest.calls.clone(),
-            manifest: manifest.clone(),
-        };
-        for m in &manifest.methods {
-            let method = Method {
-                doc: m.doc.clone().unwrap_or_default(),
-                params: m.params.clone(),
-                request: schema(&m.request)?,
-                reply: schema(&m.reply)?,
-                error: m.error.as_ref().map(|e| schema(&e.message)).transpose()?,
-            };
-            service.methods.insert(m.name.clone(), method);
-        }
-        for e in &manifest.events {
-            service.events.insert(e.name.clone(), schema(&e.payload)?);
-            service
-                .event_docs
-                .insert(e.name.clone(), e.doc.clone().unwrap_or_default());
-        }
-        service.subscriptions = manifest
-            .subscriptions
-            .iter()
-            .map(|s| Subscription {
-                source: s.source.clone(),
-                event: s.event.clone(),
-                method: s.method.clone(),
-            })
-            .collect();
-        Ok(service)
-    }
+/// A service's events in name order (see [`methods_by_name`]).
+pub fn events_by_name(service: &ServiceContract) -> impl Iterator<Item = &EventContract> {
+    let mut events: Vec<_> = service.events.iter().collect();
+    events.sort_by(|a, b| a.name.cmp(&b.name));
+    events.into_iter()
 }

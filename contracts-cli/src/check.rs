@@ -1,8 +1,9 @@
 //! `contracts check`: every change between two catalogs, per service, message and direction.
 
+use contracts_core::contract::{ServiceContract, Subscription};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Service};
+use crate::catalog::{Catalog, events_by_name, methods_by_name};
 use crate::compat::{Change, Reader, compare};
 
 /// One change found between the baseline and the current schemas.
@@ -69,7 +70,7 @@ pub fn check(old: &Catalog, new: &Catalog) -> Vec<Finding> {
 }
 
 /// Every change to one service, in named steps.
-fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+fn service(findings: &mut Vec<Finding>, old: &ServiceContract, new: &ServiceContract) {
     methods(findings, old, new);
     events(findings, old, new);
     calls(findings, old, new);
@@ -77,11 +78,12 @@ fn service(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
 }
 
 /// Removed methods break; for the others, the parameter list and every message.
-fn methods(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+fn methods(findings: &mut Vec<Finding>, old: &ServiceContract, new: &ServiceContract) {
     let svc = &old.name;
-    for (name, old_method) in &old.methods {
+    for old_method in methods_by_name(old) {
+        let name = &old_method.name;
         let item = format!("{svc}.{name}");
-        let Some(new_method) = new.methods.get(name) else {
+        let Some(new_method) = new.method(name) else {
             findings.push(whole(item, "method removed", true));
             continue;
         };
@@ -93,19 +95,26 @@ fn methods(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
             &item,
             "request",
             Reader::Server,
-            &old_method.request,
-            &new_method.request,
+            &old_method.request.schema,
+            &new_method.request.schema,
         );
         messages(
             findings,
             &item,
             "reply",
             Reader::Clients,
-            &old_method.reply,
-            &new_method.reply,
+            &old_method.reply.schema,
+            &new_method.reply.schema,
         );
         match (&old_method.error, &new_method.error) {
-            (Some(o), Some(n)) => messages(findings, &item, "error", Reader::Clients, o, n),
+            (Some(o), Some(n)) => messages(
+                findings,
+                &item,
+                "error",
+                Reader::Clients,
+                &o.message.schema,
+                &n.message.schema,
+            ),
             (None, Some(_)) => findings.push(whole(item.clone(), "now declares an error", true)),
             (Some(_), None) => {
                 findings.push(whole(item.clone(), "no longer declares an error", false))
@@ -113,8 +122,12 @@ fn methods(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
             (None, None) => {}
         }
     }
-    for name in new.methods.keys().filter(|n| !old.methods.contains_key(*n)) {
-        findings.push(whole(format!("{svc}.{name}"), "method added", false));
+    for added in methods_by_name(new).filter(|m| old.method(&m.name).is_none()) {
+        findings.push(whole(
+            format!("{svc}.{}", added.name),
+            "method added",
+            false,
+        ));
     }
 }
 
@@ -143,29 +156,29 @@ fn parameters(item: &str, old: &[String], new: &[String]) -> Option<Finding> {
 }
 
 /// Removed events break; kept ones compare their payloads (read by subscribers).
-fn events(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+fn events(findings: &mut Vec<Finding>, old: &ServiceContract, new: &ServiceContract) {
     let svc = &old.name;
-    for (name, old_payload) in &old.events {
-        let item = format!("{svc}.{name}");
-        match new.events.get(name) {
+    for old_event in events_by_name(old) {
+        let item = format!("{svc}.{}", old_event.name);
+        match new.event(&old_event.name) {
             None => findings.push(whole(item, "event removed", true)),
-            Some(new_payload) => messages(
+            Some(new_event) => messages(
                 findings,
                 &item,
                 "event",
                 Reader::Clients,
-                old_payload,
-                new_payload,
+                &old_event.payload.schema,
+                &new_event.payload.schema,
             ),
         }
     }
-    for name in new.events.keys().filter(|n| !old.events.contains_key(*n)) {
-        findings.push(whole(format!("{svc}.{name}"), "event added", false));
+    for added in events_by_name(new).filter(|e| old.event(&e.name).is_none()) {
+        findings.push(whole(format!("{svc}.{}", added.name), "event added", false));
     }
 }
 
 /// Changes to whom the service calls: listed, breaking nobody.
-fn calls(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+fn calls(findings: &mut Vec<Finding>, old: &ServiceContract, new: &ServiceContract) {
     let svc = &old.name;
     for callee in old.calls.iter().filter(|c| !new.calls.contains(c)) {
         findings.push(whole(
@@ -179,27 +192,28 @@ fn calls(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
     }
 }
 
-/// Changes to what the service handles: listed, breaking nobody.
-fn subscriptions(findings: &mut Vec<Finding>, old: &Service, new: &Service) {
+/// Changes to what the service handles: listed, breaking nobody. (A handled event's payload
+/// is its publisher's, compared there.)
+fn subscriptions(findings: &mut Vec<Finding>, old: &ServiceContract, new: &ServiceContract) {
     let svc = &old.name;
-    for sub in &old.subscriptions {
-        if !new.subscriptions.contains(sub) {
-            let item = format!("{svc}.{}", sub.method);
-            findings.push(whole(
-                item,
-                &format!("no longer handles {}.{}", sub.source, sub.event),
-                false,
-            ));
-        }
+    let key = |sub: &Subscription| (sub.source.clone(), sub.event.clone(), sub.method.clone());
+    let handles = |service: &ServiceContract, sub: &Subscription| {
+        service.subscriptions.iter().any(|s| key(s) == key(sub))
+    };
+    for sub in old.subscriptions.iter().filter(|sub| !handles(new, sub)) {
+        let item = format!("{svc}.{}", sub.method);
+        findings.push(whole(
+            item,
+            &format!("no longer handles {}.{}", sub.source, sub.event),
+            false,
+        ));
     }
-    for sub in &new.subscriptions {
-        if !old.subscriptions.contains(sub) {
-            let item = format!("{svc}.{}", sub.method);
-            findings.push(whole(
-                item,
-                &format!("now handles {}.{}", sub.source, sub.event),
-                false,
-            ));
-        }
+    for sub in new.subscriptions.iter().filter(|sub| !handles(old, sub)) {
+        let item = format!("{svc}.{}", sub.method);
+        findings.push(whole(
+            item,
+            &format!("now handles {}.{}", sub.source, sub.event),
+            false,
+        ));
     }
 }

@@ -1,8 +1,9 @@
 //! The `contracts` command-line tool's library: it works from the committed `schemas/` files
 //! alone, so it serves services written in any language.
 //!
-//! - [`catalog`] reads a schemas directory back;
-//! - [`asyncapi`] and [`catalog_page`] write the docs (`contracts docs`);
+//! - [`catalog`] reads a schemas directory back into contracts;
+//! - [`catalog_page`] writes the HTML catalog (`contracts docs`, with the AsyncAPI and OpenAPI
+//!   documents of `contracts-docs`);
 //! - [`compat`] tells whether a schema change breaks the message's readers;
 //! - [`check`] compares two catalogs (`contracts check`);
 //! - [`baseline`] finds the catalog to compare with (a directory or a git revision);
@@ -11,7 +12,6 @@
 //! - [`remote`] calls methods and dispatches events over RabbitMQ (`contracts call`,
 //!   `contracts dispatch`).
 
-pub mod asyncapi;
 pub mod baseline;
 pub mod catalog;
 pub mod catalog_page;
@@ -20,3 +20,16 @@ pub mod compat;
 pub mod python;
 pub mod remote;
 pub mod validate;
+
+/// `error` with each of its sources, joined by `: ` into one line, as the tool prints it:
+/// each error in the chain says only what it adds.
+pub fn report(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}

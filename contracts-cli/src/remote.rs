@@ -41,6 +41,10 @@ fn describe(violations: &[SchemaFailure]) -> String {
         .join("\n")
 }
 
+fn unusable_schema(error: contracts_core::validate::InvalidSchema) -> Failure {
+    Failure::Unusable(format!("the schema itself is invalid: {}", error.0))
+}
+
 /// Split `service.method` (or `service.event`'s two words).
 pub fn split_target(target: &str) -> Result<(&str, &str), Failure> {
     target
@@ -79,10 +83,12 @@ pub async fn call(
     };
     let contract = catalog.and_then(|c| c.services.get(service));
     if let Some(svc) = contract {
-        let m = svc.methods.get(method).ok_or_else(|| {
+        let m = svc.method(method).ok_or_else(|| {
             Failure::Refused(format!(
                 "{service} has no method `{method}` in the schemas (methods: {:?})",
-                svc.methods.keys().collect::<Vec<_>>()
+                crate::catalog::methods_by_name(svc)
+                    .map(|m| &m.name)
+                    .collect::<Vec<_>>()
             ))
         })?;
         // Bind positional arguments to parameter names, as the server will.
@@ -90,7 +96,8 @@ pub async fn call(
         for (name, value) in m.params.iter().zip(&args) {
             bound.insert(name.clone(), value.clone());
         }
-        let violations = validate(&m.request, &Value::Object(bound)).map_err(Failure::Unusable)?;
+        let violations =
+            validate(&m.request.schema, &Value::Object(bound)).map_err(unusable_schema)?;
         if !violations.is_empty() {
             return Err(Failure::Refused(format!(
                 "request refused before sending: it breaks {service}.{method}'s request schema\n{}",
@@ -118,8 +125,8 @@ pub async fn call(
         }
         Err(other) => return Err(Failure::Unusable(other.to_string())),
     };
-    if let Some(m) = contract.and_then(|svc| svc.methods.get(method)) {
-        let violations = validate(&m.reply, &result).map_err(Failure::Unusable)?;
+    if let Some(m) = contract.and_then(|svc| svc.method(method)) {
+        let violations = validate(&m.reply.schema, &result).map_err(unusable_schema)?;
         if !violations.is_empty() {
             return Err(Failure::Refused(format!(
                 "reply {result} breaks {service}.{method}'s reply schema\n{}",
@@ -142,13 +149,15 @@ pub async fn dispatch(
     let payload: Value = serde_json::from_str(payload)
         .map_err(|e| Failure::Unusable(format!("the payload is not JSON: {e}")))?;
     if let Some(svc) = catalog.and_then(|c| c.services.get(service)) {
-        let schema = svc.events.get(event).ok_or_else(|| {
+        let schema = svc.event(event).ok_or_else(|| {
             Failure::Refused(format!(
                 "{service} declares no event `{event}` in the schemas (events: {:?})",
-                svc.events.keys().collect::<Vec<_>>()
+                crate::catalog::events_by_name(svc)
+                    .map(|e| &e.name)
+                    .collect::<Vec<_>>()
             ))
         })?;
-        let violations = validate(schema, &payload).map_err(Failure::Unusable)?;
+        let violations = validate(&schema.payload.schema, &payload).map_err(unusable_schema)?;
         if !violations.is_empty() {
             return Err(Failure::Refused(format!(
                 "event refused before sending: it breaks {service}.{event}'s schema\n{}",

@@ -55,6 +55,8 @@ fn catalog(label: &str, contract: &ServiceContract) -> Catalog {
     schema_files::write(&dir, &[contract]).unwrap();
     let catalog = Catalog::load(&dir).unwrap();
     std::fs::remove_dir_all(PathBuf::from(&dir)).unwrap();
+    // What the tool reads is the contract that was written, exactly.
+    assert_eq!(catalog.services[&contract.name], *contract);
     catalog
 }
 

@@ -332,8 +332,8 @@ fn compile(service: &str, what: &str, schema: &MessageSchema) -> MessageValidato
         // A schema that does not compile is a bug in the contract's types (for example a
         // `regex` constraint that is not a valid pattern); no message can be checked against it.
         panic!(
-            "contract `{service}`: the schema of {what} (`{}`) is invalid: {e}",
-            schema.type_name
+            "contract `{service}`: the schema of {what} (`{}`) is invalid: {}",
+            schema.type_name, e.0
         )
     })
 }

@@ -118,7 +118,7 @@ pub fn event(
     limits: &Limits,
     validation: ValidationMode,
 ) -> Result<Value, String> {
-    limits.check(body)?;
+    limits.check(body).map_err(|e| e.to_string())?;
     let mut payload: Value =
         serde_json::from_slice(body).map_err(|e| format!("event body is not JSON: {e}"))?;
     if kombu::may_contain_envelope(body) {

@@ -22,21 +22,39 @@ impl Default for Limits {
     }
 }
 
+/// Why a body was refused unread.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitExceeded {
+    /// The body is larger than [`Limits::max_body_bytes`].
+    #[error("body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The body's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The body nests deeper than [`Limits::max_depth`].
+    #[error("JSON nested deeper than the limit of {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+}
+
 impl Limits {
-    /// `Ok` if `body` is within the limits, else why not, in words for the caller.
-    pub fn check(&self, body: &[u8]) -> Result<(), String> {
+    /// `Ok` if `body` is within the limits, else which one it exceeds.
+    pub fn check(&self, body: &[u8]) -> Result<(), LimitExceeded> {
         if body.len() > self.max_body_bytes {
-            return Err(format!(
-                "body of {} bytes exceeds the limit of {} bytes",
-                body.len(),
-                self.max_body_bytes
-            ));
+            return Err(LimitExceeded::TooLarge {
+                size: body.len(),
+                limit: self.max_body_bytes,
+            });
         }
         if json_depth_exceeds(body, self.max_depth) {
-            return Err(format!(
-                "JSON nested deeper than the limit of {} levels",
-                self.max_depth
-            ));
+            return Err(LimitExceeded::TooDeep {
+                limit: self.max_depth,
+            });
         }
         Ok(())
     }
@@ -116,7 +134,9 @@ mod tests {
             max_depth: 2,
         };
         assert!(limits.check(b"{}").is_ok());
-        assert!(limits.check(&[b' '; 11]).unwrap_err().contains("11 bytes"));
-        assert!(limits.check(b"[[[]]]").unwrap_err().contains("2 levels"));
+        let too_large = limits.check(&[b' '; 11]).unwrap_err();
+        assert!(too_large.to_string().contains("11 bytes"), "{too_large}");
+        let too_deep = limits.check(b"[[[]]]").unwrap_err();
+        assert!(too_deep.to_string().contains("2 levels"), "{too_deep}");
     }
 }

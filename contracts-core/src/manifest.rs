@@ -139,7 +139,7 @@ fn reliable_by_default() -> bool {
 #[non_exhaustive]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: std::path::PathBuf,
@@ -148,7 +148,7 @@ pub enum ManifestError {
         source: std::io::Error,
     },
     /// The file is not a manifest.
-    #[error("{path} is not a service manifest: {source}")]
+    #[error("{path} is not a service manifest")]
     Invalid {
         /// The file.
         path: std::path::PathBuf,

@@ -4,6 +4,10 @@
 //! Layout per service: `service.json` (the manifest: methods, parameters, events and which
 //! file holds each message's schema), `<method>.request.json`, `<method>.reply.json`,
 //! `<method>.error.json` (when the method declares an error) and `<event>.event.json`.
+//!
+//! [`render`] turns a [`ServiceContract`] into those files and [`read`] turns them back into
+//! the same contract, so the `contracts` tool, the docs writers and the gateway all work from
+//! one model whether the contract was compiled in or read from disk.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,8 +16,161 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::contract::ServiceContract;
-use crate::manifest::{self, Manifest};
+use crate::contract::{
+    DeclaredErrorSchema, EventContract, MessageSchema, MethodContract, ServiceContract,
+    Subscription,
+};
+use crate::manifest::{self, Manifest, ManifestError, MessageFile};
+
+/// Why schema files could not be read, written or checked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaFilesError {
+    /// A file or directory could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file or directory could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A schema file is not JSON.
+    #[error("{path} is not JSON")]
+    NotJson {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON parser found, with its line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A `service.json` is not a manifest.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The files differ from what the contracts generate ([`verify`]).
+    #[error(
+        "the schema files under {} differ from the contracts in the code:\n{drift}\
+         If the contract change is intended, regenerate them with {BLESS_ENV}=1 and commit the \
+         result.",
+        dir.display()
+    )]
+    Drift {
+        /// The schemas directory.
+        dir: PathBuf,
+        /// Each file that differs.
+        drift: Drift,
+    },
+}
+
+fn read_text(path: &Path) -> Result<String, SchemaFilesError> {
+    std::fs::read_to_string(path).map_err(|source| SchemaFilesError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_json(path: &Path) -> Result<Value, SchemaFilesError> {
+    serde_json::from_str(&read_text(path)?).map_err(|source| SchemaFilesError::NotJson {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Every service under `dir` (each folder holding a `service.json`), read back into the
+/// contract [`render`] wrote it from, in the order of the services' folder names.
+///
+/// A subscription's payload is its publisher's event file (`../<source>/<event>.event.json`),
+/// so the publisher's files must be in `dir` too.
+pub fn read(dir: &Path) -> Result<Vec<ServiceContract>, SchemaFilesError> {
+    let unreadable = |source| SchemaFilesError::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let folder = entry.map_err(unreadable)?.path();
+        if folder.join(manifest::FILE_NAME).is_file() {
+            folders.push(folder);
+        }
+    }
+    folders.sort();
+    folders.iter().map(|folder| read_service(folder)).collect()
+}
+
+/// One service's folder (`schemas/<service>/`) read back into its contract: the inverse of
+/// [`render`].
+pub fn read_service(folder: &Path) -> Result<ServiceContract, SchemaFilesError> {
+    let manifest = Manifest::read(&folder.join(manifest::FILE_NAME))?;
+    let message = |file: &MessageFile| -> Result<MessageSchema, SchemaFilesError> {
+        Ok(MessageSchema {
+            type_name: file.type_name.clone(),
+            schema: read_json(&folder.join(&file.schema))?,
+        })
+    };
+    let methods = manifest
+        .methods
+        .iter()
+        .map(|m| {
+            Ok(MethodContract {
+                name: m.name.clone(),
+                doc: m.doc.clone(),
+                params: m.params.clone(),
+                request: message(&m.request)?,
+                reply: message(&m.reply)?,
+                error: match &m.error {
+                    Some(e) => Some(DeclaredErrorSchema {
+                        exc_path: e.exc_path.clone(),
+                        message: message(&e.message)?,
+                    }),
+                    None => None,
+                },
+            })
+        })
+        .collect::<Result<_, SchemaFilesError>>()?;
+    let events = manifest
+        .events
+        .iter()
+        .map(|e| {
+            Ok(EventContract {
+                name: e.name.clone(),
+                doc: e.doc.clone(),
+                payload: message(&e.payload)?,
+            })
+        })
+        .collect::<Result<_, SchemaFilesError>>()?;
+    let subscriptions = manifest
+        .subscriptions
+        .iter()
+        .map(|s| {
+            Ok(Subscription {
+                source: s.source.clone(),
+                event: s.event.clone(),
+                method: s.method.clone(),
+                handler_type: s.handler_type,
+                queue: s.queue.clone(),
+                reliable_delivery: s.reliable_delivery,
+                payload: message(&s.payload)?,
+            })
+        })
+        .collect::<Result<_, SchemaFilesError>>()?;
+    Ok(ServiceContract {
+        name: manifest.name,
+        doc: manifest.doc,
+        methods,
+        events,
+        subscriptions,
+        calls: manifest.calls,
+    })
+}
 
 /// The environment variable that makes [`check_or_bless`] rewrite the files.
 pub const BLESS_ENV: &str = "CONTRACTS_BLESS";
@@ -70,35 +227,45 @@ fn render_shared() -> BTreeMap<PathBuf, String> {
 
 /// Write every contract's files under `dir`, removing files of those services that are no
 /// longer generated.
-pub fn write(dir: &Path, contracts: &[&ServiceContract]) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (path, text) in render_shared() {
-        std::fs::write(dir.join(path), text)?;
+pub fn write(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), SchemaFilesError> {
+    let written = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SchemaFilesError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(written(dir))?;
+    let files = contracts.iter().flat_map(|contract| render(contract));
+    for (path, text) in render_shared().into_iter().chain(files) {
+        let path = dir.join(path);
+        if let Some(service_dir) = path.parent() {
+            std::fs::create_dir_all(service_dir).map_err(written(service_dir))?;
+        }
+        std::fs::write(&path, text).map_err(written(&path))?;
     }
     for contract in contracts {
         let files = render(contract);
         let service_dir = dir.join(&contract.name);
-        std::fs::create_dir_all(&service_dir)?;
         for stale in existing(&service_dir)? {
             if !files.contains_key(&PathBuf::from(&contract.name).join(&stale)) {
-                std::fs::remove_file(service_dir.join(stale))?;
+                let path = service_dir.join(stale);
+                std::fs::remove_file(&path).map_err(written(&path))?;
             }
-        }
-        for (path, text) in files {
-            std::fs::write(dir.join(path), text)?;
         }
     }
     Ok(())
 }
 
-fn existing(service_dir: &Path) -> io::Result<Vec<String>> {
+fn existing(service_dir: &Path) -> Result<Vec<String>, SchemaFilesError> {
+    let unreadable = |source| SchemaFilesError::Read {
+        path: service_dir.to_owned(),
+        source,
+    };
     if !service_dir.exists() {
         return Ok(Vec::new());
     }
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(service_dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
+    for entry in std::fs::read_dir(service_dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        if entry.file_type().map_err(unreadable)?.is_file() {
             names.push(entry.file_name().to_string_lossy().into_owned());
         }
     }
@@ -139,7 +306,7 @@ impl fmt::Display for Drift {
 }
 
 /// Compare the files under `dir` with what `contracts` generate.
-pub fn check(dir: &Path, contracts: &[&ServiceContract]) -> io::Result<Drift> {
+pub fn check(dir: &Path, contracts: &[&ServiceContract]) -> Result<Drift, SchemaFilesError> {
     let mut drift = Drift::default();
     compare(dir, render_shared(), &mut drift)?;
     for contract in contracts {
@@ -155,13 +322,23 @@ pub fn check(dir: &Path, contracts: &[&ServiceContract]) -> io::Result<Drift> {
     Ok(drift)
 }
 
-fn compare(dir: &Path, files: BTreeMap<PathBuf, String>, drift: &mut Drift) -> io::Result<()> {
+fn compare(
+    dir: &Path,
+    files: BTreeMap<PathBuf, String>,
+    drift: &mut Drift,
+) -> Result<(), SchemaFilesError> {
     for (path, text) in files {
-        match std::fs::read_to_string(dir.join(&path)) {
+        let on_disk = dir.join(&path);
+        match std::fs::read_to_string(&on_disk) {
             Ok(on_disk) if on_disk == text => {}
             Ok(_) => drift.changed.push(path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => drift.missing.push(path),
-            Err(e) => return Err(e),
+            Err(source) => {
+                return Err(SchemaFilesError::Read {
+                    path: on_disk,
+                    source,
+                });
+            }
         }
     }
     Ok(())
@@ -175,25 +352,23 @@ pub fn blessing() -> bool {
 
 /// For a test: with `CONTRACTS_BLESS=1` in the environment, (re)write the files; otherwise
 /// fail with the list of differences and how to re-bless.
-pub fn check_or_bless(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), String> {
+pub fn check_or_bless(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), SchemaFilesError> {
     if blessing() {
-        return write(dir, contracts).map_err(|e| format!("writing {}: {e}", dir.display()));
+        return write(dir, contracts);
     }
     verify(dir, contracts)
 }
 
-/// Fail with the list of differences and how to re-bless, if the files under `dir` differ from
-/// what `contracts` generate.
-pub fn verify(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), String> {
-    let drift = check(dir, contracts).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+/// Fail with the list of differences and how to re-bless ([`SchemaFilesError::Drift`]), if
+/// the files under `dir` differ from what `contracts` generate.
+pub fn verify(dir: &Path, contracts: &[&ServiceContract]) -> Result<(), SchemaFilesError> {
+    let drift = check(dir, contracts)?;
     if drift.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "the schema files under {} differ from the contracts in the code:\n{drift}\
-             If the contract change is intended, regenerate them with {BLESS_ENV}=1 and commit \
-             the result.",
-            dir.display()
-        ))
+        Err(SchemaFilesError::Drift {
+            dir: dir.to_owned(),
+            drift,
+        })
     }
 }

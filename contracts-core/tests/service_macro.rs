@@ -234,3 +234,25 @@ fn sensitive_arguments_are_marked_in_the_schema() {
     assert_eq!(request["properties"]["password"]["type"], "string");
     assert!(request["properties"]["user"].get("x-sensitive").is_none());
 }
+
+/// What the macro records survives the schema files: written and read back, each contract is
+/// the one it was (the three handler types and `reliable_delivery` of the listener, the calls
+/// of the caller, the sensitive fields of the secret probe).
+#[test]
+fn contracts_read_back_from_their_schema_files_unchanged() {
+    let contracts = [
+        ProbeContract::contract(),
+        ListenerContract::contract(),
+        CallerContract::contract(),
+        SecretContract::contract(),
+    ];
+    let dir = std::env::temp_dir().join(format!("contracts-macro-read-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    contracts_core::schema_files::write(&dir, &contracts).unwrap();
+    let mut read = contracts_core::schema_files::read(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut expected: Vec<_> = contracts.into_iter().cloned().collect();
+    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    read.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(read, expected);
+}

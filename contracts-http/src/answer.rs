@@ -8,6 +8,8 @@ use contracts_core::wire::{INCORRECT_SIGNATURE, MALFORMED_REQUEST, METHOD_NOT_FO
 use contracts_core::{CallError, CompiledService, ValidationError};
 use serde_json::{Value, json};
 
+use contracts_docs::{Problem, openapi};
+
 use crate::gateway::Inner;
 
 /// A JSON response.
@@ -15,18 +17,18 @@ pub(crate) fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Why a request got no reply: `{"error": {"type": ..., "message": ...}}`, or a validation
-/// error's own JSON.
-pub(crate) struct Problem {
+/// Why a request got no reply: a [`Problem`] as `{"error": {"type": ..., "message": ...}}`,
+/// or a validation error's own JSON.
+pub(crate) struct Refusal {
     status: StatusCode,
     body: Value,
 }
 
-impl Problem {
-    pub(crate) fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+impl Refusal {
+    pub(crate) fn new(kind: Problem, message: impl Into<String>) -> Self {
         Self {
-            status,
-            body: json!({"error": {"type": kind, "message": message.into()}}),
+            status: status(kind.status()),
+            body: json!({"error": {"type": kind.name(), "message": message.into()}}),
         }
     }
 
@@ -34,15 +36,20 @@ impl Problem {
     /// them.
     pub(crate) fn invalid(error: &ValidationError) -> Self {
         Self {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
+            status: status(openapi::INVALID_REQUEST_STATUS),
             body: serde_json::to_value(error).unwrap_or(Value::Null),
         }
     }
 }
 
-impl From<Problem> for Response {
-    fn from(problem: Problem) -> Self {
-        json(problem.status, problem.body.to_string())
+/// A status the documents name: always a valid one.
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+impl From<Refusal> for Response {
+    fn from(refusal: Refusal) -> Self {
+        json(refusal.status, refusal.body.to_string())
     }
 }
 
@@ -57,9 +64,8 @@ pub(crate) fn reply(
     match result {
         Ok(reply) => match method.reply().check(&reply) {
             Ok(()) => json(StatusCode::OK, reply.to_string()),
-            Err(failures) => Problem::new(
-                StatusCode::BAD_GATEWAY,
-                "invalid_reply",
+            Err(failures) => Refusal::new(
+                Problem::InvalidReply,
                 ValidationError::new(name, method.name(), Direction::Reply, failures).to_string(),
             )
             .into(),
@@ -68,7 +74,7 @@ pub(crate) fn reply(
     }
 }
 
-fn failure(inner: &Inner, method: &CompiledMethod, error: CallError) -> Problem {
+fn failure(inner: &Inner, method: &CompiledMethod, error: CallError) -> Refusal {
     let message = error.to_string();
     match error {
         CallError::Remote(remote) => {
@@ -82,31 +88,27 @@ fn failure(inner: &Inner, method: &CompiledMethod, error: CallError) -> Problem 
                     .get(exc_path)
                     .copied()
                     .unwrap_or(StatusCode::BAD_REQUEST);
-                return Problem {
+                return Refusal {
                     status,
                     body: payload,
                 };
             }
-            let (status, kind) = match remote.exc_path.as_deref() {
-                Some(METHOD_NOT_FOUND) => (StatusCode::NOT_FOUND, "method_not_found"),
-                Some(MALFORMED_REQUEST | INCORRECT_SIGNATURE) => {
-                    (StatusCode::BAD_REQUEST, "bad_request")
-                }
-                _ => (StatusCode::BAD_GATEWAY, "remote_error"),
+            let kind = match remote.exc_path.as_deref() {
+                Some(METHOD_NOT_FOUND) => Problem::MethodNotFound,
+                Some(MALFORMED_REQUEST | INCORRECT_SIGNATURE) => Problem::BadRequest,
+                _ => Problem::RemoteError,
             };
-            Problem::new(status, kind, message)
+            Refusal::new(kind, message)
         }
         CallError::Validation(rejected) if rejected.direction == Direction::Request => {
-            Problem::invalid(&rejected)
+            Refusal::invalid(&rejected)
         }
-        CallError::Validation(_) => Problem::new(StatusCode::BAD_GATEWAY, "invalid_reply", message),
-        CallError::Timeout { .. } => Problem::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
-        CallError::UnknownService(_) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unknown_service", message)
-        }
+        CallError::Validation(_) => Refusal::new(Problem::InvalidReply, message),
+        CallError::Timeout { .. } => Refusal::new(Problem::Timeout, message),
+        CallError::UnknownService(_) => Refusal::new(Problem::UnknownService, message),
         CallError::Unreachable { .. } | CallError::Blocked { .. } | CallError::Transport(_) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            Refusal::new(Problem::Unavailable, message)
         }
-        _ => Problem::new(StatusCode::BAD_GATEWAY, "protocol_error", message),
+        _ => Refusal::new(Problem::ProtocolError, message),
     }
 }

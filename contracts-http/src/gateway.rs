@@ -18,8 +18,9 @@ use contracts_core::validate::{Direction, Failure};
 use contracts_core::{CompiledService, Contract, RpcClient, ValidationError};
 use serde_json::Value;
 
-use crate::answer::{self, Problem};
-use crate::openapi;
+use contracts_docs::{Problem, openapi};
+
+use crate::answer::{self, Refusal};
 
 /// An HTTP gateway to contracts services: build it with the contracts to serve, then take
 /// its [`Gateway::router`].
@@ -118,18 +119,16 @@ async fn openapi_json(State(inner): State<Arc<Inner>>) -> Response {
 }
 
 async fn not_found(request: Request) -> Response {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
+    Refusal::new(
+        Problem::NotFound,
         format!("no route {} {}", request.method(), request.uri().path()),
     )
     .into()
 }
 
 async fn not_allowed(request: Request) -> Response {
-    Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+    Refusal::new(
+        Problem::MethodNotAllowed,
         format!("{} is answered to POST only", request.uri().path()),
     )
     .into()
@@ -177,7 +176,7 @@ async fn answer_call(
             let result = inner.rpc.call(service, method, vec![], kwargs).await;
             answer::reply(inner, compiled, spec, result)
         }
-        Err(problem) => problem.into(),
+        Err(refusal) => refusal.into(),
     }
 }
 
@@ -195,11 +194,10 @@ fn request<'a>(
     method: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Checked<'a>, Problem> {
+) -> Result<Checked<'a>, Refusal> {
     let compiled = inner.services.get(service).ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+        Refusal::new(
+            Problem::NotFound,
             format!(
                 "no service {service} here; serving {:?}",
                 inner.services.keys().collect::<Vec<_>>()
@@ -208,9 +206,8 @@ fn request<'a>(
     })?;
     let spec = compiled.method_index(method).map(|i| compiled.method(i));
     let spec = spec.ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+        Refusal::new(
+            Problem::NotFound,
             format!("{service} has no method {method}"),
         )
     })?;
@@ -220,23 +217,22 @@ fn request<'a>(
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        return Err(Refusal::new(
+            Problem::UnsupportedMediaType,
             format!("the body must be application/json, not {content_type:?}"),
         ));
     }
-    let body = body
-        .map_err(|rejection| Problem::new(rejection.status(), "bad_body", rejection.body_text()))?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad_json",
-            format!("the body is not JSON: {e}"),
-        )
+    let body = body.map_err(|rejection| {
+        let kind = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Problem::TooLarge,
+            _ => Problem::BadBody,
+        };
+        Refusal::new(kind, rejection.body_text())
     })?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| Refusal::new(Problem::BadJson, format!("the body is not JSON: {e}")))?;
     if let Err(failures) = spec.request().check(&value) {
-        return Err(Problem::invalid(&ValidationError::new(
+        return Err(Refusal::invalid(&ValidationError::new(
             service,
             method,
             Direction::Request,
@@ -250,7 +246,7 @@ fn request<'a>(
             kwargs,
         }),
         // The request schema is an object's: a check that passed leaves only objects.
-        other => Err(Problem::invalid(&ValidationError::new(
+        other => Err(Refusal::invalid(&ValidationError::new(
             service,
             method,
             Direction::Request,

@@ -13,7 +13,7 @@
 //!   HTTP gets `400` (not JSON), `415` (not `application/json`), `413` (too large), `404` (no
 //!   such service or method) and `405` (not `POST`). Every error body is JSON.
 //! - `GET /openapi.json`: an OpenAPI 3.1 document of those routes, made from the same
-//!   schemas ([`openapi::document`]).
+//!   schemas ([`contracts_docs::openapi::document`]).
 //!
 //! ```no_run
 //! # async fn demo(rpc: contracts_core::RpcClient) -> std::io::Result<()> {
@@ -28,7 +28,6 @@
 
 mod answer;
 mod gateway;
-pub mod openapi;
 
 pub use axum;
 pub use gateway::Gateway;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::catalog::Catalog;
+use contracts_core::contract::ServiceContract;
+
+use crate::catalog::{Catalog, events_by_name, methods_by_name};
 
 const COLUMNS: usize = 3;
 const BOX_WIDTH: usize = 290;
@@ -119,7 +121,7 @@ pub(super) fn diagram(catalog: &Catalog) -> Diagram {
     }
 }
 
-fn box_height(service: &crate::catalog::Service) -> usize {
+fn box_height(service: &ServiceContract) -> usize {
     let lines = service.methods.len() + service.events.len() + service.subscriptions.len();
     50 + LINE_HEIGHT * lines.max(1)
 }
@@ -131,12 +133,9 @@ fn grid_position(index: usize, row_heights: &[usize]) -> (usize, usize) {
     (MARGIN_X + column * (BOX_WIDTH + GAP_X), y)
 }
 
-fn box_lines(service: &crate::catalog::Service, top: usize) -> Vec<Line> {
-    let methods = service
-        .methods
-        .keys()
-        .map(|m| ("rpc", format!("rpc {m}()")));
-    let events = service.events.keys().map(|e| ("evt", format!("event {e}")));
+fn box_lines(service: &ServiceContract, top: usize) -> Vec<Line> {
+    let methods = methods_by_name(service).map(|m| ("rpc", format!("rpc {}()", m.name)));
+    let events = events_by_name(service).map(|e| ("evt", format!("event {}", e.name)));
     let handled = service
         .subscriptions
         .iter()

@@ -9,12 +9,13 @@
 mod diagram;
 mod fields;
 
+use contracts_core::contract::ServiceContract;
 use contracts_core::topology;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Service};
+use crate::catalog::{Catalog, events_by_name, methods_by_name};
 
 const TEMPLATE: &str = include_str!("page.html");
 
@@ -34,9 +35,17 @@ struct ServiceView<'a> {
     called_by: Vec<&'a str>,
     rpc_queue: String,
     methods: Vec<MethodView<'a>>,
-    events_exchange: &'a str,
+    events_exchange: String,
     events: Vec<EventView<'a>>,
-    subscriptions: &'a [crate::catalog::Subscription],
+    subscriptions: Vec<SubscriptionView<'a>>,
+}
+
+/// An event the service handles: whose, and by which method.
+#[derive(Serialize)]
+struct SubscriptionView<'a> {
+    source: &'a str,
+    event: &'a str,
+    method: &'a str,
 }
 
 #[derive(Serialize)]
@@ -98,11 +107,11 @@ pub fn page(catalog: &Catalog, title: &str) -> String {
         .expect("the page template renders every catalog")
 }
 
-fn service_view<'a>(catalog: &'a Catalog, s: &'a Service) -> ServiceView<'a> {
+fn service_view<'a>(catalog: &'a Catalog, s: &'a ServiceContract) -> ServiceView<'a> {
     let name = s.name.as_str();
     ServiceView {
         name,
-        doc: &s.doc,
+        doc: s.doc.as_deref().unwrap_or_default(),
         calls: &s.calls,
         called_by: catalog
             .services
@@ -110,42 +119,42 @@ fn service_view<'a>(catalog: &'a Catalog, s: &'a Service) -> ServiceView<'a> {
             .filter(|other| other.calls.iter().any(|c| c == name))
             .map(|other| other.name.as_str())
             .collect(),
-        rpc_queue: s
-            .manifest
-            .rpc
-            .as_ref()
-            .map_or_else(|| topology::rpc_queue_name(name), |r| r.queue.clone()),
-        methods: s
-            .methods
-            .iter()
-            .map(|(method, m)| MethodView {
-                name: method,
+        rpc_queue: topology::rpc_queue_name(name),
+        methods: methods_by_name(s)
+            .map(|m| MethodView {
+                name: &m.name,
                 params: &m.params,
-                doc: &m.doc,
+                doc: m.doc.as_deref().unwrap_or_default(),
                 messages: [
-                    Some(MessageView::of("request (kwargs)", &m.request)),
-                    Some(MessageView::of("reply", &m.reply)),
+                    Some(MessageView::of("request (kwargs)", &m.request.schema)),
+                    Some(MessageView::of("reply", &m.reply.schema)),
                     m.error
                         .as_ref()
-                        .map(|e| MessageView::of("declared error", e)),
+                        .map(|e| MessageView::of("declared error", &e.message.schema)),
                 ]
                 .into_iter()
                 .flatten()
                 .collect(),
             })
             .collect(),
-        events_exchange: &s.manifest.events_exchange,
-        events: s
-            .events
-            .iter()
-            .map(|(event, payload)| EventView {
-                name: event,
-                doc: s.event_docs.get(event).map_or("", String::as_str),
-                handlers: handlers_of(catalog, name, event),
-                payload: MessageView::of("payload", payload),
+        events_exchange: topology::events_exchange_name(name),
+        events: events_by_name(s)
+            .map(|e| EventView {
+                name: &e.name,
+                doc: e.doc.as_deref().unwrap_or_default(),
+                handlers: handlers_of(catalog, name, &e.name),
+                payload: MessageView::of("payload", &e.payload.schema),
             })
             .collect(),
-        subscriptions: &s.subscriptions,
+        subscriptions: s
+            .subscriptions
+            .iter()
+            .map(|sub| SubscriptionView {
+                source: &sub.source,
+                event: &sub.event,
+                method: &sub.method,
+            })
+            .collect(),
     }
 }
 

@@ -29,7 +29,7 @@ pub(super) struct Check {
 impl Check {
     pub(super) fn run(self, schemas: &Path) -> Result<Verdict, Usage> {
         let current = load(schemas)?;
-        let old = baseline::load(schemas, &self.against).map_err(Usage)?;
+        let old = baseline::load(schemas, &self.against).map_err(|e| Usage::of(&e))?;
         let findings = check(&old, &current);
         let breaking = findings.iter().filter(|f| f.change.breaking).count();
         match self.output.format {

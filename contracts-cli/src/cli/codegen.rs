@@ -58,7 +58,7 @@ impl Codegen {
             )));
         }
         let catalog = match &python.revision {
-            Some(revision) => baseline::load(schemas, revision).map_err(Usage)?,
+            Some(revision) => baseline::load(schemas, revision).map_err(|e| Usage::of(&e))?,
             None => load(schemas)?,
         };
         for (path, text) in python::package(&catalog, &python.package) {

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use contracts_cli::{asyncapi, catalog_page};
+use contracts_cli::catalog_page;
+use contracts_docs::{asyncapi, openapi};
 
 use super::{Usage, Verdict, load};
 
@@ -31,11 +32,10 @@ impl Docs {
         let catalog = load(schemas)?;
         std::fs::create_dir_all(&self.out)
             .map_err(|e| Usage(format!("{}: {e}", self.out.display())))?;
-        let document = asyncapi::document(&catalog, &self.title);
+        let document = asyncapi::document(catalog.services.values(), &self.title);
         let json = serde_json::to_string_pretty(&document).expect("JSON values encode") + "\n";
         self.write("asyncapi.json", &json)?;
-        let contracts: Vec<_> = catalog.services.values().map(|s| s.contract()).collect();
-        let openapi = contracts_http::openapi::document(&contracts, &Default::default());
+        let openapi = openapi::document(catalog.services.values(), &Default::default());
         let json = serde_json::to_string_pretty(&openapi).expect("JSON values encode") + "\n";
         self.write("openapi.json", &json)?;
         self.write("catalog.html", &catalog_page::page(&catalog, &self.title))?;

@@ -77,6 +77,13 @@ impl Verdict {
 /// What went wrong outside the contracts themselves (bad arguments, I/O, the broker): exit 2.
 pub(crate) struct Usage(pub(crate) String);
 
+impl Usage {
+    /// `error` with each of its sources, as one line: `cannot read schemas/x: No such file`.
+    pub(crate) fn of(error: &dyn std::error::Error) -> Self {
+        Self(contracts_cli::report(error))
+    }
+}
+
 /// How results are printed.
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -108,7 +115,7 @@ struct Broker {
 }
 
 fn load(schemas: &Path) -> Result<Catalog, Usage> {
-    Catalog::load(schemas).map_err(|e| Usage(e.to_string()))
+    Catalog::load(schemas).map_err(|e| Usage::of(&e))
 }
 
 /// The schemas when the directory exists: `call` and `dispatch` also serve services that

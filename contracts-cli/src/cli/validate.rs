@@ -33,12 +33,13 @@ pub(super) struct Validate {
 impl Validate {
     pub(super) fn run(self, schemas: &Path) -> Result<Verdict, Usage> {
         let catalog = load(schemas)?;
-        let (label, schema) = catalog.message(&self.message).map_err(Usage)?;
+        let (label, schema) = catalog.message(&self.message).map_err(|e| Usage::of(&e))?;
         let mut all_valid = true;
         let mut report = Vec::new();
         for file in &self.files {
             let failures = match serde_json::from_str(&read(file)?) {
-                Ok(payload) => validate(schema, &payload).map_err(Usage)?,
+                Ok(payload) => validate(schema, &payload)
+                    .map_err(|e| Usage(format!("the schema itself is invalid: {}", e.0)))?,
                 Err(e) => vec![Failure {
                     pointer: String::new(),
                     reason: format!("not JSON: {e}"),

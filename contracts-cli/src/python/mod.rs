@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::catalog::{Catalog, Service};
+use contracts_core::contract::ServiceContract;
+
+use crate::catalog::{Catalog, events_by_name, methods_by_name};
 
 use models::Models;
 
@@ -70,7 +72,7 @@ fn pyproject(services: &[&str], package: &str) -> String {
 
 /// One service's module: its models, tables naming them by method and event, and the
 /// contract's typed client, guard, declared errors and event publisher built on them.
-fn module(service: &Service) -> String {
+fn module(service: &ServiceContract) -> String {
     let mut models = Models::default();
     let stem = models::pascal(&service.name);
     let api = Api {
@@ -84,24 +86,20 @@ fn module(service: &Service) -> String {
     }
     let mut tables: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     let mut methods = Vec::new();
-    for (method, messages) in &service.methods {
+    for messages in methods_by_name(service) {
+        let method = &messages.name;
         let stem = models::pascal(method);
         let call = format!("{stem}Call");
         models.claim(&call);
-        let error = messages.error.as_ref().zip(declared_path(service, method));
-        let error = error.map(|(schema, exc_path)| {
+        let error = messages.error.as_ref().map(|error| {
+            let exc_path = error.exc_path.clone();
             let exception = exc_path.rsplit('.').next().unwrap_or(&exc_path).to_owned();
             models.claim(&exception);
-            (schema, exc_path, exception)
+            (&error.message.schema, exc_path, exception)
         });
-        let request = models.message(
-            &title(&messages.request, &format!("{stem}Request")),
-            &messages.request,
-        );
-        let reply = models.message(
-            &title(&messages.reply, &format!("{stem}Reply")),
-            &messages.reply,
-        );
+        let (request, reply) = (&messages.request.schema, &messages.reply.schema);
+        let request = models.message(&title(request, &format!("{stem}Request")), request);
+        let reply = models.message(&title(reply, &format!("{stem}Reply")), reply);
         tables
             .entry("REQUESTS")
             .or_default()
@@ -126,7 +124,7 @@ fn module(service: &Service) -> String {
         });
         methods.push(MethodApi {
             name: method.clone(),
-            doc: messages.doc.clone(),
+            doc: messages.doc.clone().unwrap_or_default(),
             call,
             request,
             reply,
@@ -134,19 +132,19 @@ fn module(service: &Service) -> String {
         });
     }
     let mut events = Vec::new();
-    for (event, payload) in &service.events {
+    for contract in events_by_name(service) {
+        let (event, payload) = (&contract.name, &contract.payload.schema);
         let class = models.message(&title(payload, &models::pascal(event)), payload);
         tables
             .entry("EVENTS")
             .or_default()
             .push((event.clone(), class.clone()));
-        let doc = service.event_docs.get(event).cloned().unwrap_or_default();
+        let doc = contract.doc.clone().unwrap_or_default();
         events.push((event.clone(), doc, class));
     }
-    let doc = if service.doc.is_empty() {
-        format!("The `{}` service's messages.", service.name)
-    } else {
-        service.doc.clone()
+    let doc = match service.doc.as_deref() {
+        None | Some("") => format!("The `{}` service's messages.", service.name),
+        Some(doc) => doc.to_owned(),
     };
     let classes = api.text(service, &models, &methods, &events);
     let mut text = render(&doc, &models, &tables, &runtime_imports(&classes));
@@ -236,22 +234,11 @@ struct Declared {
     doc: String,
 }
 
-/// The `exc_path` of `method`'s declared error, as the manifest records it.
-fn declared_path(service: &Service, method: &str) -> Option<String> {
-    service
-        .manifest
-        .methods
-        .iter()
-        .find(|m| m.name == method)
-        .and_then(|m| m.error.as_ref())
-        .map(|e| e.exc_path.clone())
-}
-
 impl Api {
     /// The contract object and the classes built on it.
     fn text(
         &self,
-        service: &Service,
+        service: &ServiceContract,
         models: &Models,
         methods: &[MethodApi],
         events: &[(String, String, String)],

@@ -8,6 +8,7 @@ pub use view::{Envelope, Part, View};
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -38,7 +39,7 @@ impl ValidationMode {
 }
 
 /// Which message of an interaction failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// An RPC request (the method's arguments).
@@ -75,7 +76,7 @@ impl fmt::Display for Direction {
 }
 
 /// One reason a message failed: where (a JSON pointer into the message) and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Failure {
     /// JSON pointer to the offending value (`""` is the whole message).
     pub pointer: String,
@@ -84,7 +85,7 @@ pub struct Failure {
 }
 
 /// A message that does not satisfy its contract.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
 #[non_exhaustive]
 pub struct ValidationError {
     /// The service whose contract was broken.
@@ -140,20 +141,26 @@ pub struct MessageValidator {
     sensitive: Sensitive,
 }
 
+/// A schema no message can be checked against: it is not valid JSON Schema (a `pattern`
+/// that is not a regular expression, say).
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid JSON Schema")]
+pub struct InvalidSchema(#[source] pub jsonschema::ValidationError<'static>);
+
 impl MessageValidator {
     /// Compile `schema` (Draft 2020-12, formats checked).
     ///
     /// # Errors
     /// The schema itself is invalid, e.g. a `regex` constraint that does not compile.
-    pub fn new(schema: &Value) -> Result<Self, String> {
+    pub fn new(schema: &Value) -> Result<Self, InvalidSchema> {
         let validator = jsonschema::options()
             .should_validate_formats(true)
             .build(schema)
-            .map_err(|e| e.to_string())?;
+            .map_err(InvalidSchema)?;
         let view = jsonschema::options_for::<view::ViewJson>()
             .should_validate_formats(true)
             .build(schema)
-            .map_err(|e| e.to_string())?;
+            .map_err(InvalidSchema)?;
         Ok(Self {
             validator,
             view,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use contracts_core::ServiceContract;
 use contracts_core::schema_files;
-use lab::{Contact, LabContract, Small, Tier};
+use lab::{Contact, LabContract, RelayContract, Small, Tier};
 use seed_contracts::*;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -28,6 +28,45 @@ fn committed_schema_files_match_the_contracts() {
     if let Err(drift) = schema_files::check_or_bless(&dir, &seed_contracts()) {
         panic!("{drift}");
     }
+}
+
+/// Reading schema files is the exact inverse of writing them: every contract here, written
+/// and read back, is the contract it was (subscriptions, docs and declared errors included),
+/// and the committed `schemas/` read back are the seed contracts.
+#[test]
+fn schema_files_read_back_as_the_contracts_they_were_written_from() {
+    let by_name = |mut contracts: Vec<ServiceContract>| {
+        contracts.sort_by(|a, b| a.name.cmp(&b.name));
+        contracts
+    };
+    let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    let seed: Vec<ServiceContract> = seed_contracts().into_iter().cloned().collect();
+    assert_eq!(
+        schema_files::read(&committed).unwrap(),
+        by_name(seed.clone())
+    );
+
+    let dir = std::env::temp_dir().join(format!("contracts-read-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut all = seed;
+    all.extend([
+        LabContract::contract().clone(),
+        RelayContract::contract().clone(),
+    ]);
+    let written: Vec<&ServiceContract> = all.iter().collect();
+    schema_files::write(&dir, &written).unwrap();
+    let read = schema_files::read(&dir).unwrap();
+    assert!(read.iter().any(|c| !c.subscriptions.is_empty()));
+    assert_eq!(read, by_name(all));
+    // A subscription whose publisher's files are missing cannot be read: its payload lives
+    // there.
+    std::fs::remove_dir_all(dir.join("user_service")).unwrap();
+    let error = schema_files::read(&dir).unwrap_err();
+    assert!(
+        error.to_string().contains("user_created.event.json"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Every committed `service.json` is what `service.schema.json` describes, and reads back
@@ -83,7 +122,9 @@ fn drift_is_reported_file_by_file() {
         drift.stale,
         vec![PathBuf::from("user_service/old.request.json")]
     );
-    let message = schema_files::verify(&dir, &contracts).unwrap_err();
+    let message = schema_files::verify(&dir, &contracts)
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("CONTRACTS_BLESS=1"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

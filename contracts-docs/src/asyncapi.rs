@@ -1,22 +1,20 @@
-//! `contracts docs`, part one: an AsyncAPI 3.0 document of every service in a catalog.
+//! An AsyncAPI 3.0 document of a set of services (`contracts docs` writes it).
 //!
 //! - Each RPC method is a channel on `nameko-rpc` (address `<service>.<method>`) whose
 //!   operation (the service receives) has a reply on the caller's reply queue, located by
 //!   the request's `reply_to` property.
 //! - Each event is a channel on `<service>.events` (address = the event type); the
 //!   publisher's operation sends on it, every subscriber's operation receives from it.
-//! - Message payloads are the committed JSON Schemas. Their `$defs` move to
+//! - Message payloads are the contracts' JSON Schemas. Their `$defs` move to
 //!   `components.schemas` (as `<service>_<Type>`), because AsyncAPI resolves `$ref`s
-//!   against the whole document (`contracts_http::openapi::Components`, which the OpenAPI
-//!   document uses too).
+//!   against the whole document ([`Components`], which the OpenAPI document uses too).
 
-use contracts_http::openapi::{Components, component_key};
 use serde_json::{Map, Value, json};
 
-use contracts_core::manifest::RpcEndpoint;
+use contracts_core::contract::{MethodContract, ServiceContract, Subscription};
 use contracts_core::topology;
 
-use crate::catalog::{Catalog, Method, Subscription};
+use crate::components::{Components, component_key};
 
 fn amqp_exchange(name: &str) -> Value {
     json!({
@@ -50,30 +48,29 @@ struct Parts {
     messages: Map<String, Value>,
 }
 
-/// The AsyncAPI 3.0 document of `catalog`.
-pub fn document(catalog: &Catalog, title: &str) -> Value {
+/// The AsyncAPI 3.0 document of `services`.
+pub fn document<'a>(services: impl IntoIterator<Item = &'a ServiceContract>, title: &str) -> Value {
     let mut parts = Parts {
         schemas: Components::default(),
         channels: Map::new(),
         operations: Map::new(),
         messages: Map::new(),
     };
-    for (name, service) in &catalog.services {
-        let rpc = service.manifest.rpc.clone().unwrap_or_else(|| RpcEndpoint {
-            exchange: topology::RPC_EXCHANGE.to_owned(),
-            queue: topology::rpc_queue_name(name),
-        });
-        for (method, m) in &service.methods {
-            parts.rpc_method(name, &rpc, method, m);
+    let services: Vec<&ServiceContract> = services.into_iter().collect();
+    for service in &services {
+        let name = &service.name;
+        for method in &service.methods {
+            parts.rpc_method(name, method);
         }
-        for (event, payload) in &service.events {
-            parts.event(name, &service.manifest.events_exchange, event, payload);
+        let exchange = topology::events_exchange_name(name);
+        for event in &service.events {
+            parts.event(name, &exchange, &event.name, &event.payload.schema);
         }
     }
     // Subscribers last: their operations point at the publishers' channels.
-    for (name, service) in &catalog.services {
+    for service in &services {
         for sub in &service.subscriptions {
-            parts.subscriber(name, sub);
+            parts.subscriber(&service.name, sub);
         }
     }
     parts.document(title)
@@ -82,7 +79,9 @@ pub fn document(catalog: &Catalog, title: &str) -> Value {
 impl Parts {
     /// A method: its request channel and the service's receive operation, with the reply on
     /// the caller's reply queue.
-    fn rpc_method(&mut self, name: &str, rpc: &RpcEndpoint, method: &str, m: &Method) {
+    fn rpc_method(&mut self, name: &str, m: &MethodContract) {
+        let method = m.name.as_str();
+        let (exchange, queue) = (topology::RPC_EXCHANGE, topology::rpc_queue_name(name));
         let Self {
             schemas,
             channels,
@@ -96,14 +95,14 @@ impl Parts {
             message(
                 &request_key,
                 format!("{name}.{method} request (kwargs)"),
-                schemas.adopt(name, &m.request),
+                schemas.adopt(name, &m.request.schema),
             ),
         );
         let mut reply_payload = json!({
             "type": "object",
             "description": "Nameko's reply envelope: the result, or an error dict.",
             "properties": {
-                "result": schemas.adopt(name, &m.reply),
+                "result": schemas.adopt(name, &m.reply.schema),
                 "error": {"type": ["object", "null"]},
             },
             "required": ["result", "error"],
@@ -113,7 +112,7 @@ impl Parts {
                 "description": "null, a Nameko error dict, or the declared error under `payload`",
                 "oneOf": [
                     {"type": "null"},
-                    {"type": "object", "properties": {"payload": schemas.adopt(name, error)}},
+                    {"type": "object", "properties": {"payload": schemas.adopt(name, &error.message.schema)}},
                 ],
             });
         }
@@ -128,9 +127,9 @@ impl Parts {
             json!({
                 "address": topology::rpc_routing_key(name, method),
                 "title": topology::rpc_routing_key(name, method),
-                "description": format!("Requests to {name}.{method} on the {} exchange; queue {}.", rpc.exchange, rpc.queue),
+                "description": format!("Requests to {name}.{method} on the {exchange} exchange; queue {queue}."),
                 "messages": {"request": {"$ref": format!("#/components/messages/{request_key}")}},
-                "bindings": amqp_exchange(&rpc.exchange),
+                "bindings": amqp_exchange(exchange),
             }),
         );
         channels.insert(
@@ -196,7 +195,7 @@ impl Parts {
         );
     }
 
-    /// A handler: a receive operation on the publisher's event channel, when the catalog has
+    /// A handler: a receive operation on the publisher's event channel, when the document has
     /// the publisher.
     fn subscriber(&mut self, name: &str, sub: &Subscription) {
         let Self {
