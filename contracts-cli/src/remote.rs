@@ -1,17 +1,21 @@
 //! `contracts call` and `contracts dispatch`: Nameko's `n.rpc.service.method(..)` and
 //! `n.dispatch_event(..)` from the command line, checked against the schemas when the service
 //! has them. They work against Nameko services as well as Rust ones: it is the same wire.
+//! The checks, headers and call context are the runtime's own
+//! ([`RpcClient::call_checked`], [`EventPublisher::publish_value`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use contracts_amqp::{AmqpTransport, BrokerUri};
-use contracts_core::transport::{Message, Properties, Transport};
-use contracts_core::{CallError, RpcClient, topology};
+use contracts_core::contract::{EventContract, MessageSchema, ServiceContract};
+use contracts_core::validate::{Direction, ValidationError};
+use contracts_core::{
+    CallError, CompiledService, EventPublisher, PublishError, RemoteError, RpcClient,
+};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::Catalog;
-use crate::validate::validate;
-use contracts_core::validate::Failure as SchemaFailure;
+use crate::catalog::{Catalog, methods_by_name};
 
 /// How a remote operation ended, beyond success.
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +30,10 @@ pub enum Failure {
     Unusable(String),
 }
 
-fn describe(violations: &[SchemaFailure]) -> String {
-    violations
+/// Every failure of a message, a line each.
+fn describe(error: &ValidationError) -> String {
+    error
+        .failures
         .iter()
         .map(|v| {
             let at = if v.pointer.is_empty() {
@@ -41,10 +47,6 @@ fn describe(violations: &[SchemaFailure]) -> String {
         .join("\n")
 }
 
-fn unusable_schema(error: contracts_core::validate::InvalidSchema) -> Failure {
-    Failure::Unusable(format!("the schema itself is invalid: {}", error.0))
-}
-
 /// Split `service.method` (or `service.event`'s two words).
 pub fn split_target(target: &str) -> Result<(&str, &str), Failure> {
     target
@@ -53,11 +55,27 @@ pub fn split_target(target: &str) -> Result<(&str, &str), Failure> {
         .ok_or_else(|| Failure::Unusable(format!("`{target}`: write service.method")))
 }
 
-async fn connect(uri: &str) -> Result<std::sync::Arc<AmqpTransport>, Failure> {
+async fn connect(uri: &str) -> Result<Arc<AmqpTransport>, Failure> {
     let uri: BrokerUri = uri.parse().map_err(|e| Failure::Unusable(format!("{e}")))?;
     AmqpTransport::shared(&uri)
         .await
-        .map_err(|e| Failure::Unusable(e.to_string()))
+        .map_err(|e| Failure::Unusable(crate::report(&e)))
+}
+
+/// `contract`, its schemas compiled, or why they cannot be used.
+fn compiled(contract: ServiceContract) -> Result<CompiledService, Failure> {
+    CompiledService::try_compile(contract).map_err(|e| Failure::Unusable(crate::report(&e)))
+}
+
+/// An error reply as Nameko prints its `RemoteError`.
+fn remote(error: &RemoteError) -> Failure {
+    let path = error.exc_path.as_deref().unwrap_or("?");
+    Failure::Refused(format!(
+        "RemoteError {}: {}\n  exc_path: {path}\n  exc_args: {}",
+        error.exc_type,
+        error.value,
+        Value::Array(error.exc_args.clone())
+    ))
 }
 
 /// Call `service.method` with `arguments` (a JSON object of keyword arguments, or an array of
@@ -81,60 +99,54 @@ pub async fn call(
             )));
         }
     };
-    let contract = catalog.and_then(|c| c.services.get(service));
-    if let Some(svc) = contract {
-        let m = svc.method(method).ok_or_else(|| {
-            Failure::Refused(format!(
-                "{service} has no method `{method}` in the schemas (methods: {:?})",
-                crate::catalog::methods_by_name(svc)
-                    .map(|m| &m.name)
-                    .collect::<Vec<_>>()
-            ))
-        })?;
-        // Bind positional arguments to parameter names, as the server will.
-        let mut bound = kwargs.clone();
-        for (name, value) in m.params.iter().zip(&args) {
-            bound.insert(name.clone(), value.clone());
-        }
-        let violations =
-            validate(&m.request.schema, &Value::Object(bound)).map_err(unusable_schema)?;
-        if !violations.is_empty() {
-            return Err(Failure::Refused(format!(
-                "request refused before sending: it breaks {service}.{method}'s request schema\n{}",
-                describe(&violations)
-            )));
-        }
-    }
+    let contract = match catalog.and_then(|c| c.services.get(service)) {
+        Some(contract) => Some(compiled(contract.clone())?),
+        None => None,
+    };
+    let checked = match &contract {
+        Some(contract) => Some((
+            contract,
+            contract.method_by_name(method).ok_or_else(|| {
+                Failure::Refused(format!(
+                    "{service} has no method `{method}` in the schemas (methods: {:?})",
+                    methods_by_name(contract.contract())
+                        .map(|m| &m.name)
+                        .collect::<Vec<_>>()
+                ))
+            })?,
+        )),
+        None => None,
+    };
     let broker = connect(uri).await?;
     let rpc = RpcClient::connect(broker.clone(), "contracts_cli")
         .await
-        .map_err(|e| Failure::Unusable(e.to_string()))?
+        .map_err(|e| Failure::Unusable(crate::report(&e)))?
         .with_timeout(timeout);
-    let outcome = rpc.call(service, method, args, kwargs).await;
-    broker.close().await;
-    let result = match outcome {
-        Ok(result) => result,
-        Err(CallError::Remote(e)) => {
-            let path = e.exc_path.as_deref().unwrap_or("?");
-            return Err(Failure::Refused(format!(
-                "RemoteError {}: {}\n  exc_path: {path}\n  exc_args: {}",
-                e.exc_type,
-                e.value,
-                Value::Array(e.exc_args.clone())
-            )));
-        }
-        Err(other) => return Err(Failure::Unusable(other.to_string())),
+    // Services with schemas get the checked call; others (Python ones) the raw one.
+    let outcome = match checked {
+        Some((contract, spec)) => rpc.call_checked(contract, spec, args, kwargs).await,
+        None => (rpc.call(service, method, args, kwargs).await)
+            .map_err(|e| e.map_service(|never| match never {})),
     };
-    if let Some(m) = contract.and_then(|svc| svc.method(method)) {
-        let violations = validate(&m.reply.schema, &result).map_err(unusable_schema)?;
-        if !violations.is_empty() {
-            return Err(Failure::Refused(format!(
-                "reply {result} breaks {service}.{method}'s reply schema\n{}",
-                describe(&violations)
-            )));
+    broker.close().await;
+    match outcome {
+        Ok(result) => Ok(result),
+        Err(CallError::Service(declared)) => Err(remote(&declared.error)),
+        Err(CallError::Remote(error)) => Err(remote(&error)),
+        Err(CallError::Validation(error)) => {
+            let what = match error.direction {
+                Direction::Request => "request refused",
+                Direction::Reply => "reply refused",
+                _ => "error reply refused",
+            };
+            Err(Failure::Refused(format!(
+                "{what}: it breaks {service}.{method}'s {} schema\n{}",
+                error.direction,
+                describe(&error)
+            )))
         }
+        Err(other) => Err(Failure::Unusable(crate::report(&other))),
     }
-    Ok(result)
 }
 
 /// Publish `payload` as `service`'s event `event`, as Nameko's dispatcher does: to
@@ -148,43 +160,37 @@ pub async fn dispatch(
 ) -> Result<(), Failure> {
     let payload: Value = serde_json::from_str(payload)
         .map_err(|e| Failure::Unusable(format!("the payload is not JSON: {e}")))?;
-    if let Some(svc) = catalog.and_then(|c| c.services.get(service)) {
-        let schema = svc.event(event).ok_or_else(|| {
-            Failure::Refused(format!(
-                "{service} declares no event `{event}` in the schemas (events: {:?})",
-                crate::catalog::events_by_name(svc)
-                    .map(|e| &e.name)
-                    .collect::<Vec<_>>()
-            ))
-        })?;
-        let violations = validate(&schema.payload.schema, &payload).map_err(unusable_schema)?;
-        if !violations.is_empty() {
-            return Err(Failure::Refused(format!(
-                "event refused before sending: it breaks {service}.{event}'s schema\n{}",
-                describe(&violations)
-            )));
-        }
-    }
+    // A service without schemas (a Python one) publishes through a contract that declares
+    // the event and accepts any payload: the same publisher, headers and confirms.
+    let contract = match catalog.and_then(|c| c.services.get(service)) {
+        Some(contract) => contract.clone(),
+        None => ServiceContract {
+            events: vec![EventContract {
+                name: event.to_owned(),
+                doc: None,
+                payload: MessageSchema {
+                    type_name: "Value".into(),
+                    schema: json!(true),
+                },
+            }],
+            ..ServiceContract::new(service, None)
+        },
+    };
+    let contract = Arc::new(compiled(contract)?);
     let broker = connect(uri).await?;
-    let exchange = topology::events_exchange(service);
-    let published = async {
-        broker.declare_exchange(&exchange).await?;
-        let mut headers = Map::new();
-        headers.insert(
-            "nameko.call_id_stack".into(),
-            json!([format!("contracts_cli.dispatch.{}", uuid::Uuid::new_v4())]),
-        );
-        let message = Message {
-            properties: Properties {
-                message_id: Some(uuid::Uuid::new_v4().to_string()),
-                headers,
-                ..topology::json_properties()
-            },
-            body: serde_json::to_vec(&payload).expect("JSON values encode"),
-        };
-        broker.publish(&exchange.name, event, message, false).await
-    }
-    .await;
+    let published = EventPublisher::for_contract(broker.clone(), contract)
+        .publish_value(event, &payload)
+        .await;
     broker.close().await;
-    published.map_err(|e| Failure::Unusable(e.to_string()))
+    match published {
+        Ok(()) => Ok(()),
+        Err(PublishError::Validation(error)) => Err(Failure::Refused(format!(
+            "event refused before sending: it breaks {service}.{event}'s schema\n{}",
+            describe(&error)
+        ))),
+        Err(unknown @ PublishError::UnknownEvent { .. }) => {
+            Err(Failure::Refused(format!("{unknown} in the schemas")))
+        }
+        Err(other) => Err(Failure::Unusable(crate::report(&other))),
+    }
 }

@@ -11,13 +11,16 @@ use tokio::sync::oneshot;
 
 use crate::context::{self, new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
-use crate::error::{CallError, DeclaredError, Never, RemoteError};
+use crate::error::{CallError, Declared, DeclaredError, Never, RemoteError};
 use crate::limits::Limits;
 use crate::observe::{self, Call, CallOutcome, Side};
 use crate::server::{Dispatch, Responder};
 use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
-use crate::validate::{Direction, Envelope, ValidationError, ValidationMode, View, serde_failure};
+use crate::validate::{
+    Direction, Envelope, Failure, MessageValidator, ValidationError, ValidationMode, View,
+    serde_failure,
+};
 use crate::wire::{
     ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR, keyword_request,
 };
@@ -307,6 +310,121 @@ impl RpcClient {
         }
     }
 
+    /// Call `method` (of `service`'s compiled contract) with JSON arguments, checked as the
+    /// typed clients check: `args` bind to the method's parameters by position and `kwargs`
+    /// by name, the bound request is checked before anything is sent, then the reply's result
+    /// (or the declared error's value) on receipt, as [`RpcClient::with_validation`] says. A
+    /// declared error comes back as [`CallError::Service`] with its checked value
+    /// ([`Declared`]); every other failure as from a typed client. For front ends that hold contracts but not their
+    /// types: the HTTP gateway, `contracts call`.
+    ///
+    /// ```
+    /// # use contracts_core::prelude::*;
+    /// # use contracts_core::{CallError, RpcClient};
+    /// # use serde_json::json;
+    /// #[service(name = "greeter")]
+    /// trait Greeter {
+    ///     async fn hello(&self, name: String) -> String;
+    /// }
+    /// # struct Impl;
+    /// # impl Greeter for Impl {
+    /// #     async fn hello(&self, name: String) -> String { format!("Hello, {name}!") }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let rpc = RpcClient::local("docs", [GreeterServer::new(Impl)]);
+    /// let greeter = contracts_core::CompiledService::compile(GreeterContract::contract().clone());
+    /// let hello = greeter.method_by_name("hello").unwrap();
+    /// let reply = rpc.call_checked(&greeter, hello, vec![json!("Ann")], Default::default());
+    /// assert_eq!(reply.await.unwrap(), json!("Hello, Ann!"));
+    /// let refused = rpc.call_checked(&greeter, hello, vec![json!(7)], Default::default()).await;
+    /// assert!(matches!(refused, Err(CallError::Validation(e)) if e.failures[0].pointer == "/name"));
+    /// # }
+    /// ```
+    pub async fn call_checked(
+        &self,
+        service: &CompiledService,
+        method: &CompiledMethod,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, CallError<Declared>> {
+        let call = self.call_json(service, method, args, kwargs);
+        match observe::current() {
+            None => call.await,
+            Some(observer) => observed(observer, service.name(), &method.name, call).await,
+        }
+    }
+
+    async fn call_json(
+        &self,
+        service: &CompiledService,
+        method: &CompiledMethod,
+        args: Vec<Value>,
+        mut kwargs: Map<String, Value>,
+    ) -> Result<Value, CallError<Declared>> {
+        let invalid = |direction, failures| {
+            CallError::Validation(ValidationError::new(
+                service.name(),
+                &method.name,
+                direction,
+                failures,
+            ))
+        };
+        if args.len() > method.params.len() {
+            let reason = format!(
+                "{}() takes {} positional argument(s) but {} were given",
+                method.name,
+                method.params.len(),
+                args.len()
+            );
+            return Err(invalid(
+                Direction::Request,
+                vec![Failure {
+                    pointer: String::new(),
+                    reason,
+                }],
+            ));
+        }
+        // Bound by name, as the server binds them: a value given both ways is the positional
+        // one, as Python would refuse it and the schema cannot see it.
+        for (name, value) in method.params.iter().zip(args) {
+            kwargs.insert(name.clone(), value);
+        }
+        let request = Value::Object(kwargs);
+        if self.validation.checks_outbound() {
+            method
+                .request
+                .check(&request)
+                .map_err(|f| invalid(Direction::Request, f))?;
+        }
+        let kwargs = serde_json::to_vec(&request).expect("JSON values always encode");
+        let reply = self
+            .round_trip(service.name(), &method.name, keyword_request(&kwargs))
+            .await
+            .map_err(|e| e.map_service(|never| match never {}))?;
+        let (result, error) = read_reply(service.name(), &method.name, &reply.body)
+            .map_err(|e| e.map_service(|never| match never {}))?;
+        if let Some(error) = error {
+            return Err(
+                self.read_error(service, method, error, |_, payload, error| {
+                    Ok(Declared {
+                        payload,
+                        error: RemoteError::from_dict(service.name(), &method.name, error),
+                    })
+                }),
+            );
+        }
+        if self.validation.checks_inbound() {
+            method
+                .reply
+                .check_view(&result)
+                .map_err(|f| invalid(Direction::Reply, f))?;
+        }
+        method
+            .reply
+            .decode_view(&result)
+            .map_err(|f| invalid(Direction::Reply, vec![f]))
+    }
+
     async fn call_raw(
         &self,
         service: &str,
@@ -408,6 +526,20 @@ impl RpcClient {
         method: &CompiledMethod,
         error: ErrorDict,
     ) -> CallError<E> {
+        self.read_error(service, method, error, |validator, payload, _| {
+            validator.decode(&payload)
+        })
+    }
+
+    /// An error reply: the method's declared error (checked, then made an `E` by `declared`),
+    /// a validation error, or whatever else the service raised.
+    fn read_error<E>(
+        &self,
+        service: &CompiledService,
+        method: &CompiledMethod,
+        error: ErrorDict,
+        declared: impl FnOnce(&MessageValidator, Value, ErrorDict) -> Result<E, Failure>,
+    ) -> CallError<E> {
         let invalid = |direction, failures| {
             CallError::Validation(ValidationError::new(
                 service.name(),
@@ -425,7 +557,7 @@ impl RpcClient {
             {
                 return invalid(Direction::Error, failures);
             }
-            return match validator.decode(&payload) {
+            return match declared(validator, payload, error) {
                 Ok(declared) => CallError::Service(declared),
                 Err(f) => invalid(Direction::Error, vec![f]),
             };

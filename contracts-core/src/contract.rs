@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::topology::{self, BROADCAST_IDENTIFIER_PLACEHOLDER, HandlerNames, HandlerType};
-use crate::validate::MessageValidator;
+use crate::validate::{InvalidSchema, MessageValidator};
 
 /// A service's contract: its name, RPC methods and events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -321,20 +321,42 @@ pub struct CompiledEvent {
 }
 
 impl CompiledEvent {
+    /// The event's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The validator of the payload.
     pub fn payload(&self) -> &MessageValidator {
         &self.payload
     }
 }
 
-fn compile(service: &str, what: &str, schema: &MessageSchema) -> MessageValidator {
-    MessageValidator::new(&schema.schema).unwrap_or_else(|e| {
-        // A schema that does not compile is a bug in the contract's types (for example a
-        // `regex` constraint that is not a valid pattern); no message can be checked against it.
-        panic!(
-            "contract `{service}`: the schema of {what} (`{}`) is invalid: {}",
-            schema.type_name, e.0
-        )
+/// A contract with a message schema no message can be checked against.
+#[derive(Debug, thiserror::Error)]
+#[error("contract `{service}`: the schema of {message} (`{type_name}`) is invalid")]
+pub struct InvalidContract {
+    /// The service.
+    pub service: String,
+    /// Which message: `create_user's request`, `event user_created`.
+    pub message: String,
+    /// The message's type.
+    pub type_name: String,
+    /// What is wrong with the schema.
+    #[source]
+    pub source: InvalidSchema,
+}
+
+fn compile(
+    service: &str,
+    message: impl FnOnce() -> String,
+    schema: &MessageSchema,
+) -> Result<MessageValidator, InvalidContract> {
+    MessageValidator::new(&schema.schema).map_err(|source| InvalidContract {
+        service: service.to_owned(),
+        message: message(),
+        type_name: schema.type_name.clone(),
+        source,
     })
 }
 
@@ -342,10 +364,18 @@ impl CompiledService {
     /// Compile every message schema of `contract`.
     ///
     /// # Panics
-    /// If a schema is not valid JSON Schema, naming the service and message.
+    /// If a schema is not valid JSON Schema, naming the service and message: for a contract
+    /// generated from Rust types that is a bug in the types (a `regex` constraint that is not
+    /// a valid pattern, say). [`CompiledService::try_compile`] returns the error instead.
     pub fn compile(contract: ServiceContract) -> Self {
+        Self::try_compile(contract).unwrap_or_else(|e| panic!("{e}: {}", e.source.0))
+    }
+
+    /// Compile every message schema of `contract`, or say which one is not valid JSON Schema:
+    /// for contracts read at run time (from schema files, say).
+    pub fn try_compile(contract: ServiceContract) -> Result<Self, InvalidContract> {
         let service = contract.name.as_str();
-        let methods: Vec<CompiledMethod> = contract
+        let methods = contract
             .methods
             .iter()
             .map(|m| {
@@ -356,7 +386,7 @@ impl CompiledService {
                     .and_then(Value::as_array)
                     .map(|r| r.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                CompiledMethod {
+                Ok(CompiledMethod {
                     name: m.name.clone(),
                     params: m.params.clone(),
                     required: m
@@ -364,30 +394,33 @@ impl CompiledService {
                         .iter()
                         .map(|p| required_names.contains(&p.as_str()))
                         .collect(),
-                    request: compile(service, &format!("{}'s request", m.name), &m.request),
-                    reply: compile(service, &format!("{}'s reply", m.name), &m.reply),
-                    error: m.error.as_ref().map(|e| {
-                        (
-                            compile(service, &format!("{}'s error", m.name), &e.message),
+                    request: compile(service, || format!("{}'s request", m.name), &m.request)?,
+                    reply: compile(service, || format!("{}'s reply", m.name), &m.reply)?,
+                    error: match &m.error {
+                        Some(e) => Some((
+                            compile(service, || format!("{}'s error", m.name), &e.message)?,
                             e.exc_path.clone(),
-                        )
-                    }),
-                }
+                        )),
+                        None => None,
+                    },
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, InvalidContract>>()?;
         let events = contract
             .events
             .iter()
-            .map(|e| CompiledEvent {
-                name: e.name.clone(),
-                payload: compile(service, &format!("event {}", e.name), &e.payload),
+            .map(|e| {
+                Ok(CompiledEvent {
+                    name: e.name.clone(),
+                    payload: compile(service, || format!("event {}", e.name), &e.payload)?,
+                })
             })
-            .collect();
-        Self {
+            .collect::<Result<Vec<_>, InvalidContract>>()?;
+        Ok(Self {
             contract,
             methods,
             events,
-        }
+        })
     }
 
     /// The contract this was compiled from.
@@ -414,17 +447,25 @@ impl CompiledService {
         &self.methods[index]
     }
 
+    /// The method called `name`, if the contract declares one.
+    pub fn method_by_name(&self, name: &str) -> Option<&CompiledMethod> {
+        self.method_index(name).map(|index| self.method(index))
+    }
+
     /// The compiled method called `name`; generated code only names declared methods.
     pub(crate) fn method_named(&self, name: &str) -> &CompiledMethod {
-        let index = self
-            .method_index(name)
-            .unwrap_or_else(|| panic!("service `{}` declares no method `{name}`", self.name()));
-        self.method(index)
+        self.method_by_name(name)
+            .unwrap_or_else(|| panic!("service `{}` declares no method `{name}`", self.name()))
     }
 
     /// Position of the event called `name`.
     pub fn event_index(&self, name: &str) -> Option<usize> {
         self.events.iter().position(|e| e.name == name)
+    }
+
+    /// The event called `name`, if the contract declares one.
+    pub fn event_by_name(&self, name: &str) -> Option<&CompiledEvent> {
+        self.event_index(name).map(|index| self.event(index))
     }
 
     /// The event at `index` ([`Self::event_index`]).

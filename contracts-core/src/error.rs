@@ -98,6 +98,24 @@ impl fmt::Display for RemoteError {
 
 impl std::error::Error for RemoteError {}
 
+/// A method's declared error as a call made without the contract's types receives it
+/// ([`RpcClient::call_checked`](crate::RpcClient::call_checked)): its value, checked against
+/// the method's error schema, and the error as it arrived.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Declared {
+    /// The error's value (the error dict's `payload`).
+    pub payload: Value,
+    /// The error as it arrived: its `exc_type`, `exc_path` and message.
+    pub error: RemoteError,
+}
+
+impl fmt::Display for Declared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
 /// Why a typed RPC call failed. `E` is the method's declared error type.
 #[derive(Debug)]
 #[non_exhaustive]

@@ -32,6 +32,16 @@ pub enum PublishError {
     /// The broker refused or the connection failed.
     #[error("transport failure: {0}")]
     Transport(#[from] TransportError),
+    /// The contract declares no such event ([`EventPublisher::publish_value`]).
+    #[error("`{service}` declares no event `{event}` (events: {declared:?})")]
+    UnknownEvent {
+        /// The publishing service.
+        service: String,
+        /// The event named.
+        event: String,
+        /// The events it declares.
+        declared: Vec<String>,
+    },
     /// Not confirmed by the broker within the publisher's deadline. The event may still
     /// arrive (it may have been stored without the confirm reaching us): handlers that must
     /// not run twice use a dedupe store.
@@ -54,7 +64,7 @@ pub enum PublishError {
 #[derive(Clone)]
 pub struct EventPublisher {
     transport: SharedTransport,
-    service: &'static CompiledService,
+    service: Source,
     validation: ValidationMode,
     timeout: std::time::Duration,
     declared: Arc<OnceCell<()>>,
@@ -69,9 +79,38 @@ impl std::fmt::Debug for EventPublisher {
     }
 }
 
+/// The contract a publisher publishes by: a generated one, compiled once per process, or
+/// one a front end holds at run time (read from schema files, say).
+#[derive(Clone)]
+enum Source {
+    Generated(&'static CompiledService),
+    Held(Arc<CompiledService>),
+}
+
+impl std::ops::Deref for Source {
+    type Target = CompiledService;
+
+    fn deref(&self) -> &CompiledService {
+        match self {
+            Source::Generated(service) => service,
+            Source::Held(service) => service,
+        }
+    }
+}
+
 impl EventPublisher {
     /// A publisher for `service`'s events.
     pub fn new(transport: SharedTransport, service: &'static CompiledService) -> Self {
+        Self::of(transport, Source::Generated(service))
+    }
+
+    /// A publisher for the events of a contract held at run time, published with
+    /// [`EventPublisher::publish_value`]: what `contracts dispatch` uses.
+    pub fn for_contract(transport: SharedTransport, service: Arc<CompiledService>) -> Self {
+        Self::of(transport, Source::Held(service))
+    }
+
+    fn of(transport: SharedTransport, service: Source) -> Self {
         Self {
             transport,
             service,
@@ -115,7 +154,30 @@ impl EventPublisher {
                 self.service.name()
             )
         });
-        let event = self.service.event(index);
+        self.publish_event(self.service.event(index), payload).await
+    }
+
+    /// Publish `payload` as `event`, checked against the event's schema as typed publishing
+    /// checks it, with the same headers and call context; an event the contract does not
+    /// declare is [`PublishError::UnknownEvent`].
+    pub async fn publish_value(&self, event: &str, payload: &Value) -> Result<(), PublishError> {
+        let Some(event) = self.service.event_by_name(event) else {
+            return Err(PublishError::UnknownEvent {
+                service: self.service.name().to_owned(),
+                event: event.to_owned(),
+                declared: (self.service.contract().events.iter())
+                    .map(|e| e.name.clone())
+                    .collect(),
+            });
+        };
+        self.publish_event(event, payload).await
+    }
+
+    async fn publish_event<P: Serialize>(
+        &self,
+        event: &CompiledEvent,
+        payload: &P,
+    ) -> Result<(), PublishError> {
         let Some(observer) = observe::current() else {
             return self.send(event, payload).await;
         };

@@ -152,7 +152,7 @@ pub use contract::{CompiledService, ServiceContract};
 /// The trait itself is rewritten so that each method returns a `Send` future; implement it with
 /// `async fn`.
 pub use contracts_macros::service;
-pub use error::{CallError, DeclaredError, Never, RemoteError};
+pub use error::{CallError, Declared, DeclaredError, Never, RemoteError};
 pub use events::{EventHandler, EventPublisher, EventSpec, HandlerFailure, PublishError};
 pub use server::{Arguments, Dispatch, RunningServices, ServiceRunner, Waiter};
 pub use timer::Timer;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use contracts_core::ValidationError;
 use contracts_core::contract::ServiceContract;
+use contracts_core::topology;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
@@ -128,7 +129,7 @@ pub fn document<'a>(
 }
 
 fn content(schema: Value) -> Value {
-    json!({"application/json": {"schema": schema}})
+    json!({ topology::CONTENT_TYPE_JSON: {"schema": schema} })
 }
 
 /// What the kinds of problem answered with `status` mean, one sentence each.

@@ -3,9 +3,10 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contracts_core::contract::CompiledMethod;
+use contracts_core::topology::CONTENT_TYPE_JSON;
 use contracts_core::validate::Direction;
 use contracts_core::wire::{INCORRECT_SIGNATURE, MALFORMED_REQUEST, METHOD_NOT_FOUND};
-use contracts_core::{CallError, CompiledService, ValidationError};
+use contracts_core::{CallError, Declared, ValidationError};
 use serde_json::{Value, json};
 
 use contracts_docs::{Problem, openapi};
@@ -14,7 +15,7 @@ use crate::gateway::Inner;
 
 /// A JSON response.
 pub(crate) fn json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    (status, [(header::CONTENT_TYPE, CONTENT_TYPE_JSON)], body).into_response()
 }
 
 /// Why a request got no reply: a [`Problem`] as `{"error": {"type": ..., "message": ...}}`,
@@ -53,46 +54,31 @@ impl From<Refusal> for Response {
     }
 }
 
-/// The answer to a call of `method` on `service`.
+/// The answer to a checked call of `method` ([`contracts_core::RpcClient::call_checked`]).
 pub(crate) fn reply(
     inner: &Inner,
-    service: &CompiledService,
     method: &CompiledMethod,
-    result: Result<Value, CallError>,
+    result: Result<Value, CallError<Declared>>,
 ) -> Response {
-    let name = service.name();
-    match result {
-        Ok(reply) => match method.reply().check(&reply) {
-            Ok(()) => json(StatusCode::OK, reply.to_string()),
-            Err(failures) => Refusal::new(
-                Problem::InvalidReply,
-                ValidationError::new(name, method.name(), Direction::Reply, failures).to_string(),
-            )
-            .into(),
-        },
-        Err(error) => failure(inner, method, error).into(),
-    }
-}
-
-fn failure(inner: &Inner, method: &CompiledMethod, error: CallError) -> Refusal {
+    let error = match result {
+        Ok(reply) => return json(StatusCode::OK, reply.to_string()),
+        Err(error) => error,
+    };
     let message = error.to_string();
     match error {
-        CallError::Remote(remote) => {
-            if let Some((validator, exc_path)) = method.error()
-                && remote.exc_path.as_deref() == Some(exc_path)
-                && let Some(payload) = remote.detail("payload")
-                && validator.check(&payload).is_ok()
-            {
-                let status = inner
-                    .statuses
-                    .get(exc_path)
-                    .copied()
-                    .unwrap_or(StatusCode::BAD_REQUEST);
-                return Refusal {
-                    status,
-                    body: payload,
-                };
+        // The declared error, its value checked: the body, on the status it is mapped to.
+        CallError::Service(declared) => {
+            let status = method
+                .error()
+                .and_then(|(_, exc_path)| inner.statuses.get(exc_path))
+                .copied()
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            Refusal {
+                status,
+                body: declared.payload,
             }
+        }
+        CallError::Remote(remote) => {
             let kind = match remote.exc_path.as_deref() {
                 Some(METHOD_NOT_FOUND) => Problem::MethodNotFound,
                 Some(MALFORMED_REQUEST | INCORRECT_SIGNATURE) => Problem::BadRequest,
@@ -111,4 +97,5 @@ fn failure(inner: &Inner, method: &CompiledMethod, error: CallError) -> Refusal 
         }
         _ => Refusal::new(Problem::ProtocolError, message),
     }
+    .into()
 }

@@ -14,6 +14,7 @@ use contracts_core::contract::CompiledMethod;
 use contracts_core::contract::ServiceContract;
 use contracts_core::limits::Limits;
 use contracts_core::observe::{self, HttpOutcome, HttpRequest};
+use contracts_core::topology::CONTENT_TYPE_JSON;
 use contracts_core::validate::{Direction, Failure};
 use contracts_core::{CompiledService, Contract, RpcClient, ValidationError};
 use serde_json::Value;
@@ -168,33 +169,36 @@ async fn answer_call(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match request(inner, service, method, headers, body) {
-        Ok(Checked {
-            service: compiled,
-            method: spec,
+        Ok(Call {
+            service,
+            method,
             kwargs,
         }) => {
-            let result = inner.rpc.call(service, method, vec![], kwargs).await;
-            answer::reply(inner, compiled, spec, result)
+            let result = inner
+                .rpc
+                .call_checked(service, method, Vec::new(), kwargs)
+                .await;
+            answer::reply(inner, method, result)
         }
         Err(refusal) => refusal.into(),
     }
 }
 
-/// A request ready to send: the service and method it calls, its arguments checked.
-struct Checked<'a> {
+/// A request ready to call: the service and method it names, its arguments by name.
+struct Call<'a> {
     service: &'a CompiledService,
     method: &'a CompiledMethod,
     kwargs: serde_json::Map<String, Value>,
 }
 
-/// The checked call to `service.method`, or why the HTTP request cannot make one.
+/// The call to `service.method` the HTTP request makes, or why it cannot make one.
 fn request<'a>(
     inner: &'a Inner,
     service: &str,
     method: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Checked<'a>, Refusal> {
+) -> Result<Call<'a>, Refusal> {
     let compiled = inner.services.get(service).ok_or_else(|| {
         Refusal::new(
             Problem::NotFound,
@@ -204,8 +208,7 @@ fn request<'a>(
             ),
         )
     })?;
-    let spec = compiled.method_index(method).map(|i| compiled.method(i));
-    let spec = spec.ok_or_else(|| {
+    let spec = compiled.method_by_name(method).ok_or_else(|| {
         Refusal::new(
             Problem::NotFound,
             format!("{service} has no method {method}"),
@@ -216,10 +219,10 @@ fn request<'a>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
+    if !essence.eq_ignore_ascii_case(CONTENT_TYPE_JSON) {
         return Err(Refusal::new(
             Problem::UnsupportedMediaType,
-            format!("the body must be application/json, not {content_type:?}"),
+            format!("the body must be {CONTENT_TYPE_JSON}, not {content_type:?}"),
         ));
     }
     let body = body.map_err(|rejection| {
@@ -231,28 +234,20 @@ fn request<'a>(
     })?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| Refusal::new(Problem::BadJson, format!("the body is not JSON: {e}")))?;
-    if let Err(failures) = spec.request().check(&value) {
-        return Err(Refusal::invalid(&ValidationError::new(
-            service,
-            method,
-            Direction::Request,
-            failures,
-        )));
-    }
     match value {
-        Value::Object(kwargs) => Ok(Checked {
+        Value::Object(kwargs) => Ok(Call {
             service: compiled,
             method: spec,
             kwargs,
         }),
-        // The request schema is an object's: a check that passed leaves only objects.
+        // The body is the method's arguments by name.
         other => Err(Refusal::invalid(&ValidationError::new(
             service,
             method,
             Direction::Request,
             vec![Failure {
                 pointer: String::new(),
-                reason: format!("{other} is not an object"),
+                reason: format!("{other} is not an object of arguments by name"),
             }],
         ))),
     }

@@ -176,6 +176,7 @@ fn handlers_of(catalog: &Catalog, source: &str, event: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contracts_core::manifest::FILE_NAME;
 
     #[test]
     fn every_value_is_escaped() {
@@ -186,7 +187,7 @@ mod tests {
             "name": "svc", "doc": "<script>alert(1)</script> & co", "rpc": null,
             "events_exchange": "svc.events", "methods": [], "events": []
         });
-        std::fs::write(service.join("service.json"), manifest.to_string()).unwrap();
+        std::fs::write(service.join(FILE_NAME), manifest.to_string()).unwrap();
         let catalog = Catalog::load(&dir).unwrap();
         let html = page(&catalog, "<b>title</b>");
         assert!(!html.contains("<script>alert"), "{html}");
