@@ -32,16 +32,19 @@
 //! rounds have failed, if set.
 //!
 //! `${VAR}` and `${VAR:default}` are replaced from the environment before the YAML is read,
-//! nested defaults included (`${A:${B:x}}`), as Nameko does. Then every key above can be
-//! overridden by an environment variable of the same name in upper case (`AMQP_URI`,
-//! `MAX_WORKERS`, `PREFETCH_COUNT`, …). Other keys are kept in [`Config::extra`] for the
-//! application.
+//! nested defaults included (`${A:${B:x}}`), as Nameko does. Then every key, these and any
+//! other crate's (telemetry's, the gateway's `WEB_SERVER_PORT`), is read as
+//! [`contracts_core::config`] says: the environment variable of its name in upper case
+//! (`AMQP_URI`, `MAX_WORKERS`, `PREFETCH_COUNT`, …) over the file's value. The whole file stays
+//! in [`Config::settings`] for the other crates and the application.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use contracts_core::client::DEFAULT_TIMEOUT;
+pub use contracts_core::config::ConfigError;
+use contracts_core::config::{Key, Settings};
 use contracts_core::context::PARENT_CALLS_TRACKED;
 use contracts_core::limits::Limits;
 use contracts_core::server::DEFAULT_MAX_WORKERS;
@@ -83,40 +86,9 @@ pub struct Config {
     pub limits: Limits,
     /// `AMQP_SSL`: TLS options, applied to every broker of `AMQP_URI`.
     pub tls: Option<TlsOptions>,
-    /// Every other key of the file, for the application.
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Why a configuration was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The text is not YAML.
-    #[error("config is not YAML: {0}")]
-    Yaml(#[from] serde_yaml_ng::Error),
-    /// The YAML is not a mapping of keys to values.
-    #[error("config is not a YAML mapping: the top level is {0}")]
-    NotAMapping(String),
-    /// A key has a value of the wrong kind.
-    #[error("config key `{key}`: {reason}")]
-    Key {
-        /// The key.
-        key: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// `AMQP_URI` does not parse.
-    #[error(transparent)]
-    Uri(#[from] crate::uri::InvalidUri),
+    /// The file's keys and the environment, for the other crates' keys (telemetry's, the
+    /// gateway's) and the application's own.
+    pub settings: Settings,
 }
 
 impl Default for Config {
@@ -133,35 +105,92 @@ impl Default for Config {
             rpc_timeout: DEFAULT_TIMEOUT,
             limits: Limits::default(),
             tls: None,
-            extra: serde_json::Map::new(),
+            settings: Settings::default(),
         }
     }
 }
 
-/// The keys this module reads: (YAML key, environment variable).
-const KEYS: [(&str, &str); 14] = [
-    ("AMQP_URI", "AMQP_URI"),
-    ("max_workers", "MAX_WORKERS"),
-    ("PREFETCH_COUNT", "PREFETCH_COUNT"),
-    ("parent_calls_tracked", "PARENT_CALLS_TRACKED"),
-    ("HEARTBEAT", "HEARTBEAT"),
-    ("rpc_exchange", "RPC_EXCHANGE"),
-    ("serializer", "SERIALIZER"),
-    ("RPC_TIMEOUT", "RPC_TIMEOUT"),
-    ("MAX_BODY_BYTES", "MAX_BODY_BYTES"),
-    ("MAX_JSON_DEPTH", "MAX_JSON_DEPTH"),
-    ("RECONNECT_DELAY", "RECONNECT_DELAY"),
-    ("RECONNECT_MAX_DELAY", "RECONNECT_MAX_DELAY"),
-    ("RECONNECT_MAX_ATTEMPTS", "RECONNECT_MAX_ATTEMPTS"),
-    ("AMQP_SSL", "AMQP_SSL"),
+/// `AMQP_URI`: the broker, or several separated by `;`.
+pub const AMQP_URI: Key = Key::new("AMQP_URI", "the broker, or several separated by `;`");
+/// `max_workers`.
+pub const MAX_WORKERS: Key = Key::new(
+    "max_workers",
+    "calls and events handled at once per service",
+);
+/// `PREFETCH_COUNT`.
+pub const PREFETCH_COUNT: Key =
+    Key::new("PREFETCH_COUNT", "unacknowledged deliveries per consumer");
+/// `parent_calls_tracked`.
+pub const PARENT_CALLS: Key = Key::new(
+    "parent_calls_tracked",
+    "parent call ids kept in call_id_stack",
+);
+/// `HEARTBEAT`.
+pub const HEARTBEAT: Key = Key::new(
+    "HEARTBEAT",
+    "seconds between AMQP heartbeats; 0 turns them off",
+);
+/// `rpc_exchange`.
+pub const RPC_EXCHANGE_KEY: Key = Key::new("rpc_exchange", "the RPC exchange");
+/// `serializer`.
+pub const SERIALIZER: Key = Key::new("serializer", "json, the only one contracts speak");
+/// `RPC_TIMEOUT`.
+pub const RPC_TIMEOUT: Key = Key::new("RPC_TIMEOUT", "seconds a call waits for its reply");
+/// `MAX_BODY_BYTES`.
+pub const MAX_BODY_BYTES: Key =
+    Key::new("MAX_BODY_BYTES", "larger inbound bodies are refused unread");
+/// `MAX_JSON_DEPTH`.
+pub const MAX_JSON_DEPTH: Key = Key::new("MAX_JSON_DEPTH", "deeper inbound JSON is refused unread");
+/// `RECONNECT_DELAY`.
+pub const RECONNECT_DELAY: Key = Key::new(
+    "RECONNECT_DELAY",
+    "seconds before the second reconnection round",
+);
+/// `RECONNECT_MAX_DELAY`.
+pub const RECONNECT_MAX_DELAY: Key =
+    Key::new("RECONNECT_MAX_DELAY", "the longest wait between rounds");
+/// `RECONNECT_MAX_ATTEMPTS`.
+pub const RECONNECT_MAX_ATTEMPTS: Key = Key::new(
+    "RECONNECT_MAX_ATTEMPTS",
+    "rounds before giving up; 0 never gives up",
+);
+/// `AMQP_SSL`.
+pub const AMQP_SSL: Key = Key::new(
+    "AMQP_SSL",
+    "TLS: a CA to trust, a client certificate and its key",
+);
+
+/// Every key this crate reads.
+pub const KEYS: [Key; 14] = [
+    AMQP_URI,
+    MAX_WORKERS,
+    PREFETCH_COUNT,
+    PARENT_CALLS,
+    HEARTBEAT,
+    RPC_EXCHANGE_KEY,
+    SERIALIZER,
+    RPC_TIMEOUT,
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    RECONNECT_DELAY,
+    RECONNECT_MAX_DELAY,
+    RECONNECT_MAX_ATTEMPTS,
+    AMQP_SSL,
 ];
+
+/// A value from the environment read as YAML reads a lone value: `MAX_WORKERS=20` is a
+/// number, `AMQP_SSL='{ca_certs: ca.pem}'` a mapping.
+fn yaml_scalar(text: &str) -> serde_json::Value {
+    serde_yaml_ng::from_str::<serde_json::Value>(text)
+        .unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+}
 
 impl Config {
     /// Read a YAML file, substituting and overriding from the process environment.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
+            path: path.to_owned(),
             source,
         })?;
         Self::parse(&text, |name| std::env::var(name).ok())
@@ -173,84 +202,84 @@ impl Config {
     }
 
     /// Read YAML `text` with `env` as the environment.
-    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn parse(
+        text: &str,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<Self, ConfigError> {
         let text = substitute(text, &env);
-        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)?;
-        let mut map = match serde_json::to_value(yaml) {
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Syntax(Box::new(e)))?;
+        let file = match serde_json::to_value(yaml) {
             Ok(serde_json::Value::Object(map)) => map,
             Ok(serde_json::Value::Null) => serde_json::Map::new(),
             Ok(other) => return Err(ConfigError::NotAMapping(other.to_string())),
             Err(e) => return Err(ConfigError::NotAMapping(e.to_string())),
         };
-        for (key, var) in KEYS {
-            if let Some(value) = env(var) {
-                // Environment values are YAML scalars too: `MAX_WORKERS=20` is a number.
-                let value = serde_yaml_ng::from_str::<serde_json::Value>(&value)
-                    .unwrap_or(serde_json::Value::String(value));
-                map.insert(key.to_owned(), value);
-            }
-        }
+        let settings = Settings::new(file, env).reading_values_with(yaml_scalar);
         let mut config = Self::default();
-        if let Some(uri) = map.remove("AMQP_URI") {
-            let list = text_of("AMQP_URI", &uri)?;
+        let invalid = |key: &Key| {
+            let key = key.name;
+            move |e: crate::uri::InvalidUri| ConfigError::Invalid {
+                key,
+                source: Box::new(e),
+            }
+        };
+        if let Some(list) = settings.text(&AMQP_URI)? {
             let mut brokers = list
                 .split(';')
                 .map(str::trim)
                 .filter(|u| !u.is_empty())
                 .map(str::parse::<BrokerUri>);
-            config.amqp_uri = brokers.next().unwrap_or_else(|| list.parse())?;
-            config.failover = brokers.collect::<Result<_, _>>()?;
+            config.amqp_uri = brokers
+                .next()
+                .unwrap_or_else(|| list.parse())
+                .map_err(invalid(&AMQP_URI))?;
+            config.failover = brokers
+                .collect::<Result<_, _>>()
+                .map_err(invalid(&AMQP_URI))?;
         }
-        if let Some(v) = map.remove("max_workers") {
-            config.max_workers = number("max_workers", &v)?;
+        if let Some(n) = settings.number(&MAX_WORKERS)? {
+            config.max_workers = n;
         }
-        if let Some(v) = map.remove("PREFETCH_COUNT") {
-            config.prefetch_count = Some(number("PREFETCH_COUNT", &v)?);
+        config.prefetch_count = settings.number(&PREFETCH_COUNT)?;
+        if let Some(n) = settings.number(&PARENT_CALLS)? {
+            config.parent_calls_tracked = n;
         }
-        if let Some(v) = map.remove("parent_calls_tracked") {
-            config.parent_calls_tracked = number("parent_calls_tracked", &v)?;
+        if let Some(n) = settings.number(&HEARTBEAT)? {
+            config.heartbeat = n;
         }
-        if let Some(v) = map.remove("HEARTBEAT") {
-            config.heartbeat = number("HEARTBEAT", &v)?;
+        if let Some(exchange) = settings.text(&RPC_EXCHANGE_KEY)? {
+            config.rpc_exchange = exchange;
         }
-        if let Some(v) = map.remove("rpc_exchange") {
-            config.rpc_exchange = text_of("rpc_exchange", &v)?;
+        if let Some(serializer) = settings.text(&SERIALIZER)?
+            && serializer != "json"
+        {
+            return Err(ConfigError::wrong(
+                &SERIALIZER,
+                format!("`{serializer}` is not supported; contracts speak JSON, Nameko's default"),
+            ));
         }
-        if let Some(v) = map.remove("serializer") {
-            let serializer = text_of("serializer", &v)?;
-            if serializer != "json" {
-                return Err(ConfigError::Key {
-                    key: "serializer",
-                    reason: format!(
-                        "`{serializer}` is not supported; contracts speak JSON, Nameko's default"
-                    ),
-                });
-            }
+        if let Some(timeout) = settings.seconds(&RPC_TIMEOUT)? {
+            config.rpc_timeout = timeout;
         }
-        if let Some(v) = map.remove("RPC_TIMEOUT") {
-            config.rpc_timeout = seconds("RPC_TIMEOUT", &v)?;
+        if let Some(n) = settings.number(&MAX_BODY_BYTES)? {
+            config.limits.max_body_bytes = n;
         }
-        if let Some(v) = map.remove("MAX_BODY_BYTES") {
-            config.limits.max_body_bytes = number("MAX_BODY_BYTES", &v)?;
+        if let Some(n) = settings.number(&MAX_JSON_DEPTH)? {
+            config.limits.max_depth = n;
         }
-        if let Some(v) = map.remove("MAX_JSON_DEPTH") {
-            config.limits.max_depth = number("MAX_JSON_DEPTH", &v)?;
+        if let Some(delay) = settings.seconds(&RECONNECT_DELAY)? {
+            config.reconnect.initial_delay = delay;
         }
-        if let Some(v) = map.remove("RECONNECT_DELAY") {
-            config.reconnect.initial_delay = seconds("RECONNECT_DELAY", &v)?;
+        if let Some(delay) = settings.seconds(&RECONNECT_MAX_DELAY)? {
+            config.reconnect.max_delay = delay;
         }
-        if let Some(v) = map.remove("RECONNECT_MAX_DELAY") {
-            config.reconnect.max_delay = seconds("RECONNECT_MAX_DELAY", &v)?;
-        }
-        if let Some(v) = map.remove("RECONNECT_MAX_ATTEMPTS") {
-            let attempts: u32 = number("RECONNECT_MAX_ATTEMPTS", &v)?;
+        if let Some(attempts) = settings.number::<u32>(&RECONNECT_MAX_ATTEMPTS)? {
             config.reconnect.max_attempts = (attempts > 0).then_some(attempts);
         }
-        if let Some(v) = map.remove("AMQP_SSL") {
-            config.tls = TlsOptions::from_nameko(&v).map_err(|e| ConfigError::Key {
-                key: "AMQP_SSL",
-                reason: e.to_string(),
-            })?;
+        if let Some(v) = settings.get(&AMQP_SSL) {
+            config.tls = TlsOptions::from_nameko(&v)
+                .map_err(|e| ConfigError::wrong(&AMQP_SSL, e.to_string()))?;
         }
         let (heartbeat, tls) = (config.heartbeat, config.tls.clone());
         let finish = move |broker: &BrokerUri| {
@@ -262,7 +291,7 @@ impl Config {
         };
         config.failover = config.failover.iter().map(&finish).collect();
         config.amqp_uri = finish(&config.amqp_uri);
-        config.extra = map;
+        config.settings = settings;
         Ok(config)
     }
 
@@ -307,37 +336,6 @@ impl Config {
             .await
             .map(Arc::new)
     }
-}
-
-fn seconds(key: &'static str, value: &serde_json::Value) -> Result<Duration, ConfigError> {
-    value
-        .as_f64()
-        .filter(|s| *s > 0.0 && s.is_finite())
-        .map(Duration::from_secs_f64)
-        .ok_or(ConfigError::Key {
-            key,
-            reason: format!("expected a positive number of seconds, got {value}"),
-        })
-}
-
-fn text_of(key: &'static str, value: &serde_json::Value) -> Result<String, ConfigError> {
-    match value {
-        serde_json::Value::String(s) => Ok(s.clone()),
-        other => Err(ConfigError::Key {
-            key,
-            reason: format!("expected text, got {other}"),
-        }),
-    }
-}
-
-fn number<T: TryFrom<u64>>(key: &'static str, value: &serde_json::Value) -> Result<T, ConfigError> {
-    value
-        .as_u64()
-        .and_then(|n| T::try_from(n).ok())
-        .ok_or(ConfigError::Key {
-            key,
-            reason: format!("expected a whole number in range, got {value}"),
-        })
 }
 
 /// Replace `${VAR}` and `${VAR:default}` (defaults may nest) from `env`.
@@ -395,7 +393,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -418,7 +416,10 @@ mod tests {
         assert_eq!(config.prefetch_count, Some(20));
         assert_eq!(config.parent_calls_tracked, 3);
         assert_eq!(config.rpc_exchange, "my-rpc");
-        assert_eq!(config.extra["LOGGING"], serde_json::json!({"version": 1}));
+        assert_eq!(
+            config.settings.file()["LOGGING"],
+            serde_json::json!({"version": 1})
+        );
         let defaults = Config::parse("", env(&[])).unwrap();
         assert_eq!(defaults.max_workers, 10);
         assert_eq!(defaults.rpc_exchange, "nameko-rpc");

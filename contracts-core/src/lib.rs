@@ -42,6 +42,7 @@
 
 mod catch_panic;
 pub mod client;
+pub mod config;
 pub mod context;
 pub mod contract;
 pub mod dedupe;

@@ -29,5 +29,14 @@
 mod answer;
 mod gateway;
 
+use contracts_core::config::Key;
+
+/// `WEB_SERVER_PORT`: the port the gateway serves on (the key of Nameko's own web entrypoint),
+/// read like every key ([`contracts_core::config`]): the variable over the file.
+pub const WEB_SERVER_PORT: Key = Key::new("WEB_SERVER_PORT", "the port the HTTP gateway serves on");
+
+/// Every key this crate reads.
+pub const KEYS: [Key; 1] = [WEB_SERVER_PORT];
+
 pub use axum;
 pub use gateway::Gateway;

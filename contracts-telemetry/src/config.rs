@@ -17,7 +17,50 @@
 
 use std::collections::BTreeMap;
 
+pub use contracts_core::config::ConfigError;
+use contracts_core::config::{Key, Settings};
 use serde_json::{Map, Value};
+
+/// `OPENTELEMETRY_ENABLED`.
+pub(crate) const ENABLED: Key = Key::new("OPENTELEMETRY_ENABLED", "export spans over OTLP");
+/// `OPENTELEMETRY_EXPORTER_OTLP_ENDPOINT`.
+pub(crate) const ENDPOINT: Key = Key::new(
+    "OPENTELEMETRY_EXPORTER_OTLP_ENDPOINT",
+    "where spans go (OTLP over gRPC)",
+);
+/// `OPENTELEMETRY_SERVICE_NAME`.
+pub(crate) const SERVICE_NAME: Key = Key::new(
+    "OPENTELEMETRY_SERVICE_NAME",
+    "the service.name resource attribute",
+);
+/// `OPENTELEMETRY_RESOURCE_ATTRIBUTES`.
+pub(crate) const RESOURCE_ATTRIBUTES: Key = Key::new(
+    "OPENTELEMETRY_RESOURCE_ATTRIBUTES",
+    "more resource attributes (k=v,k2=v2, or a mapping)",
+);
+/// `METRICS_PORT`.
+pub(crate) const METRICS_PORT: Key = Key::new(
+    "METRICS_PORT",
+    "the port of /metrics, /health/live and /health/ready",
+);
+/// `LOG_FORMAT`.
+pub(crate) const LOG_FORMAT: Key = Key::new("LOG_FORMAT", "json, text, or auto");
+/// `LOG_LEVEL`.
+pub(crate) const LOG_LEVEL: Key = Key::new(
+    "LOG_LEVEL",
+    "a tracing filter such as info,contracts_core=debug",
+);
+
+/// Every key this crate reads.
+pub const KEYS: [Key; 7] = [
+    ENABLED,
+    ENDPOINT,
+    SERVICE_NAME,
+    RESOURCE_ATTRIBUTES,
+    METRICS_PORT,
+    LOG_FORMAT,
+    LOG_LEVEL,
+];
 
 /// The default OTLP gRPC endpoint, as the OpenTelemetry specification gives it.
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4317";
@@ -55,64 +98,55 @@ pub struct TelemetryConfig {
     pub log_level: String,
 }
 
-/// A key with a value of the wrong kind.
-#[derive(Debug, thiserror::Error)]
-#[error("config key `{key}`: {reason}")]
-pub struct ConfigError {
-    /// The key.
-    pub key: &'static str,
-    /// What is wrong.
-    pub reason: String,
-}
-
 impl TelemetryConfig {
-    /// Read the keys from a config file's mapping (for a `contracts_amqp::Config`, its
-    /// `extra`) and the process's environment.
+    /// Read the keys from a config file's mapping and the process's environment.
     pub fn from_keys(keys: &Map<String, Value>) -> Result<Self, ConfigError> {
-        Self::from_sources(keys, |name| std::env::var(name).ok())
+        Self::from_settings(&Settings::from_process_env(keys.clone()))
     }
 
     /// Read the keys from the environment only.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_keys(&Map::new())
+        Self::from_settings(&Settings::default())
     }
 
     /// [`TelemetryConfig::from_keys`] with `env` standing in for the environment (tests).
     pub fn from_sources(
         keys: &Map<String, Value>,
-        env: impl Fn(&str) -> Option<String>,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Result<Self, ConfigError> {
-        // The file's key, overridden by the variable of the same name.
-        let key = |name: &str| -> Option<Value> {
-            env(name)
-                .map(Value::String)
-                .or_else(|| keys.get(name).cloned())
-                .filter(|v| !v.is_null())
-        };
-        let traces = match key("OPENTELEMETRY_ENABLED") {
-            Some(v) => flag("OPENTELEMETRY_ENABLED", &v)?,
+        Self::from_settings(&Settings::new(keys.clone(), env))
+    }
+
+    /// Read the keys from `settings` (a `contracts_amqp::Config`'s, say): each key's variable
+    /// over the file, and where both are absent the standard variable.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let env = |name: &str| settings.variable(name);
+        let traces = match settings.flag(&ENABLED)? {
+            Some(on) => on,
             // The standard variable says whether the SDK is *disabled*; unset means neither.
             None => env("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("false")),
         };
-        let otlp_endpoint = match key("OPENTELEMETRY_EXPORTER_OTLP_ENDPOINT") {
-            Some(v) => text("OPENTELEMETRY_EXPORTER_OTLP_ENDPOINT", &v)?,
+        let otlp_endpoint = match settings.text(&ENDPOINT)? {
+            Some(endpoint) => endpoint,
             None => env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                 .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
                 .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned()),
         };
-        let service_name = match key("OPENTELEMETRY_SERVICE_NAME") {
-            Some(v) => Some(text("OPENTELEMETRY_SERVICE_NAME", &v)?),
+        let service_name = match settings.text(&SERVICE_NAME)? {
+            Some(name) => Some(name),
             None => env("OTEL_SERVICE_NAME"),
         };
         let mut resource_attributes = env("OTEL_RESOURCE_ATTRIBUTES")
-            .map(|v| pairs("OTEL_RESOURCE_ATTRIBUTES", &v))
+            .map(|v| pairs(&RESOURCE_ATTRIBUTES, "OTEL_RESOURCE_ATTRIBUTES", &v))
             .transpose()?
             .unwrap_or_default();
-        match key("OPENTELEMETRY_RESOURCE_ATTRIBUTES") {
+        match settings.get(&RESOURCE_ATTRIBUTES) {
             None => {}
-            Some(Value::String(s)) => {
-                resource_attributes.extend(pairs("OPENTELEMETRY_RESOURCE_ATTRIBUTES", &s)?)
-            }
+            Some(Value::String(s)) => resource_attributes.extend(pairs(
+                &RESOURCE_ATTRIBUTES,
+                RESOURCE_ATTRIBUTES.name,
+                &s,
+            )?),
             Some(Value::Object(map)) => {
                 for (k, v) in map {
                     let v = match v {
@@ -123,31 +157,29 @@ impl TelemetryConfig {
                 }
             }
             Some(other) => {
-                return Err(ConfigError {
-                    key: "OPENTELEMETRY_RESOURCE_ATTRIBUTES",
-                    reason: format!("expected `k=v,k2=v2` or a mapping, got {other}"),
-                });
+                return Err(ConfigError::wrong(
+                    &RESOURCE_ATTRIBUTES,
+                    format!("expected `k=v,k2=v2` or a mapping, got {other}"),
+                ));
             }
         }
-        let metrics_port = key("METRICS_PORT")
-            .map(|v| port("METRICS_PORT", &v))
-            .transpose()?;
-        let log_format = match key("LOG_FORMAT") {
+        let metrics_port = settings.port(&METRICS_PORT)?;
+        let log_format = match settings.text(&LOG_FORMAT)? {
             None => LogFormat::Auto,
-            Some(v) => match text("LOG_FORMAT", &v)?.to_ascii_lowercase().as_str() {
+            Some(format) => match format.to_ascii_lowercase().as_str() {
                 "auto" => LogFormat::Auto,
                 "json" => LogFormat::Json,
                 "text" => LogFormat::Text,
                 other => {
-                    return Err(ConfigError {
-                        key: "LOG_FORMAT",
-                        reason: format!("expected json, text or auto, got `{other}`"),
-                    });
+                    return Err(ConfigError::wrong(
+                        &LOG_FORMAT,
+                        format!("expected json, text or auto, got `{other}`"),
+                    ));
                 }
             },
         };
-        let log_level = match key("LOG_LEVEL") {
-            Some(v) => text("LOG_LEVEL", &v)?,
+        let log_level = match settings.text(&LOG_LEVEL)? {
+            Some(level) => level,
             None => env("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
         };
         Ok(Self {
@@ -162,53 +194,18 @@ impl TelemetryConfig {
     }
 }
 
-fn flag(key: &'static str, value: &Value) -> Result<bool, ConfigError> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Ok(true),
-            "false" | "no" | "off" | "0" | "" => Ok(false),
-            _ => Err(ConfigError {
-                key,
-                reason: format!("expected true or false, got `{s}`"),
-            }),
-        },
-        other => Err(ConfigError {
-            key,
-            reason: format!("expected true or false, got {other}"),
-        }),
-    }
-}
-
-fn text(key: &'static str, value: &Value) -> Result<String, ConfigError> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        other => Err(ConfigError {
-            key,
-            reason: format!("expected a string, got {other}"),
-        }),
-    }
-}
-
-fn port(key: &'static str, value: &Value) -> Result<u16, ConfigError> {
-    text(key, value)?.trim().parse().map_err(|_| ConfigError {
-        key,
-        reason: format!("expected a port number (0 to 65535), got {value}"),
-    })
-}
-
-/// `k=v,k2=v2` as the OpenTelemetry specification writes resource attributes.
-fn pairs(key: &'static str, text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+/// `k=v,k2=v2` as the OpenTelemetry specification writes resource attributes (`source` names
+/// where they came from when that is a standard variable).
+fn pairs(key: &Key, source: &str, text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-            _ => Err(ConfigError {
+            _ => Err(ConfigError::wrong(
                 key,
-                reason: format!("expected `key=value` pairs separated by commas, got `{pair}`"),
-            }),
+                format!("{source}: expected `key=value` pairs separated by commas, got `{pair}`"),
+            )),
         })
         .collect()
 }
@@ -226,7 +223,7 @@ mod tests {
         let Value::Object(keys) = keys else {
             unreachable!()
         };
-        TelemetryConfig::from_sources(&keys, |name| env.get(name).cloned())
+        TelemetryConfig::from_sources(&keys, move |name| env.get(name).cloned())
     }
 
     #[test]
@@ -292,12 +289,12 @@ mod tests {
     #[test]
     fn wrong_values_name_their_key() {
         let e = read(json!({"OPENTELEMETRY_ENABLED": "perhaps"}), &[]).unwrap_err();
-        assert_eq!(e.key, "OPENTELEMETRY_ENABLED");
+        assert_eq!(e.key(), Some("OPENTELEMETRY_ENABLED"));
         let e = read(json!({"METRICS_PORT": 70000}), &[]).unwrap_err();
-        assert_eq!(e.key, "METRICS_PORT");
+        assert_eq!(e.key(), Some("METRICS_PORT"));
         let e = read(json!({"OPENTELEMETRY_RESOURCE_ATTRIBUTES": "novalue"}), &[]).unwrap_err();
         assert!(e.to_string().contains("`novalue`"), "{e}");
         let e = read(json!({"LOG_FORMAT": "xml"}), &[]).unwrap_err();
-        assert_eq!(e.key, "LOG_FORMAT");
+        assert_eq!(e.key(), Some("LOG_FORMAT"));
     }
 }

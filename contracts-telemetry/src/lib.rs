@@ -6,7 +6,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = contracts_amqp::Config::load("config.yaml")?;
 //! let telemetry =
-//!     contracts_telemetry::install(&contracts_telemetry::TelemetryConfig::from_keys(&config.extra)?)
+//!     contracts_telemetry::install(&contracts_telemetry::TelemetryConfig::from_settings(&config.settings)?)
 //!         .await?;
 //! // ... serve and call as usual: every call and event is now traced, counted and logged.
 //! telemetry.shutdown(); // flush the spans still buffered
@@ -41,7 +41,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-pub use config::{ConfigError, DEFAULT_OTLP_ENDPOINT, LogFormat, TelemetryConfig};
+pub use config::{ConfigError, DEFAULT_OTLP_ENDPOINT, KEYS, LogFormat, TelemetryConfig};
 pub use metrics::{Metrics, Readiness};
 
 use crate::observer::TelemetryObserver;

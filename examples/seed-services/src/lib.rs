@@ -233,3 +233,47 @@ pub async fn start(runner: ServiceRunner) -> Result<SeedServices, TransportError
         .await?;
     Ok(SeedServices { running, welcomes })
 }
+
+/// The seed example's whole `main` (`cargo run --example seed_services [config.yaml]`): the
+/// config file named by the first argument, else none, every key overridable from the
+/// environment (`AMQP_URI`, `METRICS_PORT`, `WEB_SERVER_PORT`, …); telemetry as its keys say;
+/// the seed services and, with `WEB_SERVER_PORT`, their HTTP gateway, served until SIGTERM.
+pub async fn main() -> contracts_amqp::Exit {
+    match contracts_amqp::Config::from_args_or_env() {
+        Ok(config) => run(&config).await,
+        Err(error) => contracts_amqp::config_error(&error),
+    }
+}
+
+/// [`main`] once the config is read.
+pub async fn run(config: &contracts_amqp::Config) -> contracts_amqp::Exit {
+    let keys = match contracts_telemetry::TelemetryConfig::from_settings(&config.settings) {
+        Ok(keys) => keys,
+        Err(error) => return contracts_amqp::config_error(&error),
+    };
+    let web_port = match config.settings.port(&contracts_http::WEB_SERVER_PORT) {
+        Ok(port) => port,
+        Err(error) => return contracts_amqp::config_error(&error),
+    };
+    let telemetry = match contracts_telemetry::install(&keys).await {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("telemetry: {error}");
+            return contracts_amqp::Exit::Unavailable;
+        }
+    };
+    let code = contracts_amqp::run(config, |runner| async move {
+        let transport = runner.transport().clone();
+        let seed = start(runner).await?;
+        if let Some(port) = web_port {
+            let rpc = RpcClient::connect(transport, "http_gateway").await?;
+            serve_gateway(rpc, port)
+                .await
+                .map_err(|e| TransportError::closed_by(format!("WEB_SERVER_PORT {port}"), e))?;
+        }
+        Ok(seed.running)
+    })
+    .await;
+    telemetry.shutdown();
+    code
+}

@@ -16,8 +16,14 @@ use lab::{LabClient, LabImpl, LabServer};
 const CHILD_CONFIG: &str = "CONTRACTS_MAIN_CHILD_CONFIG";
 
 /// The service process's `main`: a config (`env` for the environment's, else a file), then
-/// `run` with the `lab` service.
+/// `run` with the `lab` service; `seed` for the seed example's own main.
 async fn child_main(source: String) -> Exit {
+    if source == "seed" {
+        return match Config::from_env() {
+            Ok(config) => seed_services::run(&config).await,
+            Err(error) => contracts_amqp::config_error(&error),
+        };
+    }
     let config = if source == "env" {
         Config::from_env()
     } else {
@@ -132,4 +138,66 @@ async fn an_unreadable_config_exits_78() {
         service.exit_code().await,
         Some(i32::from(Exit::Config.code()))
     );
+}
+
+/// A port nothing listens on (the listener that found it is closed again).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// Wait until something accepts connections on `port`.
+async fn listening(port: u16) {
+    guarded("the port to listen", async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+/// The seed example's main, configured by environment variables alone (no file): its
+/// gateway listens on `WEB_SERVER_PORT` and its metrics on `METRICS_PORT`, as they would from
+/// a config file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_example_serves_gateway_and_metrics_from_the_environment() {
+    if as_child().await {
+        return;
+    }
+    let vhost = TestVhost::create("main");
+    let (web, metrics) = (free_port(), free_port());
+    let (web_port, metrics_port) = (web.to_string(), metrics.to_string());
+    let service = TestProcess::start(
+        "the_seed_example_serves_gateway_and_metrics_from_the_environment",
+        &[
+            (CHILD_CONFIG, "seed"),
+            ("AMQP_URI", vhost.raw_uri()),
+            ("WEB_SERVER_PORT", &web_port),
+            ("METRICS_PORT", &metrics_port),
+            ("LOG_FORMAT", "text"),
+        ],
+    );
+    listening(web).await;
+    let gateway = std::net::SocketAddr::from(([127, 0, 0, 1], web));
+    let body = serde_json::json!({"name": "env"});
+    let answer = contracts_testkit::http::post_json(gateway, "/my_service/hello", &body).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json(), serde_json::json!("Hello, env!"));
+    listening(metrics).await;
+    let exposition = contracts_testkit::http::request(
+        std::net::SocketAddr::from(([127, 0, 0, 1], metrics)),
+        "GET",
+        "/metrics",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(exposition.status, 200);
+    let text = String::from_utf8_lossy(&exposition.body);
+    assert!(text.contains("contracts_"), "{text}");
+    service.signal("TERM");
+    assert_eq!(service.exit_code().await, Some(0));
 }

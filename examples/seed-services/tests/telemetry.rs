@@ -551,8 +551,9 @@ fn the_example_config_switches_telemetry_on() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml");
     let config = contracts_amqp::Config::load(path).expect("the example config loads");
     assert_eq!(config.amqp_uri.vhost(), "/");
-    let telemetry = contracts_telemetry::TelemetryConfig::from_sources(&config.extra, |_| None)
-        .expect("its telemetry keys read");
+    let telemetry =
+        contracts_telemetry::TelemetryConfig::from_sources(config.settings.file(), |_| None)
+            .expect("its telemetry keys read");
     assert!(telemetry.traces);
     assert_eq!(telemetry.otlp_endpoint, "http://localhost:4317");
     assert_eq!(telemetry.service_name.as_deref(), Some("seed-services"));
