@@ -14,6 +14,8 @@
 //! # Ok(()) }
 //! ```
 
+mod broker_error;
+mod channel;
 pub mod config;
 mod consumer;
 mod fields;

@@ -23,8 +23,8 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::{Notify, watch};
 
+use crate::broker_error::describe;
 use crate::fields::to_table;
-use crate::transport::describe;
 use crate::uri::BrokerUri;
 
 /// Publish channels per connection: enough that one slow confirm does not serialise every

@@ -8,7 +8,7 @@ use contracts_core::transport::{Acker, Delivery, Message, Properties};
 use lapin::BasicProperties;
 use lapin::types::ShortString;
 
-use crate::consumer::{AmqpAcker, ChannelGuard};
+use crate::channel::{AmqpAcker, ChannelGuard};
 use crate::fields::{from_table, to_table};
 
 pub(crate) fn to_properties(properties: &Properties) -> BasicProperties {

@@ -23,16 +23,14 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
+use crate::broker_error::{NOT_FOUND, closed, declare_error, describe, reply_code};
+use crate::channel::Closing;
 use crate::consumer::AmqpConsumer;
 use crate::link::{
     Link, ReconnectPolicy, bind_on, declare_exchange_on, declare_queue_on, on_connection,
 };
 use crate::message::{from_lapin, to_properties};
 use crate::uri::BrokerUri;
-
-/// AMQP reply codes the runtime tells apart.
-pub(crate) const NOT_FOUND: u16 = 404;
-const PRECONDITION_FAILED: u16 = 406;
 
 /// A RabbitMQ connection implementing [`Transport`] with Nameko's topology rules: publisher
 /// confirms on every publish, mandatory publishes reported as
@@ -143,75 +141,12 @@ impl AmqpTransport {
     }
 }
 
-pub(crate) fn describe(e: &lapin::Error) -> String {
-    match e.kind() {
-        lapin::ErrorKind::ProtocolError(amqp) => {
-            format!("{} {}", amqp.get_id(), amqp.get_message().as_str())
-        }
-        _ => e.to_string(),
-    }
-}
-
-pub(crate) fn reply_code(e: &lapin::Error) -> Option<u16> {
-    match e.kind() {
-        lapin::ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
-        _ => None,
-    }
-}
-
-pub(crate) fn closed(e: &lapin::Error) -> TransportError {
-    TransportError::closed_by(describe(e), e.clone())
-}
-
-fn declare_error(
-    e: &lapin::Error,
-    name: &str,
-    missing: fn(String) -> TransportError,
-) -> TransportError {
-    match reply_code(e) {
-        Some(PRECONDITION_FAILED) => TransportError::PreconditionFailed {
-            name: name.to_owned(),
-            detail: describe(e),
-        },
-        Some(NOT_FOUND) => missing(name.to_owned()),
-        _ => closed(e),
-    }
-}
-
 /// A channel for one declaration, closed when dropped.
 struct ScratchChannel(Channel, Closing);
 
 impl Drop for ScratchChannel {
     fn drop(&mut self) {
         self.1.close_later(self.0.clone());
-    }
-}
-
-/// Channel closes still in progress, so that closing the connection can wait for them.
-#[derive(Clone, Default)]
-pub(crate) struct Closing(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
-
-impl Closing {
-    pub(crate) fn close_later(&self, channel: Channel) {
-        if !channel.status().connected() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let task = runtime.spawn(async move {
-                let _ = channel.close(200, "done".into()).await;
-            });
-            let mut tasks = self.0.lock().expect("closing lock");
-            tasks.retain(|t| !t.is_finished());
-            tasks.push(task);
-        }
-    }
-
-    async fn wait(&self) {
-        let tasks = std::mem::take(&mut *self.0.lock().expect("closing lock"));
-        for task in tasks {
-            // A channel of a connection that is gone never answers its close.
-            let _ = tokio::time::timeout(crate::consumer::SETTLE_TIMEOUT, task).await;
-        }
     }
 }
 

@@ -59,6 +59,10 @@ pub enum PublishError {
     },
 }
 
+/// How long a publish waits for the broker's confirm unless the publisher says otherwise:
+/// as long as a call waits for its reply.
+pub const DEFAULT_PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Publishes a service's events. Generated publishers (`<Trait>Publisher`) wrap one and add a
 /// typed method per declared event.
 #[derive(Clone)]
@@ -115,13 +119,13 @@ impl EventPublisher {
             transport,
             service,
             validation: ValidationMode::default(),
-            timeout: crate::client::DEFAULT_TIMEOUT,
+            timeout: DEFAULT_PUBLISH_TIMEOUT,
             declared: Arc::default(),
         }
     }
 
     /// A publisher whose publishes wait at most `timeout` for the broker's confirm (default
-    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT)). While the broker is away, a
+    /// [`DEFAULT_PUBLISH_TIMEOUT`]). While the broker is away, a
     /// reconnecting transport keeps retrying until then.
     #[must_use]
     pub fn with_timeout(&self, timeout: std::time::Duration) -> Self {

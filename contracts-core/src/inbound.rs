@@ -9,11 +9,34 @@ use serde_json::Value;
 use crate::contract::{CompiledMethod, CompiledService};
 use crate::kombu;
 use crate::limits::Limits;
-use crate::server::Arguments;
 use crate::topology::CONTENT_TYPE_JSON;
 use crate::transport::Message;
-use crate::validate::{Direction, Envelope, ValidationError, ValidationMode, View};
+use crate::validate::{
+    Direction, Envelope, Failure, MessageValidator, ValidationError, ValidationMode, View,
+};
 use crate::wire::{self, ErrorDict};
+
+/// A request's arguments, bound to the method's parameters by name and checked against its
+/// schema: what [`Dispatch::dispatch`] decodes into the method's request struct.
+#[derive(Debug)]
+pub enum Arguments<'a> {
+    /// The request's `kwargs` as read from its body: a request of keyword arguments only,
+    /// every one a parameter (what typed clients send).
+    Keywords(View<'a>),
+    /// Arguments bound by the runner: positional ones, or ones with kombu's typed values
+    /// unwrapped.
+    Bound(Value),
+}
+
+impl Arguments<'_> {
+    /// Check the arguments against `validator` (the method's request schema).
+    pub fn check(&self, validator: &MessageValidator) -> Result<(), Vec<Failure>> {
+        match self {
+            Arguments::Keywords(view) => validator.check_view(view),
+            Arguments::Bound(value) => validator.check(value),
+        }
+    }
+}
 
 /// Admit a request for `method` of `compiled`: the method's compiled contract with its
 /// arguments bound to parameters by name and checked, or the Nameko error dict to reply with.

@@ -155,7 +155,8 @@ pub use contract::{CompiledService, ServiceContract};
 pub use contracts_macros::service;
 pub use error::{CallError, Declared, DeclaredError, Never, RemoteError};
 pub use events::{EventHandler, EventPublisher, EventSpec, HandlerFailure, PublishError};
-pub use server::{Arguments, Dispatch, RunningServices, ServiceRunner, Waiter};
+pub use inbound::Arguments;
+pub use server::{Dispatch, RunningServices, ServiceRunner, Waiter};
 pub use timer::Timer;
 pub use topology::HandlerType;
 pub use transport::{MemoryBroker, SharedTransport, Transport, TransportError};
@@ -178,8 +179,9 @@ pub trait Contract {
 /// Paths generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::inbound::Arguments;
     pub use crate::server::{
-        Arguments, Outcome, decode_request, encode_result, encode_value, method_not_found,
+        Outcome, decode_request, encode_result, encode_value, method_not_found,
     };
 
     /// Where a contract's compiled validators live: one static per service.

@@ -17,7 +17,7 @@ use crate::contract::CompiledService;
 use crate::dedupe::{DedupeStore, DedupeWindow};
 use crate::error::encode_declared;
 use crate::events::{EventHandler, HandlerDefaults, Settled};
-use crate::inbound;
+use crate::inbound::{self, Arguments};
 use crate::limits::Limits;
 use crate::observe::{self, Call, CallOutcome, ConsumerUp, HandleOutcome, Side, WorkerPool};
 use crate::retry::RetryPolicy;
@@ -27,33 +27,11 @@ use crate::topology::RPC_EXCHANGE;
 use crate::transport::{
     Acker, BoxFuture, Consumer, Delivery, Message, Properties, SharedTransport, TransportError,
 };
-use crate::validate::{Direction, Failure, ValidationError, ValidationMode, View, serde_failure};
+use crate::validate::{Direction, ValidationError, ValidationMode, View, serde_failure};
 use crate::wire::{self, ErrorDict};
 
 /// What a handler produced: the `result` of the reply as JSON text, or its `error` dict.
 pub type Outcome = Result<Box<RawValue>, ErrorDict>;
-
-/// A request's arguments, bound to the method's parameters by name and checked against its
-/// schema: what [`Dispatch::dispatch`] decodes into the method's request struct.
-#[derive(Debug)]
-pub enum Arguments<'a> {
-    /// The request's `kwargs` as read from its body: a request of keyword arguments only,
-    /// every one a parameter (what typed clients send).
-    Keywords(View<'a>),
-    /// Arguments bound by the runner: positional ones, or ones with kombu's typed values
-    /// unwrapped.
-    Bound(Value),
-}
-
-impl Arguments<'_> {
-    /// Check the arguments against `validator` (the method's request schema).
-    pub fn check(&self, validator: &crate::validate::MessageValidator) -> Result<(), Vec<Failure>> {
-        match self {
-            Arguments::Keywords(view) => validator.check_view(view),
-            Arguments::Bound(value) => validator.check(value),
-        }
-    }
-}
 
 /// A service the runner can host. `#[service]` generates the implementation
 /// (`<Trait>Server<S>`); the runner does routing, binding, validation and replies, so the

@@ -1,5 +1,7 @@
 //! HTTP answers: a call's outcome as a status and a JSON body.
 
+use std::collections::HashMap;
+
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contracts_core::contract::CompiledMethod;
@@ -10,8 +12,6 @@ use contracts_core::{CallError, Declared, ValidationError};
 use serde_json::{Value, json};
 
 use contracts_docs::{Problem, openapi};
-
-use crate::gateway::Inner;
 
 /// A JSON response.
 pub(crate) fn json(status: StatusCode, body: String) -> Response {
@@ -54,9 +54,10 @@ impl From<Refusal> for Response {
     }
 }
 
-/// The answer to a checked call of `method` ([`contracts_core::RpcClient::call_checked`]).
+/// The answer to a checked call of `method` ([`contracts_core::RpcClient::call_checked`]),
+/// a declared error on the status `statuses` maps its `exc_path` to (else `400`).
 pub(crate) fn reply(
-    inner: &Inner,
+    statuses: &HashMap<String, StatusCode>,
     method: &CompiledMethod,
     result: Result<Value, CallError<Declared>>,
 ) -> Response {
@@ -70,7 +71,7 @@ pub(crate) fn reply(
         CallError::Service(declared) => {
             let status = method
                 .error()
-                .and_then(|(_, exc_path)| inner.statuses.get(exc_path))
+                .and_then(|(_, exc_path)| statuses.get(exc_path))
                 .copied()
                 .unwrap_or(StatusCode::BAD_REQUEST);
             Refusal {

@@ -35,10 +35,10 @@ pub struct Gateway {
 
 /// What the routes share.
 #[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) rpc: RpcClient,
-    pub(crate) services: BTreeMap<String, CompiledService>,
-    pub(crate) statuses: HashMap<String, StatusCode>,
+struct Inner {
+    rpc: RpcClient,
+    services: BTreeMap<String, CompiledService>,
+    statuses: HashMap<String, StatusCode>,
     openapi: String,
 }
 
@@ -178,7 +178,7 @@ async fn answer_call(
                 .rpc
                 .call_checked(service, method, Vec::new(), kwargs)
                 .await;
-            answer::reply(inner, method, result)
+            answer::reply(&inner.statuses, method, result)
         }
         Err(refusal) => refusal.into(),
     }

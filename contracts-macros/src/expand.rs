@@ -7,29 +7,11 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
+use crate::inherent;
 use crate::model::{Event, Handler, HandlerType, Method, Param, Service};
 
 fn core() -> TokenStream {
     quote!(::contracts_core)
-}
-
-/// The functions and constants each generated type defines next to the names the contract
-/// brings (methods on the client, events on the contract descriptor and the publisher). The
-/// generated code spells its own names from these lists and `model` refuses contract names
-/// found in them, so the two cannot drift apart.
-pub(crate) mod inherent {
-    /// `<Trait>Client`: `new`, `with_timeout`, `rpc`; contract methods sit beside them.
-    pub(crate) const CLIENT: [&str; 3] = ["new", "with_timeout", "rpc"];
-    /// `<Trait>Contract`: `build`, `contract`, `NAME`; event specs sit beside them.
-    pub(crate) const CONTRACT: [&str; 3] = ["build", "contract", "NAME"];
-    /// `<Trait>Publisher`: `new`, `with_validation`, `with_timeout`; one publish function
-    /// per event.
-    pub(crate) const PUBLISHER: [&str; 3] = ["new", "with_validation", "with_timeout"];
-
-    /// The identifiers of `names`, for the generated code.
-    pub(super) fn idents<const N: usize>(names: [&str; N]) -> [syn::Ident; N] {
-        names.map(|n| syn::Ident::new(n, proc_macro2::Span::call_site()))
-    }
 }
 
 struct Names {

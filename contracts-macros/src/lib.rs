@@ -11,6 +11,7 @@ mod check;
 mod ctxt;
 mod expand;
 mod fallback;
+mod inherent;
 mod model;
 
 use proc_macro::TokenStream;

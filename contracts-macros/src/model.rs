@@ -9,7 +9,7 @@ use syn::{
 
 use crate::check;
 use crate::ctxt::Ctxt;
-use crate::expand::inherent;
+use crate::inherent;
 
 /// `#[service(name = "...", calls(OtherContract, ...))]`.
 pub(crate) struct ServiceAttr {

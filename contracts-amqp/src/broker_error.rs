@@ -1,0 +1,44 @@
+//! lapin's errors as the runtime's [`TransportError`]s: which reply codes it tells apart, and
+//! how a failed operation is described.
+
+use contracts_core::transport::TransportError;
+
+/// AMQP reply codes the runtime tells apart.
+pub(crate) const NOT_FOUND: u16 = 404;
+const PRECONDITION_FAILED: u16 = 406;
+
+/// A lapin error in words: an AMQP refusal as its code and the broker's text.
+pub(crate) fn describe(e: &lapin::Error) -> String {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => {
+            format!("{} {}", amqp.get_id(), amqp.get_message().as_str())
+        }
+        _ => e.to_string(),
+    }
+}
+
+pub(crate) fn reply_code(e: &lapin::Error) -> Option<u16> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
+        _ => None,
+    }
+}
+
+pub(crate) fn closed(e: &lapin::Error) -> TransportError {
+    TransportError::closed_by(describe(e), e.clone())
+}
+
+pub(crate) fn declare_error(
+    e: &lapin::Error,
+    name: &str,
+    missing: fn(String) -> TransportError,
+) -> TransportError {
+    match reply_code(e) {
+        Some(PRECONDITION_FAILED) => TransportError::PreconditionFailed {
+            name: name.to_owned(),
+            detail: describe(e),
+        },
+        Some(NOT_FOUND) => missing(name.to_owned()),
+        _ => closed(e),
+    }
+}
