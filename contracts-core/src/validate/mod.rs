@@ -2,6 +2,7 @@
 
 pub mod sensitive;
 mod view;
+mod whole;
 
 pub use sensitive::Sensitive;
 pub use view::{Envelope, Part, View};
@@ -254,6 +255,8 @@ pub(crate) fn serde_failure(err: &serde_json::Error) -> Failure {
 /// the JSON pointer of the offending value, found by decoding again with path tracking, so
 /// the happy path pays nothing for it.
 pub fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failure> {
+    // A whole number written `5.0` is an integer to the schema, so to the types too.
+    let value = &*whole::integers(value);
     T::deserialize(value).map_err(|err| {
         let pointer = match serde_path_to_error::deserialize::<_, T>(value) {
             Err(tracked) => pointer_of(tracked.path()),

@@ -128,3 +128,62 @@ async fn a_test_waits_until_an_event_was_handled() {
     );
     seed.running.stop().await;
 }
+
+/// JSON Schema counts `5.0` as an integer, so the service does too, whether its arguments
+/// come by name (decoded as read) or by position (decoded from values); `5.5` is refused by
+/// the schema and the service alike.
+#[tokio::test]
+async fn a_whole_number_written_with_a_fraction_is_an_integer_to_every_check() {
+    use serde_json::json;
+    let rpc = RpcClient::local("tests", [UserServiceServer::new(FakeUsers::default())]);
+    let schema = &seed_contracts::UserServiceContract::contract()
+        .method("create_user")
+        .unwrap()
+        .request
+        .schema;
+    let validator = contracts_core::validate::MessageValidator::new(schema).unwrap();
+    for (user_id, id) in [(json!(5.0), 5), (json!(6e0), 6)] {
+        let user_data = json!({"user_id": user_id, "name": "Ada"});
+        let request = json!({ "user_data": user_data });
+        assert!(validator.check(&request).is_ok(), "{request}");
+        let Some(kwargs) = request.as_object().cloned() else {
+            unreachable!()
+        };
+        let by_name = rpc
+            .call("user_service", "create_user", vec![], kwargs)
+            .await;
+        assert_eq!(
+            by_name.unwrap(),
+            json!({"status": "success", "user_id": id})
+        );
+    }
+    let user_data = json!({"user_id": 7.000, "name": "Ada"});
+    let by_position = rpc
+        .call(
+            "user_service",
+            "create_user",
+            vec![user_data],
+            Default::default(),
+        )
+        .await;
+    assert_eq!(
+        by_position.unwrap(),
+        json!({"status": "success", "user_id": 7})
+    );
+
+    let fraction = json!({"user_data": {"user_id": 5.5, "name": "Ada"}});
+    assert!(validator.check(&fraction).is_err());
+    let Some(kwargs) = fraction.as_object().cloned() else {
+        unreachable!()
+    };
+    match rpc
+        .call("user_service", "create_user", vec![], kwargs)
+        .await
+    {
+        Err(CallError::Validation(e)) => {
+            assert_eq!(e.direction, Direction::Request);
+            assert_eq!(e.failures[0].pointer, "/user_data/user_id");
+        }
+        other => panic!("expected the request refused, got {other:?}"),
+    }
+}

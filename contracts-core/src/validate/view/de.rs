@@ -13,6 +13,7 @@ use serde::de::{
 use serde_json::{Error, Number};
 
 use super::View;
+use crate::validate::whole::integer_digits;
 
 /// A number read as the type asked for, as serde_json's `Number` reads its digits (and with
 /// its words when they do not fit); anything else as it is.
@@ -23,7 +24,10 @@ macro_rules! number {
                 View::Number(digits) => visitor.$visit(
                     digits
                         .parse()
-                        .map_err(|_| Error::custom("invalid number"))?,
+                        .ok()
+                        // `5.0` is a whole number to the schema: to an integer type too.
+                        .or_else(|| integer_digits(digits)?.parse().ok())
+                        .ok_or_else(|| Error::custom("invalid number"))?,
                 ),
                 _ => self.deserialize_any(visitor),
             }
@@ -39,6 +43,9 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de View<'a> {
             View::Null => visitor.visit_unit(),
             View::Bool(b) => visitor.visit_bool(*b),
             View::Number(digits) => {
+                // A whole number however written (`5.0`), as `decode` reads it from a `Value`.
+                let whole = integer_digits(digits);
+                let digits = whole.as_deref().unwrap_or(digits);
                 if let Ok(u) = digits.parse::<u64>() {
                     visitor.visit_u64(u)
                 } else if let Ok(i) = digits.parse::<i64>() {
