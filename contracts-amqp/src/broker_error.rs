@@ -24,8 +24,19 @@ pub(crate) fn reply_code(e: &lapin::Error) -> Option<u16> {
     }
 }
 
+/// `e` as a closed channel or connection, lapin's error its source. The detail says what
+/// kind of failure it was and leaves lapin's own words to the source, so a report of the
+/// chain says each thing once.
 pub(crate) fn closed(e: &lapin::Error) -> TransportError {
-    TransportError::closed_by(describe(e), e.clone())
+    let what = match e.kind() {
+        lapin::ErrorKind::ProtocolError(_) => "the broker closed the channel",
+        lapin::ErrorKind::IOError(_) => "the connection failed",
+        lapin::ErrorKind::InvalidChannelState(..) | lapin::ErrorKind::InvalidConnectionState(_) => {
+            "the channel or connection was already closed"
+        }
+        _ => "the broker library failed",
+    };
+    TransportError::closed_by(what, e.clone())
 }
 
 pub(crate) fn declare_error(

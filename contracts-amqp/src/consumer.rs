@@ -10,6 +10,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use contracts_core::error::Report;
 use contracts_core::transport::{BoxFuture, Delivery, DeliveryStream, TransportError};
 use futures_core::Stream;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
@@ -129,7 +130,7 @@ impl AmqpConsumer {
                     self.link.newer_than(generation).await;
                 }
                 Err(Refused::Final(e)) => {
-                    tracing::warn!(queue = %self.queue, error = %e, "consumer cannot re-subscribe");
+                    tracing::warn!(queue = %self.queue, error = %Report(&e), "consumer cannot re-subscribe");
                     return false;
                 }
             }
@@ -172,7 +173,7 @@ impl DeliveryStream for AmqpConsumer {
             let cancel =
                 channel.basic_cancel(subscription.consumer.tag(), BasicCancelOptions::default());
             if let Err(e) = within("a consumer's cancel", cancel).await {
-                tracing::debug!(queue = %self.queue, error = %e, "cancelling a consumer");
+                tracing::debug!(queue = %self.queue, error = %Report(&e), "cancelling a consumer");
             }
             // Deliveries buffered but never handed out are requeued when the channel closes,
             // which happens once the last handed-out delivery is settled.

@@ -23,7 +23,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::{Notify, watch};
 
-use crate::broker_error::describe;
+use crate::broker_error::{closed, describe};
 use crate::fields::to_table;
 use crate::uri::BrokerUri;
 
@@ -416,12 +416,11 @@ impl Link {
 }
 
 pub(crate) async fn confirm_channel(connection: &Connection) -> Result<Channel, TransportError> {
-    let closed = |e: lapin::Error| TransportError::closed_by(describe(&e), e);
-    let channel = connection.create_channel().await.map_err(closed)?;
+    let channel = connection.create_channel().await.map_err(|e| closed(&e))?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
-        .map_err(closed)?;
+        .map_err(|e| closed(&e))?;
     Ok(channel)
 }
 

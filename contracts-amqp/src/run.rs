@@ -62,8 +62,9 @@ impl Termination for Exit {
     }
 }
 
-/// Log why the configuration could not be read; [`Exit::Config`].
-pub fn config_error(error: &impl std::fmt::Display) -> Exit {
+/// Log why the configuration could not be read, with its sources; [`Exit::Config`].
+pub fn config_error(error: &(dyn std::error::Error + '_)) -> Exit {
+    let error = contracts_core::error::Report(error);
     tracing::error!(%error, "configuration refused");
     eprintln!("configuration refused: {error}");
     Exit::Config

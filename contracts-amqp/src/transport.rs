@@ -23,7 +23,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
-use crate::broker_error::{NOT_FOUND, closed, declare_error, describe, reply_code};
+use crate::broker_error::{NOT_FOUND, closed, declare_error, reply_code};
 use crate::channel::Closing;
 use crate::consumer::AmqpConsumer;
 use crate::link::{
@@ -209,7 +209,7 @@ impl Transport for AmqpTransport {
                     .await
                     .map_err(|e| match reply_code(&e) {
                         Some(NOT_FOUND) => TransportError::closed_by(
-                            format!("cannot bind `{queue}` to `{exchange}`: {}", describe(&e)),
+                            format!("cannot bind `{queue}` to `{exchange}`"),
                             e.clone(),
                         ),
                         _ => closed(&e),

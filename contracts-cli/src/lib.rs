@@ -24,12 +24,5 @@ pub mod validate;
 /// `error` with each of its sources, joined by `: ` into one line, as the tool prints it:
 /// each error in the chain says only what it adds.
 pub fn report(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
+    contracts_core::error::Report(error).to_string()
 }

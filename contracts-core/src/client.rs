@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::context::{self, new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
-use crate::error::{CallError, Declared, DeclaredError, Never, RemoteError};
+use crate::error::{CallError, Declared, DeclaredError, Never, RemoteError, Report};
 use crate::limits::Limits;
 use crate::observe::{self, Call, CallOutcome, Side};
 use crate::server::{Dispatch, Responder};
@@ -161,7 +161,7 @@ impl RpcClient {
                         ),
                     }
                     if let Err(e) = delivery.acker.ack().await {
-                        tracing::warn!(error = %e, "could not ack a reply");
+                        tracing::warn!(error = %Report(&e), "could not ack a reply");
                     }
                 }
             })
@@ -776,7 +776,7 @@ fn protocol(service: &str, method: &str, e: serde_json::Error) -> CallError<Neve
     CallError::Protocol {
         service: service.to_owned(),
         method: method.to_owned(),
-        detail: format!("reply body is not a Nameko reply: {e}"),
+        detail: "reply body is not a Nameko reply".to_owned(),
         source: Some(e),
     }
 }

@@ -290,7 +290,8 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
                 detail,
                 ..
             } => write!(f, "{service}.{method} sent an unreadable reply: {detail}"),
-            Self::Transport(e) => write!(f, "transport failure: {e}"),
+            // The transport error is the source: a report of the chain says it once.
+            Self::Transport(_) => f.write_str("transport failure"),
         }
     }
 }
@@ -302,10 +303,47 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {
             Self::Service(_) | Self::UnknownService(_) | Self::Timeout { .. } => None,
             Self::Unreachable { .. } | Self::Blocked { .. } => None,
             Self::Protocol { source, .. } => source.as_ref().map(|e| e as _),
-            Self::Remote(e) => Some(e),
-            Self::Validation(e) => Some(e),
+            // These display as the error they hold: its sources are theirs.
+            Self::Remote(e) => e.source(),
+            Self::Validation(e) => e.source(),
             Self::Transport(e) => Some(e),
         }
+    }
+}
+
+/// An error with each of its sources, joined by `: ` on one line: how the runtime logs an
+/// error, and how to print one. Each error in a chain says only what it adds (its source's
+/// words are the source's), so the chain is what tells the whole story.
+///
+/// ```
+/// use contracts_core::error::Report;
+/// use contracts_core::TransportError;
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+/// let error = TransportError::closed_by("the connection failed", io);
+/// assert_eq!(
+///     Report(&error).to_string(),
+///     "broker connection closed: the connection failed: reset by peer"
+/// );
+/// ```
+#[derive(Clone, Copy)]
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'a));
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

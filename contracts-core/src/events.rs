@@ -12,6 +12,7 @@ use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext, outgoing_headers};
 use crate::contract::{CompiledEvent, CompiledService};
 use crate::dedupe::{self, Claim, DedupeStore, DedupeWindow};
+use crate::error::Report;
 use crate::inbound;
 use crate::limits::Limits;
 use crate::observe::{self, Handle, HandleOutcome, Publish, PublishOutcome};
@@ -30,7 +31,7 @@ pub enum PublishError {
     #[error(transparent)]
     Validation(#[from] ValidationError),
     /// The broker refused or the connection failed.
-    #[error("transport failure: {0}")]
+    #[error("transport failure")]
     Transport(#[from] TransportError),
     /// The contract declares no such event ([`EventPublisher::publish_value`]).
     #[error("`{service}` declares no event `{event}` (events: {declared:?})")]
@@ -612,7 +613,7 @@ impl EventHandler {
                     Ok(Claim::Duplicate) => {
                         tracing::info!(source, event, handler = %self.method, %key, "duplicate event acked unhandled");
                         if let Err(e) = delivery.acker.ack().await {
-                            tracing::warn!(error = %e, "could not ack an event");
+                            tracing::warn!(error = %Report(&e), "could not ack an event");
                         }
                         return HandleOutcome::Deduplicated;
                     }
@@ -630,13 +631,13 @@ impl EventHandler {
                 Err(_) => store.release(key).await,
             };
             if let Err(e) = recorded {
-                tracing::warn!(%key, error = %e, "dedupe store not updated");
+                tracing::warn!(%key, error = %Report(&e), "dedupe store not updated");
             }
         }
         match outcome {
             Ok(()) => {
                 if let Err(e) = delivery.acker.ack().await {
-                    tracing::warn!(error = %e, "could not ack an event");
+                    tracing::warn!(error = %Report(&e), "could not ack an event");
                 }
                 HandleOutcome::Handled
             }
@@ -661,7 +662,7 @@ impl EventHandler {
             // Nobody asked for the event to survive: log and drop it, as Nameko does.
             tracing::error!(source, event, %handler, error, "event handling failed; dropped (reliable_delivery off)");
             if let Err(e) = delivery.acker.ack().await {
-                tracing::warn!(error = %e, "could not ack an event");
+                tracing::warn!(error = %Report(&e), "could not ack an event");
             }
             return HandleOutcome::Dropped;
         }
@@ -684,7 +685,7 @@ impl EventHandler {
                 HandleOutcome::DeadLettered
             }
             Err(e) => {
-                tracing::error!(source, event, %handler, error, move_error = %e, "event handling failed and the event could not be moved; requeued");
+                tracing::error!(source, event, %handler, error, move_error = %Report(&e), "event handling failed and the event could not be moved; requeued");
                 HandleOutcome::Requeued
             }
         }

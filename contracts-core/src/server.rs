@@ -15,7 +15,7 @@ use crate::catch_panic::catch_panic;
 use crate::context::{self, CallContext};
 use crate::contract::CompiledService;
 use crate::dedupe::{DedupeStore, DedupeWindow};
-use crate::error::encode_declared;
+use crate::error::{Report, encode_declared};
 use crate::events::{EventHandler, HandlerDefaults, Settled};
 use crate::inbound::{self, Arguments};
 use crate::limits::Limits;
@@ -576,11 +576,11 @@ impl RpcWorker {
             // The reply is out: now the request may be forgotten.
             Ok(()) => {
                 if let Err(e) = acker.ack().await {
-                    tracing::warn!(service = compiled.name(), error = %e, "ack failed");
+                    tracing::warn!(service = compiled.name(), error = %Report(&e), "ack failed");
                 }
             }
             Err(e) => {
-                tracing::error!(service = compiled.name(), error = %e, "reply not published; requeueing the request");
+                tracing::error!(service = compiled.name(), error = %Report(&e), "reply not published; requeueing the request");
                 let _ = acker.reject(true).await;
                 return CallOutcome::Unavailable;
             }

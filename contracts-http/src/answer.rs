@@ -65,7 +65,7 @@ pub(crate) fn reply(
         Ok(reply) => return json(StatusCode::OK, reply.to_string()),
         Err(error) => error,
     };
-    let message = error.to_string();
+    let message = contracts_core::error::Report(&error).to_string();
     match error {
         // The declared error, its value checked: the body, on the status it is mapped to.
         CallError::Service(declared) => {

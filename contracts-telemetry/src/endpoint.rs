@@ -39,7 +39,7 @@ pub(crate) async fn serve(port: u16, metrics: Arc<Metrics>) -> std::io::Result<E
             })
             .await;
         if let Err(e) = served {
-            tracing::error!(error = %e, "the metrics and health server stopped");
+            tracing::error!(error = %contracts_core::error::Report(&e), "the metrics and health server stopped");
         }
     });
     tracing::info!(%addr, "serving /metrics, /health/live and /health/ready");

@@ -65,7 +65,7 @@ pub enum TelemetryError {
         reason: String,
     },
     /// The metrics and health server could not listen on `METRICS_PORT`.
-    #[error("cannot serve metrics on port {port}: {source}")]
+    #[error("cannot serve metrics on port {port}")]
     Listen {
         /// `METRICS_PORT`.
         port: u16,

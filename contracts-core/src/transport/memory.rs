@@ -220,7 +220,7 @@ impl MemoryBroker {
                 runtime.spawn(async move {
                     tokio::time::sleep(ttl).await;
                     if let Err(e) = broker.route(&exchange, &key, message, false) {
-                        tracing::warn!(error = %e, "in-memory dead-lettering failed");
+                        tracing::warn!(error = %crate::error::Report(&e), "in-memory dead-lettering failed");
                     }
                 });
                 continue;

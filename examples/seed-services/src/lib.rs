@@ -54,7 +54,7 @@ impl UserService for Users {
             users.insert(user_id, user_data);
         }
         if let Err(e) = self.events.user_created(&event).await {
-            tracing::error!(error = %e, user_id, "user_created not published");
+            tracing::error!(error = %contracts_core::error::Report(&e), user_id, "user_created not published");
         }
         Ok(Created {
             status: Success::Success,
@@ -258,7 +258,7 @@ pub async fn run(config: &contracts_amqp::Config) -> contracts_amqp::Exit {
     let telemetry = match contracts_telemetry::install(&keys).await {
         Ok(telemetry) => telemetry,
         Err(error) => {
-            eprintln!("telemetry: {error}");
+            eprintln!("telemetry: {}", contracts_core::error::Report(&error));
             return contracts_amqp::Exit::Unavailable;
         }
     };
