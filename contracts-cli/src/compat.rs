@@ -15,6 +15,7 @@
 
 use std::collections::BTreeSet;
 
+use contracts_core::contract::resolve_ref as resolve;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -82,20 +83,6 @@ pub fn compare(old: &Value, new: &Value, reader: Reader) -> Vec<Change> {
     };
     walk(&mut diff, old, new, "", 0);
     diff.changes
-}
-
-/// Follow a local `$ref` (`#/$defs/Name`) within `root`, repeatedly.
-fn resolve<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
-    for _ in 0..32 {
-        match schema.get("$ref").and_then(Value::as_str) {
-            Some(pointer) if pointer.starts_with('#') => match root.pointer(&pointer[1..]) {
-                Some(target) => schema = target,
-                None => return schema,
-            },
-            _ => return schema,
-        }
-    }
-    schema
 }
 
 /// The JSON types a schema admits; `None` when it does not restrict them.

@@ -129,6 +129,23 @@ pub struct DeclaredErrorSchema {
     pub message: MessageSchema,
 }
 
+/// What `schema` stands for inside the message schema `root`: the target of its local `$ref`
+/// (`#/$defs/Name`), followed again while the target is itself a reference; `schema` itself
+/// when it is no local reference or its target is missing. A circle of references stops
+/// after a few steps rather than looping.
+pub fn resolve_ref<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
+    for _ in 0..32 {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(pointer) if pointer.starts_with('#') => match root.pointer(&pointer[1..]) {
+                Some(target) => schema = target,
+                None => return schema,
+            },
+            _ => return schema,
+        }
+    }
+    schema
+}
+
 /// The JSON Schema of `T`, as every contract generates it: Draft 2020-12, deserialize side.
 pub fn schema_of<T: JsonSchema>() -> MessageSchema {
     let schema = SchemaSettings::draft2020_12()

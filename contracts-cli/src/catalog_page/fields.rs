@@ -1,6 +1,7 @@
 //! A message schema as the page shows it: a table of fields (nested for referenced objects)
 //! or, for a schema that is not an object, a one-line summary of its type.
 
+use contracts_core::contract::resolve_ref as resolve;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -17,13 +18,6 @@ pub(super) struct Field {
 
 /// How deep referenced objects unfold inside a field table.
 const MAX_DEPTH: usize = 2;
-
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) if r.starts_with('#') => root.pointer(&r[1..]).unwrap_or(schema),
-        _ => schema,
-    }
-}
 
 /// The fields of `schema` if it is an object schema, read in the context of its `root`
 /// (where `$ref`s point).
