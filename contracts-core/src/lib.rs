@@ -180,8 +180,9 @@ pub trait Contract {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::inbound::Arguments;
-    pub use crate::server::{
-        Outcome, decode_request, encode_result, encode_value, method_not_found,
+    pub use crate::server::Outcome;
+    pub use crate::server::generated::{
+        decode_request, encode_result, encode_value, method_not_found,
     };
 
     /// Where a contract's compiled validators live: one static per service.
