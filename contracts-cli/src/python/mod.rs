@@ -147,7 +147,9 @@ fn module(service: &ServiceContract) -> String {
         Some(doc) => doc.to_owned(),
     };
     let classes = api.text(service, &models, &methods, &events);
-    let mut text = render(&doc, &models, &tables, &runtime_imports(&classes));
+    // The models use the runtime too (`whole_number`).
+    let uses = format!("{}{classes}", models.text());
+    let mut text = render(&doc, &models, &tables, &runtime_imports(&uses));
     text.push_str(&classes);
     text
 }
@@ -172,7 +174,7 @@ const RUNTIME: [(&str, &str); 9] = [
 
 /// The runtime's names a service module may use, by runtime module, each with how its use
 /// reads.
-const RUNTIME_NAMES: [(&str, &[(&str, &str)]); 5] = [
+const RUNTIME_NAMES: [(&str, &[(&str, &str)]); 6] = [
     (
         "client",
         &[
@@ -189,6 +191,10 @@ const RUNTIME_NAMES: [(&str, &[(&str, &str)]); 5] = [
     ),
     ("exceptions", &[("DeclaredError", "(DeclaredError[")]),
     ("guard", &[("Guard", "= Guard(")]),
+    (
+        "messages",
+        &[("whole_number", "BeforeValidator(whole_number)")],
+    ),
 ];
 
 /// The import lines for the runtime names `classes` uses.
@@ -377,12 +383,19 @@ impl MethodApi {
     }
 }
 
-/// A module holding one message schema's models, its root class under `REQUESTS[name]`.
+/// A module holding one message schema's models, its root class under `REQUESTS[name]`; it
+/// imports the runtime's `contracts.messages` when it has integers.
 pub fn message_module(name: &str, schema: &serde_json::Value) -> String {
     let mut models = Models::default();
     let class = models.message(&title(schema, &models::pascal(name)), schema);
     let tables = BTreeMap::from([("REQUESTS", vec![(name.to_owned(), class)])]);
-    render(&format!("The `{name}` message."), &models, &tables, "")
+    let imports = runtime_imports(&models.text());
+    render(
+        &format!("The `{name}` message."),
+        &models,
+        &tables,
+        &imports,
+    )
 }
 
 /// The text of a module: `doc`, the imports its classes use, the classes, the tables.
@@ -420,6 +433,7 @@ fn render(
     }
     let pydantic: Vec<&str> = [
         ("BaseModel", "BaseModel"),
+        ("BeforeValidator", "BeforeValidator("),
         ("ConfigDict", "ConfigDict("),
         ("Field", "Field("),
         ("RootModel", "RootModel["),

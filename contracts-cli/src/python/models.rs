@@ -396,6 +396,8 @@ impl Models {
 
     fn typed(&mut self, context: &str, t: &str, object: &Map<String, Value>) -> String {
         let mut field = Vec::new();
+        // Run before the strict check: JSON Schema counts `5.0` an integer, so must the model.
+        let mut before = None;
         let number = |key: &str| {
             object
                 .get(key)
@@ -421,10 +423,16 @@ impl Models {
                         field.push(format!("{arg}={value}"));
                     }
                 }
-                // Strict: a JSON string is not a number, nor 3.0 an integer (a float field
-                // still takes integers, as JSON Schema's `number` does).
+                // Strict: a JSON string is not a number, nor 3.5 an integer (a float field
+                // still takes integers, as JSON Schema's `number` does). A whole float is an
+                // integer to JSON Schema: `whole_number` makes it one before the check.
                 field.push("strict=True".to_owned());
-                if t == "integer" { "int" } else { "float" }.to_owned()
+                if t == "integer" {
+                    before = Some("BeforeValidator(whole_number)");
+                    "int".to_owned()
+                } else {
+                    "float".to_owned()
+                }
             }
             "string" => {
                 for (arg, key) in [("min_length", "minLength"), ("max_length", "maxLength")] {
@@ -478,10 +486,11 @@ impl Models {
             }
             _ => self.any(),
         };
+        let before = before.map(|b| format!("{b}, ")).unwrap_or_default();
         if field.is_empty() {
             ty
         } else {
-            format!("Annotated[{ty}, Field({})]", field.join(", "))
+            format!("Annotated[{ty}, {before}Field({})]", field.join(", "))
         }
     }
 }

@@ -4,6 +4,7 @@ package (on sys.path). Prints "ok" once every check held; any failure raises."""
 import json
 from typing import Any
 
+import pydantic
 from nameko.exceptions import deserialize, serialize
 
 from contracts.contract import Contract
@@ -63,6 +64,18 @@ assert isinstance(old, ValidationError) and old.failures == [], old
 assert str(old) == "user_service.create_user request does not match"
 odd = ValidationError("refused", "[1, 2]")
 assert odd.failures == [] and odd.service == "" and str(odd) == "refused"
+
+# JSON Schema counts 5.0 an integer, so do the models (as the Rust side does); 5.5, "5" and
+# true are not integers to any of them.
+def request(user_id: str) -> user_service.CreateUserRequest:
+    text = '{"user_data": {"user_id": %s, "name": "Ada"}}' % user_id
+    return user_service.CreateUserRequest.model_validate_json(text)
+
+
+whole = request("5.0").user_data.user_id
+assert whole == 5 and type(whole) is int, whole
+for not_whole in ("5.5", '"5"', "true"):
+    raises(pydantic.ValidationError, lambda v=not_whole: request(v), "user_id")
 
 # A contract of no methods refuses every call by name.
 empty = Contract("nobody", {}, {})

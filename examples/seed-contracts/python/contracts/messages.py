@@ -75,6 +75,14 @@ def check(
         ) from None
 
 
+def whole_number(value: Any) -> Any:
+    """A whole float as the integer it is (JSON Schema counts `5.0` an integer), before a
+    strict integer check; anything else as it is, for the check to judge."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def value(message: BaseModel) -> Any:
     """What a caller gets back: a root model's value, or the model itself."""
     return message.root if isinstance(message, RootModel) else message
