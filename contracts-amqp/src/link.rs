@@ -143,9 +143,9 @@ async fn open(broker: &BrokerUri) -> Result<Connection, TransportError> {
     let tls = broker
         .tls()
         .load()
-        .map_err(|e| refused(e.to_string(), Box::new(e)))?;
+        .map_err(|e| refused(String::new(), Box::new(e)))?;
     let runtime =
-        lapin::runtime::default_runtime().map_err(|e| refused(describe(&e), Box::new(e)))?;
+        lapin::runtime::default_runtime().map_err(|e| refused(String::new(), Box::new(e)))?;
     let connect = Connection::connect_uri_with_config(
         broker.to_lapin(),
         connection_properties(),
@@ -154,13 +154,8 @@ async fn open(broker: &BrokerUri) -> Result<Connection, TransportError> {
     );
     match tokio::time::timeout(STEP_TIMEOUT, connect).await {
         Ok(connected) => connected.map_err(|e| {
-            let mut detail = describe(&e);
-            if broker.is_tls()
-                && let Some(hint) = tls_hint(&e)
-            {
-                detail.push_str(hint);
-            }
-            refused(detail, Box::new(e))
+            let hint = broker.is_tls().then(|| tls_hint(&e)).flatten();
+            refused(hint.unwrap_or_default().to_owned(), Box::new(e))
         }),
         Err(_) => Err(TransportError::closed(format!(
             "connecting to {broker} took longer than {STEP_TIMEOUT:?}"

@@ -131,11 +131,12 @@ pub enum TransportError {
         detail: String,
     },
     /// The broker could not be reached (`broker` never shows a password).
-    #[error("cannot connect to {broker}: {detail}")]
+    #[error("cannot connect to {broker}{detail}")]
     Connect {
         /// The broker's address.
         broker: String,
-        /// What went wrong, in the broker library's words.
+        /// What the failure usually means, where the broker library's words (the source)
+        /// do not say it, as a parenthesis after the address (` (…)`); often empty.
         detail: String,
         /// The broker library's error.
         #[source]
