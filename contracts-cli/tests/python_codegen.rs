@@ -225,11 +225,90 @@ fn generated_models_agree_with_the_schema_on_every_sample() {
         "{expected:?}"
     );
 
-    let dir = std::env::temp_dir().join(format!("contracts-sink-{}", std::process::id()));
+    assert_models_agree("kitchen", &schema, &samples, &expected);
+}
+
+/// An internally tagged enum as schemars writes it (`#[serde(tag = "kind")]`): a newtype
+/// variant's tag stands beside a `$ref` to its struct, whose fields its model must check too;
+/// a variant closed where it stands (`unevaluatedProperties`, `additionalProperties`) has a
+/// closed model.
+#[test]
+fn internally_tagged_variants_agree_with_the_schema() {
+    use serde_json::json;
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Shape",
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"kind": {"type": "string", "const": "Circle"}},
+                "$ref": "#/$defs/Circle",
+                "required": ["kind"]
+            },
+            {
+                "type": "object",
+                "properties": {"kind": {"type": "string", "const": "Square"}},
+                "$ref": "#/$defs/Square",
+                "required": ["kind"],
+                "unevaluatedProperties": false
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "const": "Dot"},
+                    "at": {"type": "integer", "format": "uint32", "minimum": 0}
+                },
+                "additionalProperties": false,
+                "required": ["kind", "at"]
+            }
+        ],
+        "$defs": {
+            "Circle": {
+                "type": "object",
+                "properties": {"r": {"type": "number", "minimum": 0}},
+                "required": ["r"]
+            },
+            "Square": {
+                "type": "object",
+                "properties": {"side": {"type": "integer", "minimum": 1}},
+                "required": ["side"]
+            }
+        }
+    });
+    let samples = vec![
+        json!({"kind": "Circle", "r": 1.5}),
+        json!({"kind": "Circle"}),
+        json!({"kind": "Circle", "r": -1}),
+        json!({"kind": "Circle", "r": 2, "colour": "red"}),
+        json!({"kind": "Square", "side": 3}),
+        json!({"kind": "Square", "side": 3.0}),
+        json!({"kind": "Square", "side": 0}),
+        json!({"kind": "Square"}),
+        json!({"kind": "Square", "side": 3, "colour": "red"}),
+        json!({"kind": "Dot", "at": 4}),
+        json!({"kind": "Dot", "at": 4, "colour": "red"}),
+        json!({"kind": "Hexagon"}),
+        json!({"r": 1}),
+    ];
+    let validator = contracts_core::validate::MessageValidator::new(&schema).unwrap();
+    let expected: Vec<bool> = samples.iter().map(|s| validator.check(s).is_ok()).collect();
+    assert_eq!(
+        expected,
+        [
+            true, false, false, true, true, true, false, false, false, true, false, false, false
+        ]
+    );
+    assert_models_agree("tagged", &schema, &samples, &expected);
+}
+
+/// The generated model of `schema` (a module `sink.py`, with the runtime beside it) judges
+/// each of `samples` as `expected` says (the schema's own verdicts).
+fn assert_models_agree(label: &str, schema: &Value, samples: &[Value], expected: &[bool]) {
+    let dir = std::env::temp_dir().join(format!("contracts-sink-{label}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("sink.py"),
-        contracts_cli::python::message_module("sink", &schema),
+        contracts_cli::python::message_module("sink", schema),
     )
     .unwrap();
     // The runtime the module imports (`contracts.messages`), beside it.
@@ -241,7 +320,7 @@ fn generated_models_agree_with_the_schema_on_every_sample() {
         }
     }
     let samples_file = dir.join("samples.json");
-    std::fs::write(&samples_file, serde_json::to_string(&samples).unwrap()).unwrap();
+    std::fs::write(&samples_file, serde_json::to_string(samples).unwrap()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/agree.py");
     let out = Command::new(NAMEKO2.python())
         .arg(&script)

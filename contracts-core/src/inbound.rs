@@ -17,7 +17,7 @@ use crate::validate::{
 use crate::wire::{self, ErrorDict};
 
 /// A request's arguments, bound to the method's parameters by name and checked against its
-/// schema: what [`Dispatch::dispatch`] decodes into the method's request struct.
+/// schema: what [`Dispatch::dispatch`](crate::Dispatch::dispatch) decodes into the method's request struct.
 #[derive(Debug)]
 pub enum Arguments<'a> {
     /// The request's `kwargs` as read from its body: a request of keyword arguments only,

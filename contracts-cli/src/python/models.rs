@@ -33,6 +33,8 @@ pub(super) struct Models {
     fields: BTreeMap<String, Vec<Field>>,
     /// The value type of each root class, by class name.
     roots: BTreeMap<String, String>,
+    /// The `$defs` of the message being written, as written.
+    defs: Map<String, Value>,
 }
 
 struct Class {
@@ -161,6 +163,11 @@ impl Models {
     pub(super) fn message(&mut self, name: &str, schema: &Value) -> String {
         // Every def's class name first, so references resolve whatever the order.
         self.refs.clear();
+        self.defs = schema
+            .get("$defs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let defs = schema.get("$defs").and_then(Value::as_object);
         let mut new_defs = Vec::new();
         for (def, def_schema) in defs.into_iter().flatten() {
@@ -391,7 +398,63 @@ impl Models {
             None if count > 1 => format!("{context}{}", index + 1),
             None => context.to_owned(),
         };
-        self.named(&name, branch)
+        match self.with_referenced_fields(branch) {
+            Some(merged) => self.named(&name, &merged),
+            None => self.named(&name, branch),
+        }
+    }
+
+    /// An object branch that also refers to a definition (an internally tagged newtype
+    /// variant: its tag here, its fields there) as the one object it describes: the
+    /// definition's properties and required fields beside the branch's, closed when either
+    /// is. `None` when the branch refers to nothing.
+    fn with_referenced_fields(&self, branch: &Value) -> Option<Value> {
+        let target = branch.get("$ref")?.as_str()?.strip_prefix("#/$defs/")?;
+        let def = self.defs.get(target)?.as_object()?;
+        let mut merged = branch.as_object()?.clone();
+        merged.remove("$ref");
+        let mut properties = merged
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (name, property) in def
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            properties
+                .entry(name.clone())
+                .or_insert_with(|| property.clone());
+        }
+        let mut required: Vec<Value> = merged
+            .get("required")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for name in def
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !required.contains(name) {
+                required.push(name.clone());
+            }
+        }
+        let closed = |schema: &Map<String, Value>| {
+            ["additionalProperties", "unevaluatedProperties"]
+                .iter()
+                .any(|key| schema.get(*key) == Some(&Value::Bool(false)))
+        };
+        if closed(&merged) || closed(def) {
+            merged.remove("unevaluatedProperties");
+            merged.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        merged.insert("properties".into(), Value::Object(properties));
+        merged.insert("required".into(), Value::Array(required));
+        Some(Value::Object(merged))
     }
 
     fn typed(&mut self, context: &str, t: &str, object: &Map<String, Value>) -> String {
