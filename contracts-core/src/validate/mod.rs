@@ -255,17 +255,25 @@ pub(crate) fn serde_failure(err: &serde_json::Error) -> Failure {
 /// the JSON pointer of the offending value, found by decoding again with path tracking, so
 /// the happy path pays nothing for it.
 pub fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failure> {
-    // A whole number written `5.0` is an integer to the schema, so to the types too.
-    let value = &*whole::integers(value);
-    T::deserialize(value).map_err(|err| {
-        let pointer = match serde_path_to_error::deserialize::<_, T>(value) {
-            Err(tracked) => pointer_of(tracked.path()),
-            Ok(_) => String::new(),
-        };
-        Failure {
-            pointer,
-            reason: err.to_string(),
-        }
+    let err = match T::deserialize(value) {
+        Ok(decoded) => return Ok(decoded),
+        Err(err) => err,
+    };
+    // A whole number written `5.0` is an integer to the schema, so to an integer type too:
+    // read again with such numbers as integers. (Only then: a `Value` field keeps `1.0` as
+    // it was written, as decoding a view does.)
+    if let std::borrow::Cow::Owned(integers) = whole::integers(value)
+        && let Ok(decoded) = T::deserialize(&integers)
+    {
+        return Ok(decoded);
+    }
+    let pointer = match serde_path_to_error::deserialize::<_, T>(value) {
+        Err(tracked) => pointer_of(tracked.path()),
+        Ok(_) => String::new(),
+    };
+    Err(Failure {
+        pointer,
+        reason: err.to_string(),
     })
 }
 

@@ -58,7 +58,7 @@ pub(crate) fn integer_digits(digits: &str) -> Option<String> {
 }
 
 /// `value` with every whole number written with a fraction or an exponent rewritten as an
-/// integer: borrowed as it is when it has none (the common case costs one walk).
+/// integer: borrowed as it is when it has none.
 pub(crate) fn integers(value: &Value) -> Cow<'_, Value> {
     if has_whole_fraction(value) {
         let mut owned = value.clone();

@@ -43,9 +43,6 @@ impl<'de, 'a: 'de> Deserializer<'de> for &'de View<'a> {
             View::Null => visitor.visit_unit(),
             View::Bool(b) => visitor.visit_bool(*b),
             View::Number(digits) => {
-                // A whole number however written (`5.0`), as `decode` reads it from a `Value`.
-                let whole = integer_digits(digits);
-                let digits = whole.as_deref().unwrap_or(digits);
                 if let Ok(u) = digits.parse::<u64>() {
                     visitor.visit_u64(u)
                 } else if let Ok(i) = digits.parse::<i64>() {
