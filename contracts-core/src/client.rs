@@ -397,32 +397,18 @@ impl RpcClient {
                 .map_err(|f| invalid(Direction::Request, f))?;
         }
         let kwargs = serde_json::to_vec(&request).expect("JSON values always encode");
-        let reply = self
-            .round_trip(service.name(), &method.name, keyword_request(&kwargs))
-            .await
-            .map_err(|e| e.map_service(|never| match never {}))?;
-        let (result, error) = read_reply(service.name(), &method.name, &reply.body)
-            .map_err(|e| e.map_service(|never| match never {}))?;
-        if let Some(error) = error {
-            return Err(
-                self.read_error(service, method, error, |_, payload, error| {
-                    Ok(Declared {
-                        payload,
-                        error: RemoteError::from_dict(service.name(), &method.name, error),
-                    })
-                }),
-            );
-        }
-        if self.validation.checks_inbound() {
-            method
-                .reply
-                .check_view(&result)
-                .map_err(|f| invalid(Direction::Reply, f))?;
-        }
-        method
-            .reply
-            .decode_view(&result)
-            .map_err(|f| invalid(Direction::Reply, vec![f]))
+        self.exchange(
+            service,
+            method,
+            keyword_request(&kwargs),
+            |_, payload, error| {
+                Ok(Declared {
+                    payload,
+                    error: RemoteError::from_dict(service.name(), &method.name, error),
+                })
+            },
+        )
+        .await
     }
 
     async fn call_raw(
@@ -499,36 +485,49 @@ impl RpcClient {
                 .check_view(&view)
                 .map_err(|f| invalid(Direction::Request, f))?;
         }
+        self.exchange(
+            service,
+            method,
+            keyword_request(&kwargs),
+            |validator, payload, _| validator.decode(&payload),
+        )
+        .await
+    }
+
+    /// Send a checked request `body` for `method` and read its reply as the typed path does:
+    /// the result checked (as the validation mode says) and decoded as `T`, or the error read
+    /// by [`RpcClient::read_error`], the declared one made an `E` by `declared`.
+    async fn exchange<T: DeserializeOwned, E>(
+        &self,
+        service: &CompiledService,
+        method: &CompiledMethod,
+        body: Vec<u8>,
+        declared: impl FnOnce(&MessageValidator, Value, ErrorDict) -> Result<E, Failure>,
+    ) -> Result<T, CallError<E>> {
         let reply = self
-            .round_trip(service.name(), &method.name, keyword_request(&kwargs))
+            .round_trip(service.name(), &method.name, body)
             .await
             .map_err(|e| e.map_service(|never| match never {}))?;
         let (result, error) = read_reply(service.name(), &method.name, &reply.body)
             .map_err(|e| e.map_service(|never| match never {}))?;
         if let Some(error) = error {
-            return Err(self.decode_error(service, method, error));
+            return Err(self.read_error(service, method, error, declared));
         }
+        let invalid = |failures| {
+            CallError::Validation(ValidationError::new(
+                service.name(),
+                &method.name,
+                Direction::Reply,
+                failures,
+            ))
+        };
         if self.validation.checks_inbound() {
-            method
-                .reply
-                .check_view(&result)
-                .map_err(|f| invalid(Direction::Reply, f))?;
+            method.reply.check_view(&result).map_err(invalid)?;
         }
         method
             .reply
             .decode_view(&result)
-            .map_err(|f| invalid(Direction::Reply, vec![f]))
-    }
-
-    fn decode_error<E: DeclaredError>(
-        &self,
-        service: &CompiledService,
-        method: &CompiledMethod,
-        error: ErrorDict,
-    ) -> CallError<E> {
-        self.read_error(service, method, error, |validator, payload, _| {
-            validator.decode(&payload)
-        })
+            .map_err(|f| invalid(vec![f]))
     }
 
     /// An error reply: the method's declared error (checked, then made an `E` by `declared`),
