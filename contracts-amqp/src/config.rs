@@ -45,11 +45,11 @@ use std::time::Duration;
 use contracts_core::client::DEFAULT_TIMEOUT;
 pub use contracts_core::config::ConfigError;
 use contracts_core::config::{Key, Settings};
-use contracts_core::context::PARENT_CALLS_TRACKED;
-use contracts_core::limits::Limits;
 use contracts_core::server::DEFAULT_MAX_WORKERS;
-use contracts_core::topology::RPC_EXCHANGE;
 use contracts_core::transport::{SharedTransport, TransportError};
+use contracts_core::wire::context::PARENT_CALLS_TRACKED;
+use contracts_core::wire::limits::Limits;
+use contracts_core::wire::topology::RPC_EXCHANGE;
 use contracts_core::{RpcClient, ServiceRunner};
 
 use crate::link::ReconnectPolicy;

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use contracts_core::topology::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
 use contracts_core::transport::{Acker, Delivery, Message, Properties};
+use contracts_core::wire::topology::{CONTENT_ENCODING_UTF8, CONTENT_TYPE_JSON};
 use lapin::BasicProperties;
 use lapin::types::ShortString;
 

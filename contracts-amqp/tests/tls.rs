@@ -4,8 +4,8 @@
 //! certificate fail with an error that says which.
 
 use contracts_amqp::{AmqpTransport, BrokerUri, Config, TlsOptions};
-use contracts_core::topology;
 use contracts_core::transport::{Message, QueueSpec, Transport, TransportError};
+use contracts_core::wire::topology;
 use contracts_testkit::{FaultCluster, TestCerts};
 
 fn uri(host: &str, port: u16) -> BrokerUri {

@@ -5,8 +5,8 @@
 use std::error::Error;
 
 use contracts_amqp::{AmqpTransport, BrokerUri};
-use contracts_core::topology;
 use contracts_core::transport::{Message, QueueSpec, Transport, TransportError};
+use contracts_core::wire::topology;
 use contracts_testkit::TestVhost;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

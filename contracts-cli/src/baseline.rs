@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use contracts_core::schema_files::SchemaFilesError;
+use contracts_core::contract::schema_files::SchemaFilesError;
 
 use crate::catalog::Catalog;
 

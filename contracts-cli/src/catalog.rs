@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use contracts_core::contract::schema_files::{self, SchemaFilesError};
 use contracts_core::contract::{EventContract, MethodContract, ServiceContract};
-use contracts_core::schema_files::{self, SchemaFilesError};
 use serde_json::Value;
 
 /// Every service of a schemas directory, by name.

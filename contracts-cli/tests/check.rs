@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use contracts_cli::catalog::Catalog;
 use contracts_cli::check::{Finding, check};
 use contracts_core::ServiceContract;
-use contracts_core::schema_files;
+use contracts_core::contract::schema_files;
 
 mod v1 {
     #[contracts_core::service(name = "greeter")]

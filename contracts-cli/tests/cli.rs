@@ -317,7 +317,7 @@ fn committed_docs_match_the_schemas() {
     ]);
     assert_eq!(code(&run), 0, "{}", String::from_utf8_lossy(&run.stderr));
     let committed = workspace().join("docs");
-    let bless = contracts_core::schema_files::blessing();
+    let bless = contracts_core::contract::schema_files::blessing();
     for file in ["asyncapi.json", "openapi.json", "catalog.html"] {
         let fresh = std::fs::read_to_string(out.join(file)).unwrap();
         if bless {

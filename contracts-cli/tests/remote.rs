@@ -203,7 +203,7 @@ fn audit(healed: bool, tx: mpsc::UnboundedSender<u64>) -> contracts_core::EventH
                 }
             }
         })
-        .retry(contracts_core::retry::RetryPolicy::none())
+        .retry(contracts_core::events::retry::RetryPolicy::none())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,18 +9,18 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
-use crate::context::{self, new_uuid, outgoing_headers};
 use crate::contract::{CompiledMethod, CompiledService};
 use crate::error::{CallError, Declared, DeclaredError, Never, RemoteError, Report};
-use crate::limits::Limits;
 use crate::observe::{self, Call, CallOutcome, Side};
 use crate::server::{Dispatch, Responder};
-use crate::topology;
 use crate::transport::{Headers, Message, Properties, SharedTransport, TransportError};
 use crate::validate::{
     Direction, Envelope, Failure, MessageValidator, ValidationError, ValidationMode, View,
     serde_failure,
 };
+use crate::wire::context::{self, new_uuid, outgoing_headers};
+use crate::wire::limits::Limits;
+use crate::wire::topology;
 use crate::wire::{
     ErrorDict, HEADER_PREFIX, ReplyEnvelope, RequestEnvelope, VALIDATION_ERROR, keyword_request,
 };

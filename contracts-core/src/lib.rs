@@ -30,10 +30,22 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The layers, top to bottom: [`contract`] (the model and its schemas), [`validate`],
-//! [`wire`] (Nameko's envelopes and error dict), [`context`] (call ids and context headers),
-//! [`client`], [`server`] and [`events`] (the runtime), [`transport`] (the broker seam, with the
-//! embedded [`MemoryBroker`]).
+//! The crate has two halves. The **contract** half is plain data and checks, with no runtime:
+//! - [`contract`]: the service model (what `#[service]` emits), its compiled validators, and the
+//!   schema files it is written to and read back from;
+//! - [`validate`]: JSON Schema checks, and the decoder that reads a message once for both the
+//!   check and the typed value.
+//!
+//! The **runtime** half moves messages, top to bottom:
+//! - [`client`], [`server`] and [`events`]: typed and checked calls, the runner that hosts
+//!   services, RPC methods, event handlers and timers, and publishing and handling events (with
+//!   retry queues and duplicate suppression);
+//! - [`wire`]: Nameko's protocol: envelopes and error dicts, queue and exchange names, call
+//!   context headers, size limits and the checks every inbound message goes through;
+//! - [`transport`]: the broker seam, with the embedded [`MemoryBroker`].
+//!
+//! Beside both: [`config`] (settings from files and the environment), [`error`] (what a call
+//! fails with) and [`observe`] (the hook telemetry plugs into).
 
 // `ErrorDict` (Nameko's four keys plus extras) is the error type of the request path. It is
 // built only when a call fails, and is serialized right after; boxing it would change no
@@ -43,27 +55,16 @@
 mod catch_panic;
 pub mod client;
 pub mod config;
-pub mod context;
 pub mod contract;
-pub mod dedupe;
 pub mod error;
 pub mod events;
-pub mod inbound;
-mod kombu;
-pub mod limits;
-pub mod manifest;
 pub mod observe;
-pub mod retry;
-pub mod schema_files;
 pub mod server;
-pub mod timer;
-pub mod topology;
 pub mod transport;
 pub mod validate;
 pub mod wire;
 
 pub use client::RpcClient;
-pub use context::CallContext;
 pub use contract::{CompiledService, ServiceContract};
 /// Turn a trait into a service contract.
 ///
@@ -155,12 +156,13 @@ pub use contract::{CompiledService, ServiceContract};
 pub use contracts_macros::service;
 pub use error::{CallError, Declared, DeclaredError, Never, RemoteError};
 pub use events::{EventHandler, EventPublisher, EventSpec, HandlerFailure, PublishError};
-pub use inbound::Arguments;
+pub use server::timer::Timer;
 pub use server::{Dispatch, RunningServices, ServiceRunner, Waiter};
-pub use timer::Timer;
-pub use topology::HandlerType;
 pub use transport::{MemoryBroker, SharedTransport, Transport, TransportError};
 pub use validate::{ValidationError, ValidationMode};
+pub use wire::context::CallContext;
+pub use wire::inbound::Arguments;
+pub use wire::topology::HandlerType;
 
 /// What a contracts crate needs in scope.
 pub mod prelude {
@@ -179,8 +181,6 @@ pub trait Contract {
 /// Paths generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::inbound::Arguments;
-    pub use crate::server::Outcome;
     pub use crate::server::generated::{
         decode_request, encode_result, encode_value, method_not_found,
     };
@@ -190,7 +190,6 @@ pub mod __private {
         /// The compiled contract, built on first use.
         fn compiled() -> &'static crate::CompiledService;
     }
-    pub use crate::transport::BoxFuture;
     pub use schemars;
     pub use serde;
     pub use serde_json;

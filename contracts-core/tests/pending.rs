@@ -3,7 +3,7 @@
 //! empty and the process's memory flat.
 
 use contracts_core::transport::{Consumer, Transport};
-use contracts_core::{MemoryBroker, RpcClient, topology};
+use contracts_core::{MemoryBroker, RpcClient, wire::topology};
 
 /// Resident memory of this process, in KiB.
 fn rss_kib() -> u64 {

@@ -248,8 +248,8 @@ fn contracts_read_back_from_their_schema_files_unchanged() {
     ];
     let dir = std::env::temp_dir().join(format!("contracts-macro-read-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    contracts_core::schema_files::write(&dir, &contracts).unwrap();
-    let mut read = contracts_core::schema_files::read(&dir).unwrap();
+    contracts_core::contract::schema_files::write(&dir, &contracts).unwrap();
+    let mut read = contracts_core::contract::schema_files::read(&dir).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     let mut expected: Vec<_> = contracts.into_iter().cloned().collect();
     expected.sort_by(|a, b| a.name.cmp(&b.name));

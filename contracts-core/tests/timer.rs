@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use contracts_core::{MemoryBroker, RunningServices, ServiceRunner, Timer, context};
+use contracts_core::{MemoryBroker, RunningServices, ServiceRunner, Timer, wire::context};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

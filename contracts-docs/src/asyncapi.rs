@@ -12,7 +12,7 @@
 use serde_json::{Map, Value, json};
 
 use contracts_core::contract::{MethodContract, ServiceContract, Subscription};
-use contracts_core::topology;
+use contracts_core::wire::topology;
 
 use crate::components::{Components, component_key};
 

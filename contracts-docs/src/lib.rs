@@ -1,6 +1,6 @@
 //! The documents of a set of contracts services, made from their [`ServiceContract`]s alone
 //! (compiled in, or read back from `schemas/` with
-//! [`schema_files::read`](contracts_core::schema_files::read)), with no web server or broker:
+//! [`schema_files::read`](contracts_core::contract::schema_files::read)), with no web server or broker:
 //!
 //! - [`asyncapi::document`]: AsyncAPI 3.0 of every RPC method and event on Nameko's AMQP wire;
 //! - [`openapi::document`]: OpenAPI 3.1 of the HTTP gateway's routes (`contracts-http` serves

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use contracts_core::ValidationError;
 use contracts_core::contract::ServiceContract;
-use contracts_core::topology;
+use contracts_core::wire::topology;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 

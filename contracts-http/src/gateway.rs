@@ -12,10 +12,10 @@ use axum::routing::{get, post};
 use axum::{Router, extract::Request};
 use contracts_core::contract::CompiledMethod;
 use contracts_core::contract::ServiceContract;
-use contracts_core::limits::Limits;
 use contracts_core::observe::{self, HttpOutcome, HttpRequest};
-use contracts_core::topology::CONTENT_TYPE_JSON;
 use contracts_core::validate::{Direction, Failure};
+use contracts_core::wire::limits::Limits;
+use contracts_core::wire::topology::CONTENT_TYPE_JSON;
 use contracts_core::{CompiledService, Contract, RpcClient, ValidationError};
 use serde_json::Value;
 

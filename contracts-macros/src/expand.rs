@@ -492,8 +492,8 @@ fn server(service: &Service, names: &Names) -> (TokenStream, TokenStream) {
             fn dispatch<'a>(
                 &'a self,
                 method: &'a str,
-                request: #core::__private::Arguments<'a>,
-            ) -> #core::__private::BoxFuture<'a, #core::__private::Outcome> {
+                request: #core::Arguments<'a>,
+            ) -> #core::transport::BoxFuture<'a, #core::server::Outcome> {
                 let compiled = <#contract as #core::__private::Compiled>::compiled();
                 match method {
                     #(#arms)*

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use contracts_core::dedupe::{Claim, DedupeError, DedupeStore};
+use contracts_core::events::dedupe::{Claim, DedupeError, DedupeStore};
 use contracts_core::transport::BoxFuture;
 use redis::aio::ConnectionManager;
 

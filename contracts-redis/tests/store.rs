@@ -5,7 +5,7 @@
 use std::error::Error;
 use std::time::Duration;
 
-use contracts_core::dedupe::{Claim, DedupeStore};
+use contracts_core::events::dedupe::{Claim, DedupeStore};
 use contracts_redis::RedisDedupe;
 use contracts_testkit::redis_dedupe;
 

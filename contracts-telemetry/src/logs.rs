@@ -7,7 +7,7 @@
 //! OpenTelemetry's log correlation gives them), so a line leads to its trace. A text line
 //! written inside a handler ends with its `call_id=…`.
 //!
-//! The call's ids are read from the handler's context ([`contracts_core::context`]) and the
+//! The call's ids are read from the handler's context ([`contracts_core::wire::context`]) and the
 //! current OpenTelemetry context when a line is written: a call that logs nothing pays for
 //! neither.
 
@@ -97,7 +97,7 @@ where
                 }
             }
         }
-        contracts_core::context::with_current(|call| {
+        contracts_core::wire::context::with_current(|call| {
             let stack = call.call_id_stack();
             let Some(&call_id) = stack.last() else {
                 return;
@@ -153,7 +153,7 @@ where
             &self.plain
         };
         let call_id =
-            contracts_core::context::with_current(|call| call.call_id().map(str::to_owned))
+            contracts_core::wire::context::with_current(|call| call.call_id().map(str::to_owned))
                 .flatten();
         let Some(call_id) = call_id else {
             return format.format_event(ctx, writer, event);
@@ -257,7 +257,7 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             if in_handler {
                 let call = CallContext::for_worker(&Headers::new(), "lab", "boom");
-                runtime.block_on(contracts_core::context::scope(call, warn));
+                runtime.block_on(contracts_core::wire::context::scope(call, warn));
             } else {
                 runtime.block_on(warn);
             }

@@ -5,9 +5,9 @@
 #![no_main]
 
 use contracts_core::Dispatch;
-use contracts_core::inbound;
-use contracts_core::limits::Limits;
-use contracts_core::topology::json_properties;
+use contracts_core::wire::inbound;
+use contracts_core::wire::limits::Limits;
+use contracts_core::wire::topology::json_properties;
 use contracts_core::transport::Message;
 use contracts_core::validate::ValidationMode;
 use contracts_fuzz::{FuzzedServer, Instant, assert_replyable, now};

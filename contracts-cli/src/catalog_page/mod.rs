@@ -10,7 +10,7 @@ mod diagram;
 mod fields;
 
 use contracts_core::contract::ServiceContract;
-use contracts_core::topology;
+use contracts_core::wire::topology;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use serde_json::Value;
@@ -176,7 +176,7 @@ fn handlers_of(catalog: &Catalog, source: &str, event: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contracts_core::manifest::FILE_NAME;
+    use contracts_core::contract::manifest::FILE_NAME;
 
     #[test]
     fn every_value_is_escaped() {

@@ -1,7 +1,7 @@
 //! `contracts dead-letters`: list an event handler's dead letters, or replay them.
 
 use clap::Args;
-use contracts_core::retry::{self, DeadLetter};
+use contracts_core::events::retry::{self, DeadLetter};
 
 use super::{Broker, Format, Output, Usage, Verdict, print_json, runtime};
 

@@ -6,10 +6,10 @@ use serde::de::DeserializeOwned;
 
 use crate::contract::CompiledService;
 use crate::error::encode_declared;
-use crate::inbound::Arguments;
 use crate::transport::BoxFuture;
 use crate::validate::{Direction, ValidationError};
 use crate::wire::ErrorDict;
+use crate::wire::inbound::Arguments;
 
 use super::Outcome;
 

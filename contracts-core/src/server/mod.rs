@@ -3,15 +3,17 @@
 //! answer to one request (`responder`). What generated code calls is in `generated`, reached
 //! through `__private` only.
 
+pub mod timer;
+
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
 use crate::contract::CompiledService;
 use crate::events::EventHandler;
-use crate::inbound::Arguments;
 use crate::transport::BoxFuture;
 use crate::wire::ErrorDict;
+use crate::wire::inbound::Arguments;
 
 pub(crate) mod generated;
 mod responder;

@@ -7,15 +7,15 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::catch_panic::catch_panic;
-use crate::context::{self, CallContext};
 use crate::contract::CompiledService;
 use crate::error::Report;
-use crate::inbound;
-use crate::limits::Limits;
 use crate::observe::{self, Call, CallOutcome, Side};
-use crate::topology;
 use crate::transport::{Acker, Delivery, Message, Properties, SharedTransport};
 use crate::validate::{Direction, ValidationError, ValidationMode, View, serde_failure};
+use crate::wire::context::{self, CallContext};
+use crate::wire::inbound;
+use crate::wire::limits::Limits;
+use crate::wire::topology;
 use crate::wire::{self, ErrorDict};
 
 use super::{Dispatch, Outcome};

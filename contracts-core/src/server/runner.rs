@@ -7,17 +7,17 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::context;
-use crate::dedupe::{DedupeStore, DedupeWindow};
+use crate::events::dedupe::{DedupeStore, DedupeWindow};
+use crate::events::retry::RetryPolicy;
 use crate::events::{EventHandler, HandlerDefaults, Settled};
-use crate::limits::Limits;
 use crate::observe::{self, ConsumerUp, HandleOutcome, WorkerPool};
-use crate::retry::RetryPolicy;
-use crate::timer::Timer;
-use crate::topology;
-use crate::topology::RPC_EXCHANGE;
+use crate::server::timer::Timer;
 use crate::transport::{Consumer, Delivery, SharedTransport, TransportError};
 use crate::validate::ValidationMode;
+use crate::wire::context;
+use crate::wire::limits::Limits;
+use crate::wire::topology;
+use crate::wire::topology::RPC_EXCHANGE;
 
 use super::Dispatch;
 use super::responder::{Responder, RpcWorker};

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use contracts_core::retry::{self, RetryPolicy};
+use contracts_core::events::retry::{self, RetryPolicy};
 use contracts_core::{CallError, MemoryBroker, RpcClient, ServiceRunner};
 use seed_contracts::*;
 use tokio::sync::mpsc;

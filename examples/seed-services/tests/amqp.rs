@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contracts_amqp::AmqpTransport;
-use contracts_core::limits::Limits;
 use contracts_core::prelude::*;
 use contracts_core::server::RunningServices;
 use contracts_core::transport::{Message, Properties};
 use contracts_core::wire::MALFORMED_REQUEST;
+use contracts_core::wire::limits::Limits;
 use contracts_core::{RpcClient, ServiceRunner, Transport};
 use contracts_testkit::{TestVhost, guarded};
 use lab::{LabClient, LabImpl, LabServer, Stamp, raw_request, raw_request_via};
@@ -120,29 +120,29 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
     let huge = format!(r#"{{"args": ["{}"], "kwargs": {{}}}}"#, "x".repeat(5000));
     let no_type = Properties {
         content_type: None,
-        ..contracts_core::topology::json_properties()
+        ..contracts_core::wire::topology::json_properties()
     };
     let xjson = Properties {
         content_type: Some("application/xjson".into()),
-        ..contracts_core::topology::json_properties()
+        ..contracts_core::wire::topology::json_properties()
     };
     let unknown_envelope = br#"{"args": [{"__type__": "pickle", "__value__": "x"}], "kwargs": {}}"#;
     let cases: Vec<(&str, Properties, &[u8], &str)> = vec![
         (
             "invalid JSON",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             b"{not json",
             "not valid JSON",
         ),
         (
             "non-object body",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             b"[1, 2]",
             "got a JSON array",
         ),
         (
             "no args",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             br#"{"kwargs": {}}"#,
             "Message missing `args` or `kwargs`",
         ),
@@ -160,19 +160,19 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
         ),
         (
             "unknown kombu envelope",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             unknown_envelope,
             "`pickle` at /args/0",
         ),
         (
             "oversize",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             huge.as_bytes(),
             "exceeds the limit of 4096 bytes",
         ),
         (
             "too deep",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             deep.as_bytes(),
             "deeper than the limit of 16",
         ),
@@ -198,7 +198,7 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
     let reply = raw_request(
         &*broker,
         "lab.stamp",
-        contracts_core::topology::json_properties(),
+        contracts_core::wire::topology::json_properties(),
         stamp,
     )
     .await;
@@ -216,7 +216,7 @@ async fn bad_wire_input_gets_an_answer_or_is_dropped_and_the_service_stays_up() 
             "nameko-rpc",
             "lab.add",
             Message {
-                properties: contracts_core::topology::json_properties(),
+                properties: contracts_core::wire::topology::json_properties(),
                 body: br#"{"args": [1], "kwargs": {}}"#.to_vec(),
             },
             true,
@@ -386,7 +386,7 @@ async fn config_applies_every_setting_to_runner_and_client() {
             .unwrap();
     let props = Properties {
         headers,
-        ..contracts_core::topology::json_properties()
+        ..contracts_core::wire::topology::json_properties()
     };
     let reply = raw_request_via(
         &*broker,
@@ -413,7 +413,7 @@ async fn config_applies_every_setting_to_runner_and_client() {
             &*broker,
             "custom-rpc",
             "lab.add",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             body.as_bytes(),
         )
         .await;

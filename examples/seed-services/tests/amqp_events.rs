@@ -41,7 +41,7 @@ async fn a_redelivered_event_is_handled_once_with_the_memory_store() {
     let vhost = TestVhost::create("dedupe-mem");
     duplicates::redelivered_event_is_handled_once(
         vhost.connect().await,
-        contracts_core::dedupe::MemoryDedupe::new(),
+        contracts_core::events::dedupe::MemoryDedupe::new(),
     )
     .await;
 }

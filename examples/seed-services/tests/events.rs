@@ -9,7 +9,8 @@ mod lab;
 use std::sync::Arc;
 
 use contracts_core::{
-    HandlerType, MemoryBroker, PublishError, RpcClient, ServiceRunner, SharedTransport, context,
+    HandlerType, MemoryBroker, PublishError, RpcClient, ServiceRunner, SharedTransport,
+    wire::context,
 };
 use lab::*;
 use seed_contracts::*;
@@ -176,7 +177,7 @@ async fn handler_types_share_queues_as_nameko_does() {
 async fn a_redelivered_event_is_handled_once() {
     duplicates::redelivered_event_is_handled_once(
         MemoryBroker::shared(),
-        contracts_core::dedupe::MemoryDedupe::new(),
+        contracts_core::events::dedupe::MemoryDedupe::new(),
     )
     .await;
 }

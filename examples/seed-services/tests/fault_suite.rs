@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use contracts_amqp::{AmqpTransport, BrokerUri, Config};
-use contracts_core::dedupe::MemoryDedupe;
+use contracts_core::events::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
 use contracts_core::{RpcClient, ServiceRunner, Transport};
 use contracts_testkit::nameko::NamekoProcess;

@@ -8,7 +8,7 @@ mod lab;
 use std::path::PathBuf;
 
 use contracts_core::prelude::*;
-use contracts_core::{RpcClient, ServiceRunner, context};
+use contracts_core::{RpcClient, ServiceRunner, wire::context};
 use contracts_testkit::nameko::{NamekoProcess, run_client};
 use contracts_testkit::{TestVhost, guarded};
 use seed_contracts::MyServiceServer;

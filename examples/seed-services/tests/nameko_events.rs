@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use contracts_core::prelude::*;
-use contracts_core::{EventHandler, HandlerType, RpcClient, ServiceRunner, context};
+use contracts_core::{EventHandler, HandlerType, RpcClient, ServiceRunner, wire::context};
 use contracts_testkit::nameko::{NamekoProcess, run_client};
 use contracts_testkit::{TestVhost, guarded};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
@@ -275,7 +275,7 @@ async fn rust_and_nameko_handlers_share_a_service_pool_queue() {
 /// so the retry runs instead of being taken for a duplicate. Every event is handled once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nameko_duplicates_are_handled_once_across_instances_sharing_redis() {
-    use contracts_core::retry::{self, RetryPolicy};
+    use contracts_core::events::retry::{self, RetryPolicy};
     let vhost = TestVhost::create("nameko-dedupe");
     let broker = vhost.connect().await;
     // Every handler invocation: (instance, user_id, succeeded).

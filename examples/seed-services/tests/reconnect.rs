@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contracts_amqp::AmqpTransport;
-use contracts_core::dedupe::MemoryDedupe;
+use contracts_core::events::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
 use contracts_core::{PublishError, RpcClient, ServiceRunner, Transport};
 use contracts_testkit::{BrokerProxy, TestVhost, guarded};

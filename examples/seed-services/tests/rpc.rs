@@ -129,7 +129,7 @@ async fn the_wire_is_nameko_shaped() {
     let ok = raw_request(
         &broker,
         "my_service.hello",
-        contracts_core::topology::json_properties(),
+        contracts_core::wire::topology::json_properties(),
         br#"{"args": ["World"], "kwargs": {}}"#,
     )
     .await;
@@ -139,7 +139,7 @@ async fn the_wire_is_nameko_shaped() {
     let declared = raw_request(
         &broker,
         "user_service.create_user",
-        contracts_core::topology::json_properties(),
+        contracts_core::wire::topology::json_properties(),
         br#"{"args": [], "kwargs": {"user_data": {"user_id": 5, "name": "Eve"}}}"#,
     )
     .await;
@@ -147,7 +147,7 @@ async fn the_wire_is_nameko_shaped() {
     let again = raw_request(
         &broker,
         "user_service.create_user",
-        contracts_core::topology::json_properties(),
+        contracts_core::wire::topology::json_properties(),
         br#"{"args": [{"user_id": 5, "name": "Eve"}], "kwargs": {}}"#,
     )
     .await;
@@ -264,7 +264,7 @@ async fn malformed_bodies_get_malformed_request() {
         let reply = raw_request(
             &broker,
             "lab.add",
-            contracts_core::topology::json_properties(),
+            contracts_core::wire::topology::json_properties(),
             body,
         )
         .await;
@@ -279,7 +279,7 @@ async fn malformed_bodies_get_malformed_request() {
             error.value
         );
     }
-    let mut props = contracts_core::topology::json_properties();
+    let mut props = contracts_core::wire::topology::json_properties();
     props.content_type = Some("application/xjson".into());
     let reply = raw_request(&broker, "lab.add", props, br#"{"args": [1], "kwargs": {}}"#).await;
     assert!(
@@ -297,7 +297,7 @@ async fn malformed_bodies_get_malformed_request() {
 async fn requests_without_reply_to_are_dropped_not_redelivered() {
     let (broker, _lab, running, rpc) = lab().await;
     let message = contracts_core::transport::Message {
-        properties: contracts_core::topology::json_properties(),
+        properties: contracts_core::wire::topology::json_properties(),
         body: br#"{"args": [1], "kwargs": {}}"#.to_vec(),
     };
     use contracts_core::Transport;
@@ -593,7 +593,7 @@ async fn instances_of_one_service_compete_for_its_queue() {
 #[tokio::test]
 async fn the_default_deadline_is_thirty_seconds() {
     use contracts_core::client::DEFAULT_TIMEOUT;
-    use contracts_core::{Transport, topology};
+    use contracts_core::{Transport, wire::topology};
     let broker = MemoryBroker::shared();
     assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(30));
     let rpc = RpcClient::connect(broker.clone(), "patient").await.unwrap();

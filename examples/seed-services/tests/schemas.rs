@@ -6,7 +6,7 @@ mod lab;
 use std::path::PathBuf;
 
 use contracts_core::ServiceContract;
-use contracts_core::schema_files;
+use contracts_core::contract::schema_files;
 use lab::{Contact, LabContract, RelayContract, Small, Tier};
 use seed_contracts::*;
 use serde::Serialize;
@@ -73,7 +73,7 @@ fn schema_files_read_back_as_the_contracts_they_were_written_from() {
 /// as the manifest the code writes.
 #[test]
 fn manifests_match_their_own_schema() {
-    use contracts_core::manifest::Manifest;
+    use contracts_core::contract::manifest::Manifest;
     use contracts_core::validate::MessageValidator;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
     let schema: Value = serde_json::from_str(

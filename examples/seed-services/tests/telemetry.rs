@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use contracts_amqp::{AmqpTransport, ReconnectPolicy};
 use contracts_core::error::CallError;
-use contracts_core::retry::RetryPolicy;
+use contracts_core::events::retry::RetryPolicy;
 use contracts_core::transport::Message;
 use contracts_core::{RpcClient, ServiceRunner, Timer, Transport};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
@@ -303,7 +303,7 @@ async fn metrics_health_and_logs_of_a_serving_process() {
                 "nameko-rpc",
                 "lab.add",
                 Message {
-                    properties: contracts_core::topology::json_properties(),
+                    properties: contracts_core::wire::topology::json_properties(),
                     body: b"{}".to_vec(),
                 },
                 true,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use contracts_core::dedupe::{Claim, DedupeError, DedupeStore};
+use contracts_core::events::dedupe::{Claim, DedupeError, DedupeStore};
 use contracts_core::transport::{BoxFuture, Message, Properties};
 use contracts_core::{ServiceRunner, SharedTransport};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
@@ -133,7 +133,7 @@ pub(crate) async fn redelivered_event_is_handled_once(
     running.stop().await;
     assert_eq!(handled.load(Ordering::SeqCst), 2, "each event handled once");
     assert!(
-        contracts_core::retry::dead_letters(broker.as_ref(), &queue)
+        contracts_core::events::retry::dead_letters(broker.as_ref(), &queue)
             .await
             .unwrap()
             .is_empty()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use contracts_core::retry::{self, RetryPolicy};
+use contracts_core::events::retry::{self, RetryPolicy};
 use contracts_core::transport::{Message, Properties, TransportError};
 use contracts_core::{EventHandler, ServiceRunner, SharedTransport};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use contracts_core::prelude::*;
 use contracts_core::transport::{Message, Properties, QueueSpec};
 use contracts_core::wire::ReplyEnvelope;
-use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, Transport, context};
+use contracts_core::{MemoryBroker, RpcClient, ServiceRunner, Transport, wire::context};
 use tokio::sync::{Semaphore, watch};
 
 /// Guard against a hang turning into a stuck CI job; never a synchronisation device.

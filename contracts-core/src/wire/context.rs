@@ -40,7 +40,7 @@ fn prefixed(key: &str) -> String {
 fn wire_form(inbound: &Headers) -> impl Iterator<Item = (Cow<'_, str>, &Value)> {
     inbound
         .iter()
-        .filter(|(k, _)| !crate::retry::is_bookkeeping(k))
+        .filter(|(k, _)| !crate::events::retry::is_bookkeeping(k))
         .map(|(k, v)| {
             let key = if k.starts_with(HEADER_PREFIX) {
                 Cow::Borrowed(k.as_str())

@@ -3,7 +3,12 @@
 //! See docs/nameko-wire.md, "Messages and properties" and "Error dicts": requests are `{"args": [...], "kwargs": {...}}`, replies are
 //! `{"result": ..., "error": null | {exc_type, exc_path, exc_args, value}}`.
 
-use crate::kombu;
+pub mod context;
+pub mod inbound;
+mod kombu;
+pub mod limits;
+pub mod topology;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};

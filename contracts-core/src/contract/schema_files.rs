@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::contract::manifest::{self, Manifest, ManifestError, MessageFile};
 use crate::contract::{
     DeclaredErrorSchema, EventContract, MessageSchema, MethodContract, ServiceContract,
     Subscription,
 };
-use crate::manifest::{self, Manifest, ManifestError, MessageFile};
 
 /// Why schema files could not be read, written or checked.
 #[derive(Debug, thiserror::Error)]

@@ -1,342 +1,24 @@
-//! Events: typed publishing to `<service>.events` and typed handlers on Nameko's handler queues.
+//! A typed event handler: its queue, and one delivery's way through checks, dedupe, the
+//! handler and its retries.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::watch;
 
+use super::dedupe::{Claim, DedupeStore, DedupeWindow};
+use super::retry::RetryPolicy;
+use super::{dedupe, retry};
 use crate::catch_panic::catch_panic;
-use crate::context::{self, CallContext, outgoing_headers};
-use crate::contract::{CompiledEvent, CompiledService};
-use crate::dedupe::{self, Claim, DedupeStore, DedupeWindow};
+use crate::contract::CompiledService;
 use crate::error::Report;
-use crate::inbound;
-use crate::limits::Limits;
-use crate::observe::{self, Handle, HandleOutcome, Publish, PublishOutcome};
-use crate::retry::{self, RetryPolicy};
-use crate::topology::{self, HandlerType};
-use crate::transport::{
-    BoxFuture, Consumer, Delivery, Headers, Message, Properties, SharedTransport, TransportError,
-};
-use crate::validate::{Direction, Failure, ValidationError, ValidationMode, serde_failure};
-
-/// Why an event was not published.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PublishError {
-    /// The payload breaks the event's contract.
-    #[error(transparent)]
-    Validation(#[from] ValidationError),
-    /// The broker refused or the connection failed.
-    #[error("transport failure")]
-    Transport(#[from] TransportError),
-    /// The contract declares no such event ([`EventPublisher::publish_value`]).
-    #[error("`{service}` declares no event `{event}` (events: {declared:?})")]
-    UnknownEvent {
-        /// The publishing service.
-        service: String,
-        /// The event named.
-        event: String,
-        /// The events it declares.
-        declared: Vec<String>,
-    },
-    /// Not confirmed by the broker within the publisher's deadline. The event may still
-    /// arrive (it may have been stored without the confirm reaching us): handlers that must
-    /// not run twice use a dedupe store.
-    #[error("event `{event}` not confirmed within {after:?}{}{}", if *.unreachable { " (the broker was unreachable)" } else { "" }, .blocked.as_ref().map(|r| format!(" (the broker blocks publishing: {r})")).unwrap_or_default())]
-    Timeout {
-        /// The event type.
-        event: String,
-        /// The deadline.
-        after: std::time::Duration,
-        /// Whether the broker was unreachable when the deadline passed.
-        unreachable: bool,
-        /// Why the broker blocked publishing when the deadline passed (a memory or disk
-        /// alarm), if it did.
-        blocked: Option<String>,
-    },
-}
-
-/// How long a publish waits for the broker's confirm unless the publisher says otherwise:
-/// as long as a call waits for its reply.
-pub const DEFAULT_PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Publishes a service's events. Generated publishers (`<Trait>Publisher`) wrap one and add a
-/// typed method per declared event.
-#[derive(Clone)]
-pub struct EventPublisher {
-    transport: SharedTransport,
-    service: Source,
-    validation: ValidationMode,
-    timeout: std::time::Duration,
-    declared: Arc<OnceCell<()>>,
-}
-
-impl std::fmt::Debug for EventPublisher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventPublisher")
-            .field("service", &self.service.name())
-            .field("validation", &self.validation)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The contract a publisher publishes by: a generated one, compiled once per process, or
-/// one a front end holds at run time (read from schema files, say).
-#[derive(Clone)]
-enum Source {
-    Generated(&'static CompiledService),
-    Held(Arc<CompiledService>),
-}
-
-impl std::ops::Deref for Source {
-    type Target = CompiledService;
-
-    fn deref(&self) -> &CompiledService {
-        match self {
-            Source::Generated(service) => service,
-            Source::Held(service) => service,
-        }
-    }
-}
-
-impl EventPublisher {
-    /// A publisher for `service`'s events.
-    pub fn new(transport: SharedTransport, service: &'static CompiledService) -> Self {
-        Self::of(transport, Source::Generated(service))
-    }
-
-    /// A publisher for the events of a contract held at run time, published with
-    /// [`EventPublisher::publish_value`]: what `contracts dispatch` uses.
-    pub fn for_contract(transport: SharedTransport, service: Arc<CompiledService>) -> Self {
-        Self::of(transport, Source::Held(service))
-    }
-
-    fn of(transport: SharedTransport, service: Source) -> Self {
-        Self {
-            transport,
-            service,
-            validation: ValidationMode::default(),
-            timeout: DEFAULT_PUBLISH_TIMEOUT,
-            declared: Arc::default(),
-        }
-    }
-
-    /// A publisher whose publishes wait at most `timeout` for the broker's confirm (default
-    /// [`DEFAULT_PUBLISH_TIMEOUT`]). While the broker is away, a
-    /// reconnecting transport keeps retrying until then.
-    #[must_use]
-    pub fn with_timeout(&self, timeout: std::time::Duration) -> Self {
-        Self {
-            timeout,
-            ..self.clone()
-        }
-    }
-
-    /// A publisher that validates as `mode` says.
-    #[must_use]
-    pub fn with_validation(&self, mode: ValidationMode) -> Self {
-        Self {
-            validation: mode,
-            ..self.clone()
-        }
-    }
-
-    /// Publish event number `index` of the contract. Inside a handler the event carries the
-    /// handler's context headers.
-    #[doc(hidden)]
-    pub async fn publish<P: Serialize>(
-        &self,
-        event: &str,
-        payload: &P,
-    ) -> Result<(), PublishError> {
-        let index = self.service.event_index(event).unwrap_or_else(|| {
-            panic!(
-                "service `{}` declares no event `{event}`",
-                self.service.name()
-            )
-        });
-        self.publish_event(self.service.event(index), payload).await
-    }
-
-    /// Publish `payload` as `event`, checked against the event's schema as typed publishing
-    /// checks it, with the same headers and call context; an event the contract does not
-    /// declare is [`PublishError::UnknownEvent`].
-    pub async fn publish_value(&self, event: &str, payload: &Value) -> Result<(), PublishError> {
-        let Some(event) = self.service.event_by_name(event) else {
-            return Err(PublishError::UnknownEvent {
-                service: self.service.name().to_owned(),
-                event: event.to_owned(),
-                declared: (self.service.contract().events.iter())
-                    .map(|e| e.name.clone())
-                    .collect(),
-            });
-        };
-        self.publish_event(event, payload).await
-    }
-
-    async fn publish_event<P: Serialize>(
-        &self,
-        event: &CompiledEvent,
-        payload: &P,
-    ) -> Result<(), PublishError> {
-        let Some(observer) = observe::current() else {
-            return self.send(event, payload).await;
-        };
-        let observation = observer.publish(&Publish {
-            service: self.service.name(),
-            event: &event.name,
-        });
-        observe::observed(
-            observation,
-            self.send(event, payload),
-            |published| match published {
-                Ok(()) => PublishOutcome::Published,
-                Err(PublishError::Validation(_)) => PublishOutcome::Invalid,
-                Err(_) => PublishOutcome::Failed,
-            },
-        )
-        .await
-    }
-
-    /// Validate, encode and publish `payload` as `event`.
-    async fn send<P: Serialize>(
-        &self,
-        event: &CompiledEvent,
-        payload: &P,
-    ) -> Result<(), PublishError> {
-        let invalid = |failures| {
-            ValidationError::new(self.service.name(), &event.name, Direction::Event, failures)
-        };
-        let value = serde_json::to_value(payload).map_err(|e| invalid(vec![serde_failure(&e)]))?;
-        if self.validation.checks_outbound() {
-            event.payload.check(&value).map_err(invalid)?;
-        }
-        let exchange = topology::events_exchange(self.service.name());
-        let mut message = Message {
-            properties: Properties {
-                message_id: Some(context::new_uuid()),
-                headers: outgoing_headers(self.service.name(), &event.name, &Headers::new()),
-                ..topology::json_properties()
-            },
-            body: serde_json::to_vec(&value).expect("JSON values always encode"),
-        };
-        if let Some(observer) = observe::current() {
-            observer.inject(&mut message.properties.headers);
-        }
-        let publish = async {
-            self.declared
-                .get_or_try_init(|| async { self.transport.declare_exchange(&exchange).await })
-                .await?;
-            self.transport
-                .publish(&exchange.name, &event.name, message, false)
-                .await
-        };
-        // The deadline covers declaring and publishing: a reconnecting transport retries
-        // both until then.
-        match tokio::time::timeout(self.timeout, publish).await {
-            Ok(published) => Ok(published?),
-            Err(_) => Err(PublishError::Timeout {
-                event: event.name.clone(),
-                after: self.timeout,
-                unreachable: !self.transport.is_connected(),
-                blocked: self.transport.blocked(),
-            }),
-        }
-    }
-}
-
-/// A declared event with payload `P`, as generated on `<Trait>Contract`: the only way to name
-/// an event when subscribing, so an undeclared event does not compile.
-pub struct EventSpec<P> {
-    service: &'static CompiledService,
-    index: usize,
-    _payload: PhantomData<fn() -> P>,
-}
-
-impl<P> Clone for EventSpec<P> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<P> Copy for EventSpec<P> {}
-
-impl<P> std::fmt::Debug for EventSpec<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EventSpec({}.{})", self.service.name(), self.name())
-    }
-}
-
-impl<P> EventSpec<P> {
-    #[doc(hidden)]
-    pub fn new(service: &'static CompiledService, event: &str) -> Self {
-        let index = service
-            .event_index(event)
-            .unwrap_or_else(|| panic!("service `{}` declares no event `{event}`", service.name()));
-        Self {
-            service,
-            index,
-            _payload: PhantomData,
-        }
-    }
-
-    /// The publishing service.
-    pub fn source(&self) -> &'static str {
-        self.service.name()
-    }
-
-    /// The event type.
-    pub fn name(&self) -> &'static str {
-        &self.service.event(self.index).name
-    }
-}
-
-impl<P: DeserializeOwned + Send + 'static> EventSpec<P> {
-    /// Handle this event in `service` with the method called `method` (they name the handler's
-    /// queue, as in Nameko). The handler gets the decoded, validated payload.
-    pub fn handler<F, Fut, E>(self, service: &str, method: &str, f: F) -> EventHandler
-    where
-        F: Fn(P) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: std::fmt::Display,
-    {
-        let f = Arc::new(f);
-        let event = self.service.event(self.index);
-        let invoke: Invoke = Arc::new(move |payload: Value| {
-            let f = f.clone();
-            Box::pin(async move {
-                let payload = event
-                    .payload
-                    .decode::<P>(&payload)
-                    .map_err(HandlerFailure::Undecodable)?;
-                f(payload)
-                    .await
-                    .map_err(|e| HandlerFailure::Failed(e.to_string()))
-            })
-        });
-        EventHandler {
-            source: self.service,
-            event: self.index,
-            service: service.to_owned(),
-            method: method.to_owned(),
-            handler_type: HandlerType::default(),
-            broadcast_identifier: topology::broadcast_identifier(),
-            validation: ValidationMode::default(),
-            limits: Limits::default(),
-            parent_calls_tracked: context::PARENT_CALLS_TRACKED,
-            reliable_delivery: true,
-            retry: None,
-            dedupe: None,
-            queue_name: String::new(),
-            invoke,
-            settled: watch::Sender::new((0, None)),
-        }
-    }
-}
+use crate::observe::{self, Handle, HandleOutcome};
+use crate::transport::{BoxFuture, Consumer, Delivery, SharedTransport, TransportError};
+use crate::validate::{Failure, ValidationMode};
+use crate::wire::context::{self, CallContext};
+use crate::wire::inbound;
+use crate::wire::limits::Limits;
+use crate::wire::topology::{self, HandlerType};
 
 /// What a runner applies to every handler it hosts: its own settings, and the policies of
 /// handlers that set none.
@@ -348,7 +30,8 @@ pub(crate) struct HandlerDefaults {
     pub(crate) dedupe: Option<(Arc<dyn DedupeStore>, DedupeWindow)>,
 }
 
-type Invoke = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<(), HandlerFailure>> + Send + Sync>;
+pub(super) type Invoke =
+    Arc<dyn Fn(Value) -> BoxFuture<'static, Result<(), HandlerFailure>> + Send + Sync>;
 
 /// Why an event was not handled, which decides where it goes next: a failure that another
 /// attempt could cure is retried, the others go straight to the dead-letter queue.
@@ -463,7 +146,7 @@ impl EventHandler {
     }
 
     /// Handle each event once, however often it is delivered: keys of handled events are
-    /// kept in `store` (see [`crate::dedupe`]) for the default [`DedupeWindow`].
+    /// kept in `store` (see [`crate::events::dedupe`]) for the default [`DedupeWindow`].
     #[must_use]
     pub fn dedupe(self, store: impl DedupeStore) -> Self {
         self.dedupe_for(store, DedupeWindow::default())
@@ -688,6 +371,36 @@ impl EventHandler {
                 tracing::error!(source, event, %handler, error, move_error = %Report(&e), "event handling failed and the event could not be moved; requeued");
                 HandleOutcome::Requeued
             }
+        }
+    }
+}
+
+impl EventHandler {
+    /// A handler of `source`'s event number `event` with the runner's defaults; `invoke`
+    /// decodes the payload and runs the user's function.
+    pub(super) fn with_defaults(
+        source: &'static CompiledService,
+        event: usize,
+        service: &str,
+        method: &str,
+        invoke: Invoke,
+    ) -> Self {
+        EventHandler {
+            source,
+            event,
+            service: service.to_owned(),
+            method: method.to_owned(),
+            handler_type: HandlerType::default(),
+            broadcast_identifier: topology::broadcast_identifier(),
+            validation: ValidationMode::default(),
+            limits: Limits::default(),
+            parent_calls_tracked: context::PARENT_CALLS_TRACKED,
+            reliable_delivery: true,
+            retry: None,
+            dedupe: None,
+            queue_name: String::new(),
+            invoke,
+            settled: watch::Sender::new((0, None)),
         }
     }
 }

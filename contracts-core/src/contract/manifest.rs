@@ -1,7 +1,7 @@
 //! `service.json`: the manifest of one service under `schemas/<service>/`.
 //!
 //! It names what the service serves, publishes, handles and calls, and which file holds each
-//! message's schema. [`schema_files`](crate::schema_files) writes it from a
+//! message's schema. [`schema_files`](crate::contract::schema_files) writes it from a
 //! [`ServiceContract`]; the `contracts` tool reads it back with [`Manifest::read`], so a team
 //! whose services are not written in Rust can use the tool from the files alone. Its own JSON
 //! Schema ([`Manifest::json_schema`]) is committed as `schemas/service.schema.json`.
@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{MessageSchema, ServiceContract};
-use crate::topology::{self, HandlerType};
+use crate::wire::topology::{self, HandlerType};
 
 /// The file name of a service's manifest in its schemas folder.
 pub const FILE_NAME: &str = "service.json";
@@ -186,7 +186,7 @@ fn message(schema: &MessageSchema, file: String) -> MessageFile {
 }
 
 impl Manifest {
-    /// The manifest of `contract`, naming the files [`schema_files`](crate::schema_files)
+    /// The manifest of `contract`, naming the files [`schema_files`](crate::contract::schema_files)
     /// writes beside it.
     pub fn of(contract: &ServiceContract) -> Self {
         let name = &contract.name;

@@ -18,9 +18,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::catch_panic::catch_panic;
-use crate::context::{self, CallContext};
 use crate::observe::{self, Tick, TickOutcome};
 use crate::transport::BoxFuture;
+use crate::wire::context::{self, CallContext};
 
 type Work = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::retry::is_bookkeeping;
+use crate::events::retry::is_bookkeeping;
 use crate::transport::{BoxFuture, Message};
 
 /// What a claim found.

@@ -7,13 +7,13 @@
 use serde_json::Value;
 
 use crate::contract::{CompiledMethod, CompiledService};
-use crate::kombu;
-use crate::limits::Limits;
-use crate::topology::CONTENT_TYPE_JSON;
 use crate::transport::Message;
 use crate::validate::{
     Direction, Envelope, Failure, MessageValidator, ValidationError, ValidationMode, View,
 };
+use crate::wire::kombu;
+use crate::wire::limits::Limits;
+use crate::wire::topology::CONTENT_TYPE_JSON;
 use crate::wire::{self, ErrorDict};
 
 /// A request's arguments, bound to the method's parameters by name and checked against its
