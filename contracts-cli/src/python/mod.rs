@@ -193,7 +193,10 @@ const RUNTIME_NAMES: [(&str, &[(&str, &str)]); 6] = [
     ("guard", &[("Guard", "= Guard(")]),
     (
         "messages",
-        &[("whole_number", "BeforeValidator(whole_number)")],
+        &[
+            ("not_null", "AfterValidator(not_null)"),
+            ("whole_number", "BeforeValidator(whole_number)"),
+        ],
     ),
 ];
 
@@ -432,6 +435,7 @@ fn render(
         let _ = writeln!(text, "from typing import {}\n", typing.join(", "));
     }
     let pydantic: Vec<&str> = [
+        ("AfterValidator", "AfterValidator("),
         ("BaseModel", "BaseModel"),
         ("BeforeValidator", "BeforeValidator("),
         ("ConfigDict", "ConfigDict("),

@@ -309,7 +309,13 @@ impl Models {
             let is_required = required.contains(&json_name.as_str());
             let mut args = Vec::new();
             if !is_required {
-                ty = format!("{ty} | None");
+                // Omitted, the field is `None`; written as `null`, it is refused unless the
+                // schema accepts null, as the schema and serde refuse it.
+                ty = if accepts_null(property) {
+                    format!("{ty} | None")
+                } else {
+                    format!("Annotated[{ty} | None, AfterValidator(not_null)]")
+                };
                 args.push("default=None".to_owned());
             }
             if aliased {
@@ -556,6 +562,31 @@ impl Models {
             format!("Annotated[{ty}, {before}Field({})]", field.join(", "))
         }
     }
+}
+
+/// Whether `schema` accepts `null` on its face (a `null` type, or a branch that is one), as
+/// schemars writes an `Option`.
+fn accepts_null(schema: &Value) -> bool {
+    let null = |t: &Value| t == "null";
+    match schema.get("type") {
+        Some(Value::Array(types)) if types.iter().any(null) => return true,
+        Some(t) if null(t) => return true,
+        _ => {}
+    }
+    if schema.get("const") == Some(&Value::Null)
+        || schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|values| values.contains(&Value::Null))
+    {
+        return true;
+    }
+    ["anyOf", "oneOf"].iter().any(|key| {
+        schema
+            .get(*key)
+            .and_then(Value::as_array)
+            .is_some_and(|branches| branches.iter().any(accepts_null))
+    })
 }
 
 /// A JSON value written as a Python literal (for `Literal[...]`).

@@ -11,6 +11,7 @@ pub use compiled::{CompiledEvent, CompiledMethod, CompiledService, InvalidContra
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -154,11 +155,44 @@ pub fn resolve_ref<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
 /// The JSON Schema of `T`, as every contract generates it: Draft 2020-12, deserialize side.
 pub fn schema_of<T: JsonSchema>() -> MessageSchema {
     let schema = SchemaSettings::draft2020_12()
+        .with_transform(RecursiveTransform(integer_range))
         .into_generator()
         .into_root_schema_for::<T>();
     MessageSchema {
         type_name: short_type_name::<T>(),
         schema: schema.to_value(),
+    }
+}
+
+/// Give an integer schema the range of its Rust type where schemars leaves it open (it
+/// bounds `u8`, `i16`, … but not `u32`, `i64`, `u64`, …): without it the schema accepts
+/// `2^64` for a `u64`, which no decoder can take, and every check would judge it differently.
+/// A bound the user wrote that is tighter stays.
+fn integer_range(schema: &mut schemars::Schema) {
+    let range: (i128, i128) = match schema.get("format").and_then(Value::as_str) {
+        Some("int32") => (i32::MIN.into(), i32::MAX.into()),
+        Some("uint32") => (0, u32::MAX.into()),
+        Some("int64" | "int") => (i64::MIN.into(), i64::MAX.into()),
+        Some("uint64" | "uint") => (0, u64::MAX.into()),
+        _ => return,
+    };
+    let integer = match schema.get("type") {
+        Some(Value::String(t)) => t == "integer",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+        _ => false,
+    };
+    if !integer {
+        return;
+    }
+    let bound = |value: i128| -> Value {
+        i64::try_from(value).map_or_else(|_| Value::from(value as u64), Value::from)
+    };
+    let number = |key: &str, schema: &schemars::Schema| schema.get(key).and_then(Value::as_f64);
+    if number("minimum", schema).is_none_or(|min| min < range.0 as f64) {
+        schema.insert("minimum".to_owned(), bound(range.0));
+    }
+    if number("maximum", schema).is_none_or(|max| max > range.1 as f64) {
+        schema.insert("maximum".to_owned(), bound(range.1));
     }
 }
 

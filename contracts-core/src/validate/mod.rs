@@ -259,12 +259,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failur
         Ok(decoded) => return Ok(decoded),
         Err(err) => err,
     };
-    // A whole number written `5.0` is an integer to the schema, so to an integer type too:
-    // read again with such numbers as integers. (Only then: a `Value` field keeps `1.0` as
-    // it was written, as decoding a view does.)
-    if let std::borrow::Cow::Owned(integers) = whole::integers(value)
-        && let Ok(decoded) = T::deserialize(&integers)
-    {
+    if let Some(decoded) = reread(value) {
         return Ok(decoded);
     }
     let pointer = match serde_path_to_error::deserialize::<_, T>(value) {
@@ -279,16 +274,33 @@ pub fn decode<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Failur
 
 /// [`decode`] for a [`View`], with the same failures.
 pub fn decode_view<T: serde::de::DeserializeOwned>(view: &View<'_>) -> Result<T, Failure> {
-    T::deserialize(view).map_err(|err| {
+    T::deserialize(view).or_else(|err| {
+        if let Some(decoded) = reread(&view.to_value()) {
+            return Ok(decoded);
+        }
         let pointer = match serde_path_to_error::deserialize::<_, T>(view) {
             Err(tracked) => pointer_of(tracked.path()),
             Ok(_) => String::new(),
         };
-        Failure {
+        Err(Failure {
             pointer,
             reason: err.to_string(),
-        }
+        })
     })
+}
+
+/// The second reading of a message its type refused, for what the schema accepts but serde
+/// reads differently; only a refused message pays for it.
+///
+/// A whole number written `5.0` is an integer to the schema, so to an integer type too: the
+/// numbers are rewritten as integers (only now: a `Value` field keeps `1.0` as it was written
+/// when the first reading succeeds). And the reading is of the text, as a view: serde buffers
+/// what an internally tagged enum or a flattened struct holds in a form that has no room for an
+/// integer beyond 64 bits, which a view hands over as a float, so such a number in a field the
+/// schema leaves open no longer refuses the whole message.
+fn reread<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
+    let text = serde_json::to_vec(&*whole::integers(value)).ok()?;
+    T::deserialize(&View::parse(&text).ok()?).ok()
 }
 
 fn pointer_of(path: &serde_path_to_error::Path) -> String {

@@ -57,8 +57,11 @@ pub(crate) fn integer_digits(digits: &str) -> Option<String> {
     })
 }
 
-/// `value` with every whole number written with a fraction or an exponent rewritten as an
-/// integer: borrowed as it is when it has none.
+/// `value` with every number as serde can hand it to any type: a whole number written with a
+/// fraction or an exponent as an integer, and an integer wider than 64 bits as the float
+/// nearest to it (serde buffers an internally tagged enum's fields in a form with no room for
+/// wider integers, and refuses the whole message for one in a field the type ignores).
+/// Borrowed as it is when no number needs it.
 pub(crate) fn integers(value: &Value) -> Cow<'_, Value> {
     if has_whole_fraction(value) {
         let mut owned = value.clone();
@@ -71,7 +74,13 @@ pub(crate) fn integers(value: &Value) -> Cow<'_, Value> {
 
 fn whole(number: &Number) -> Option<Number> {
     // Numbers keep their text (serde_json's `arbitrary_precision`): read it, not a float.
-    integer_digits(number.as_str())?.parse().ok()
+    let digits = integer_digits(number.as_str())
+        .or_else(|| (!number.as_str().contains(['.', 'e', 'E'])).then(|| number.to_string()))?;
+    if digits.parse::<u64>().is_ok() || digits.parse::<i64>().is_ok() {
+        // Already plain and within 64 bits: nothing to rewrite.
+        return (digits != number.as_str()).then(|| digits.parse().ok())?;
+    }
+    Number::from_f64(digits.parse::<f64>().ok()?)
 }
 
 fn has_whole_fraction(value: &Value) -> bool {
@@ -137,5 +146,11 @@ mod tests {
         );
         let plain = serde_json::json!({"id": 5, "ratio": 0.5});
         assert!(matches!(integers(&plain), Cow::Borrowed(_)));
+        let wide: Value =
+            serde_json::from_str(r#"{"id": 18446744073709551616, "big": 1e30}"#).expect("JSON");
+        assert_eq!(
+            serde_json::to_string(&*integers(&wide)).unwrap(),
+            r#"{"big":1e+30,"id":1.8446744073709552e+19}"#
+        );
     }
 }

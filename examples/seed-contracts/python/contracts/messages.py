@@ -83,6 +83,14 @@ def whole_number(value: Any) -> Any:
     return value
 
 
+def not_null(value: Any) -> Any:
+    """Refuses an explicit `null` for a field that may be left out but is not nullable (its
+    default, `None`, is not checked, so leaving it out stays allowed)."""
+    if value is None:
+        raise ValueError("null is not allowed here; leave the field out instead")
+    return value
+
+
 def value(message: BaseModel) -> Any:
     """What a caller gets back: a root model's value, or the model itself."""
     return message.root if isinstance(message, RootModel) else message

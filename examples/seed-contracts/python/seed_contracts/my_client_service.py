@@ -19,7 +19,7 @@ class UserData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=100, strict=True)] = Field(description="Display name, 1 to 100 characters.")
-    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, strict=True)] = Field(description="The user's id: 1 or more.")
+    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=18446744073709551615, strict=True)] = Field(description="The user's id: 1 or more.")
 
 
 class TryCreateUserRequest(BaseModel):
@@ -34,7 +34,7 @@ class Created(BaseModel):
     """`{"status": "success", "user_id": <id>}`."""
 
     status: Success = Field(description="Always `\"success\"`.")
-    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, strict=True)] = Field(description="The id of the new user.")
+    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=18446744073709551615, strict=True)] = Field(description="The id of the new user.")
 
 
 class Success(RootModel[Literal["success"]]):

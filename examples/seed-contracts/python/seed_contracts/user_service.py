@@ -21,7 +21,7 @@ class UserData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=100, strict=True)] = Field(description="Display name, 1 to 100 characters.")
-    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, strict=True)] = Field(description="The user's id: 1 or more.")
+    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=18446744073709551615, strict=True)] = Field(description="The user's id: 1 or more.")
 
 
 class CreateUserRequest(BaseModel):
@@ -40,13 +40,13 @@ class Created(BaseModel):
     """`{"status": "success", "user_id": <id>}`."""
 
     status: Success = Field(description="Always `\"success\"`.")
-    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, strict=True)] = Field(description="The id of the new user.")
+    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=18446744073709551615, strict=True)] = Field(description="The id of the new user.")
 
 
 class UserAlreadyExists(BaseModel):
     """`UserAlreadyExists`."""
 
-    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=0, strict=True)] = Field(description="The id asked for.")
+    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=0, le=18446744073709551615, strict=True)] = Field(description="The id asked for.")
 
 
 class UserErrorPayloadUserAlreadyExists(BaseModel):
@@ -65,7 +65,7 @@ class UserCreated(BaseModel):
     """Published once a user exists."""
 
     name: Annotated[str, Field(min_length=1, max_length=100, strict=True)] = Field(description="The new user's name.")
-    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, strict=True)] = Field(description="The new user's id.")
+    user_id: Annotated[int, BeforeValidator(whole_number), Field(ge=1, le=18446744073709551615, strict=True)] = Field(description="The new user's id.")
 
 
 REQUESTS: dict[str, type[BaseModel]] = {
