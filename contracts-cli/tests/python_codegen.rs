@@ -301,6 +301,48 @@ fn internally_tagged_variants_agree_with_the_schema() {
     assert_models_agree("tagged", &schema, &samples, &expected);
 }
 
+/// A field that may be left out takes the schema's default (when it is a plain value of the
+/// field's type) or `None`, and refuses `null` unless the schema accepts it, as serde does.
+#[test]
+fn omittable_fields_refuse_null_unless_nullable() {
+    use serde_json::json;
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Omittable",
+        "type": "object",
+        "properties": {
+            "active": {"type": "boolean", "default": false},
+            "tags": {"type": "array", "items": {"type": "string"}, "default": []},
+            "tier": {"$ref": "#/$defs/Tier", "default": "basic"},
+            "note": {"type": ["string", "null"]},
+            "id": {"type": "integer", "format": "uint64", "minimum": 0}
+        },
+        "required": ["id"],
+        "$defs": {"Tier": {"type": "string", "enum": ["basic", "premium"]}}
+    });
+    let module = contracts_cli::python::message_module("sink", &schema);
+    for line in [
+        "active: Annotated[bool, Field(strict=True)] = Field(default=False)",
+        "tags: list[Annotated[str, Field(strict=True)]] = Field(default=[])",
+        "tier: Annotated[Tier | None, AfterValidator(not_null)] = Field(default=None)",
+        "note: Annotated[str, Field(strict=True)] | None = Field(default=None)",
+    ] {
+        assert!(module.contains(line), "no `{line}` in:\n{module}");
+    }
+    let samples = vec![
+        json!({"id": 1}),
+        json!({"id": 1, "active": true, "tags": ["a"], "tier": "premium", "note": "n"}),
+        json!({"id": 1, "active": null}),
+        json!({"id": 1, "tags": null}),
+        json!({"id": 1, "tier": null}),
+        json!({"id": 1, "note": null}),
+    ];
+    let validator = contracts_core::validate::MessageValidator::new(&schema).unwrap();
+    let expected: Vec<bool> = samples.iter().map(|s| validator.check(s).is_ok()).collect();
+    assert_eq!(expected, [true, true, false, false, false, true]);
+    assert_models_agree("omittable", &schema, &samples, &expected);
+}
+
 /// The generated model of `schema` (a module `sink.py`, with the runtime beside it) judges
 /// each of `samples` as `expected` says (the schema's own verdicts).
 fn assert_models_agree(label: &str, schema: &Value, samples: &[Value], expected: &[bool]) {

@@ -45,9 +45,10 @@ mod shapes {
     }
 
     /// A unit-only enum, renamed.
-    #[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema)]
+    #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema)]
     #[serde(rename_all = "snake_case")]
     pub(crate) enum Tier {
+        #[default]
         Basic,
         PremiumPlus,
     }
@@ -88,6 +89,8 @@ mod shapes {
         pub(crate) last_name: Option<String>,
         #[serde(default)]
         pub(crate) nick_names: Vec<String>,
+        #[serde(default)]
+        pub(crate) preferred: Tier,
     }
 
     /// Everything at once, nested.
@@ -363,6 +366,23 @@ fn judged_in_python(contracts: &[ServiceContract], messages: &[Message]) -> Vec<
         String::from_utf8_lossy(&out.stderr)
     );
     let cases = serde_json::from_slice(&out.stdout).expect("verdicts.py prints JSON");
+    // The package these verdicts came from is one a team can type-check.
+    let mypy = Command::new(NAMEKO2.python())
+        .args(["-m", "mypy", "--strict", "--no-incremental", "--cache-dir"])
+        .arg(dir.join("mypy-cache"))
+        .arg(dir.join("verdicts"))
+        .arg(dir.join("contracts"))
+        .env("MYPYPATH", &dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(&dir)
+        .output()
+        .expect("mypy runs");
+    assert!(
+        mypy.status.success(),
+        "mypy --strict on the generated package:\n{}{}",
+        String::from_utf8_lossy(&mypy.stdout),
+        String::from_utf8_lossy(&mypy.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     cases
 }

@@ -309,14 +309,24 @@ impl Models {
             let is_required = required.contains(&json_name.as_str());
             let mut args = Vec::new();
             if !is_required {
-                // Omitted, the field is `None`; written as `null`, it is refused unless the
-                // schema accepts null, as the schema and serde refuse it.
-                ty = if accepts_null(property) {
-                    format!("{ty} | None")
-                } else {
-                    format!("Annotated[{ty} | None, AfterValidator(not_null)]")
-                };
-                args.push("default=None".to_owned());
+                // Omitted, the field takes the schema's default, or `None`; written as `null`,
+                // it is refused unless the schema accepts null, as the schema and serde refuse
+                // it.
+                match property
+                    .get("default")
+                    .filter(|default| plain_default(property, default))
+                {
+                    Some(default) if !accepts_null(property) => {
+                        args.push(format!("default={}", python_value(default)));
+                    }
+                    _ => {
+                        // A nullable schema's type has its `None` already.
+                        if !accepts_null(property) {
+                            ty = format!("Annotated[{ty} | None, AfterValidator(not_null)]");
+                        }
+                        args.push("default=None".to_owned());
+                    }
+                }
             }
             if aliased {
                 args.push(format!("alias={}", literal(json_name)));
@@ -561,6 +571,20 @@ impl Models {
         } else {
             format!("Annotated[{ty}, {before}Field({})]", field.join(", "))
         }
+    }
+}
+
+/// Whether a schema's `default` is written the same in Python and is of the schema's own
+/// plain type (a `boolean`, `integer`, `number` or `string`, or an empty `array`): then it is
+/// the field's default. (A default of a referenced model or enum is left to `None`.)
+fn plain_default(schema: &Value, default: &Value) -> bool {
+    let ty = schema.get("type").and_then(Value::as_str);
+    match default {
+        Value::Bool(_) => ty == Some("boolean"),
+        Value::Number(n) => ty == Some("number") || (ty == Some("integer") && !n.is_f64()),
+        Value::String(_) => ty == Some("string") && schema.get("enum").is_none(),
+        Value::Array(items) => ty == Some("array") && items.is_empty(),
+        _ => false,
     }
 }
 
