@@ -30,7 +30,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The crate has two halves. The **contract** half is plain data and checks, with no runtime:
+//! The crate has two halves. The **contract** half is plain data and checks; nothing in it
+//! sends, receives or awaits (it names queues with the plain functions of [`wire::topology`]):
 //! - [`contract`]: the service model (what `#[service]` emits), its compiled validators, and the
 //!   schema files it is written to and read back from;
 //! - [`validate`]: JSON Schema checks, and the decoder that reads a message once for both the

@@ -180,3 +180,40 @@ fn the_check_finds_a_circle() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(found, [vec!["a".to_owned(), "b".to_owned()]]);
 }
+
+/// contracts-core's contract half (`contract`, `validate`) imports nothing of its runtime
+/// half: only itself and the naming functions of `wire::topology`. A tool that reads and
+/// checks contracts never pulls a client, server or broker in.
+#[test]
+fn the_contract_half_uses_no_runtime() {
+    let graph = imports(&workspace().join("contracts-core/src"));
+    let half = |module: &[String]| {
+        matches!(
+            module.first().map(String::as_str),
+            Some("contract" | "validate")
+        )
+    };
+    let mut checked = 0;
+    let mut report = Vec::new();
+    for (module, targets) in graph.iter().filter(|(module, _)| half(module)) {
+        checked += 1;
+        for target in targets {
+            if !half(target) && target.as_slice() != ["wire", "topology"] {
+                report.push(format!(
+                    "{} imports {}",
+                    module.join("::"),
+                    target.join("::")
+                ));
+            }
+        }
+    }
+    assert!(
+        checked >= 8,
+        "found only {checked} modules of the contract half"
+    );
+    assert!(
+        report.is_empty(),
+        "the contract half uses the runtime:\n{}",
+        report.join("\n")
+    );
+}

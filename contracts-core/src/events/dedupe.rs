@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::events::retry::is_bookkeeping;
 use crate::transport::{BoxFuture, Message};
+use crate::wire::context::is_bookkeeping;
 
 /// What a claim found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,12 +29,6 @@ pub const ORIGINAL_EXCHANGE_HEADER: &str = "x-contracts-original-exchange";
 /// Header: the routing key (event type) it was first published with.
 pub const ORIGINAL_ROUTING_KEY_HEADER: &str = "x-contracts-original-routing-key";
 
-/// Whether a header is bookkeeping of this module or of the broker's dead-lettering, not
-/// context data to pass on to the calls a handler makes.
-pub(crate) fn is_bookkeeping(header: &str) -> bool {
-    header.starts_with("x-contracts-") || header == "x-death"
-}
-
 /// When a failed event is tried again: after each delay in turn, then it is dead-lettered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -40,7 +40,7 @@ fn prefixed(key: &str) -> String {
 fn wire_form(inbound: &Headers) -> impl Iterator<Item = (Cow<'_, str>, &Value)> {
     inbound
         .iter()
-        .filter(|(k, _)| !crate::events::retry::is_bookkeeping(k))
+        .filter(|(k, _)| !is_bookkeeping(k))
         .map(|(k, v)| {
             let key = if k.starts_with(HEADER_PREFIX) {
                 Cow::Borrowed(k.as_str())
@@ -211,6 +211,12 @@ pub(crate) fn outgoing_headers(caller: &str, what: &str, context: &Headers) -> H
             headers
         }
     }
+}
+
+/// Whether a header is bookkeeping (an event's retries, `x-contracts-*`, or the broker's
+/// dead-lettering, `x-death`), not context data to pass on to the calls a handler makes.
+pub(crate) fn is_bookkeeping(header: &str) -> bool {
+    header.starts_with("x-contracts-") || header == "x-death"
 }
 
 #[cfg(test)]
