@@ -217,10 +217,10 @@ impl MyClientService for Fixed {
 }
 
 /// A reader of one message type: both decoders the runtime uses, after the validator.
-type Decoder = fn(&CompiledService, &Value) -> Result<(), String>;
+type Decoder = fn(&Value) -> Result<(), String>;
 
 fn decoder<T: DeserializeOwned>() -> Decoder {
-    fn read<T: DeserializeOwned>(_: &CompiledService, value: &Value) -> Result<(), String> {
+    fn read<T: DeserializeOwned>(value: &Value) -> Result<(), String> {
         validate::decode::<T>(value).map_err(|f| format!("from a Value: {f:?}"))?;
         let text = serde_json::to_vec(value).unwrap();
         let view = View::parse(&text).map_err(|e| format!("view: {e}"))?;
@@ -494,7 +494,7 @@ async fn every_check_and_decoder_agrees_with_the_schema() {
             let read = validator
                 .check(&case.payload)
                 .map_err(|f| format!("{f:?}"))
-                .and_then(|()| decode(service, &case.payload));
+                .and_then(|()| decode(&case.payload));
             disagree(
                 "the Rust decoders",
                 read.is_ok(),
