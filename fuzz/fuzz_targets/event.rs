@@ -4,9 +4,9 @@
 #![no_main]
 
 use contracts_core::Dispatch;
+use contracts_core::validate::{ValidationMode, decode};
 use contracts_core::wire::inbound;
 use contracts_core::wire::limits::Limits;
-use contracts_core::validate::{ValidationMode, decode};
 use contracts_fuzz::Instant;
 use libfuzzer_sys::fuzz_target;
 use seed_contracts::{UserCreated, UserServiceServer};

@@ -5,11 +5,11 @@
 #![no_main]
 
 use contracts_core::Dispatch;
+use contracts_core::transport::Message;
+use contracts_core::validate::ValidationMode;
 use contracts_core::wire::inbound;
 use contracts_core::wire::limits::Limits;
 use contracts_core::wire::topology::json_properties;
-use contracts_core::transport::Message;
-use contracts_core::validate::ValidationMode;
 use contracts_fuzz::{FuzzedServer, Instant, assert_replyable, now};
 use libfuzzer_sys::fuzz_target;
 use seed_contracts::{MyServiceServer, UserServiceServer};
