@@ -11,6 +11,7 @@
 //! RPC_TIMEOUT: 30             # ours: seconds a call waits for its reply
 //! MAX_BODY_BYTES: 8388608     # ours: larger bodies are refused unread
 //! MAX_JSON_DEPTH: 64          # ours: deeper JSON is refused unread
+//! VALIDATION: both            # ours: both, inbound_only, report (log and count, refuse nothing) or off
 //! RECONNECT_DELAY: 0.1        # ours: seconds before the second reconnection round
 //! RECONNECT_MAX_DELAY: 5      # ours: the longest wait between rounds
 //! RECONNECT_MAX_ATTEMPTS: 0   # ours: rounds before giving up; 0 never gives up
@@ -47,6 +48,7 @@ pub use contracts_core::config::ConfigError;
 use contracts_core::config::{Key, Settings};
 use contracts_core::server::DEFAULT_MAX_WORKERS;
 use contracts_core::transport::{SharedTransport, TransportError};
+use contracts_core::validate::ValidationMode;
 use contracts_core::wire::context::PARENT_CALLS_TRACKED;
 use contracts_core::wire::limits::Limits;
 use contracts_core::wire::topology::RPC_EXCHANGE;
@@ -84,6 +86,9 @@ pub struct Config {
     pub rpc_timeout: Duration,
     /// `MAX_BODY_BYTES` and `MAX_JSON_DEPTH`: inbound bodies beyond these are refused.
     pub limits: Limits,
+    /// `VALIDATION`: which messages are checked, and whether a violation is refused or only
+    /// reported (default: both directions, refused).
+    pub validation: ValidationMode,
     /// `AMQP_SSL`: TLS options, applied to every broker of `AMQP_URI`.
     pub tls: Option<TlsOptions>,
     /// The file's keys and the environment, for the other crates' keys (telemetry's, the
@@ -104,6 +109,7 @@ impl Default for Config {
             rpc_exchange: RPC_EXCHANGE.to_owned(),
             rpc_timeout: DEFAULT_TIMEOUT,
             limits: Limits::default(),
+            validation: ValidationMode::default(),
             tls: None,
             settings: Settings::default(),
         }
@@ -160,8 +166,14 @@ pub const AMQP_SSL: Key = Key::new(
     "TLS: a CA to trust, a client certificate and its key",
 );
 
+/// `VALIDATION`.
+pub const VALIDATION: Key = Key::new(
+    "VALIDATION",
+    "both, inbound_only, report (log and count violations, refuse nothing) or off",
+);
+
 /// Every key this crate reads.
-pub const KEYS: [Key; 14] = [
+pub const KEYS: [Key; 15] = [
     AMQP_URI,
     MAX_WORKERS,
     PREFETCH_COUNT,
@@ -172,6 +184,7 @@ pub const KEYS: [Key; 14] = [
     RPC_TIMEOUT,
     MAX_BODY_BYTES,
     MAX_JSON_DEPTH,
+    VALIDATION,
     RECONNECT_DELAY,
     RECONNECT_MAX_DELAY,
     RECONNECT_MAX_ATTEMPTS,
@@ -268,6 +281,15 @@ impl Config {
         if let Some(n) = settings.number(&MAX_JSON_DEPTH)? {
             config.limits.max_depth = n;
         }
+        if let Some(mode) = settings.text(&VALIDATION)? {
+            config.validation = serde_json::from_value(serde_json::Value::String(mode.clone()))
+                .map_err(|_| {
+                    ConfigError::wrong(
+                        &VALIDATION,
+                        format!("`{mode}` is none of both, inbound_only, report, off"),
+                    )
+                })?;
+        }
         if let Some(delay) = settings.seconds(&RECONNECT_DELAY)? {
             config.reconnect.initial_delay = delay;
         }
@@ -295,12 +317,13 @@ impl Config {
         Ok(config)
     }
 
-    /// A runner on `transport` with this configuration's workers, prefetch, limits, exchange
-    /// and call stack depth.
+    /// A runner on `transport` with this configuration's workers, prefetch, limits,
+    /// validation, exchange and call stack depth.
     pub fn runner(&self, transport: SharedTransport) -> ServiceRunner {
         let mut runner = ServiceRunner::new(transport)
             .max_workers(self.max_workers)
             .limits(self.limits)
+            .validation(self.validation)
             .rpc_exchange(&self.rpc_exchange)
             .parent_calls_tracked(self.parent_calls_tracked);
         if let Some(prefetch) = self.prefetch_count {
@@ -309,8 +332,8 @@ impl Config {
         runner
     }
 
-    /// An RPC client for `caller` on `transport` with this configuration's exchange and
-    /// deadline.
+    /// An RPC client for `caller` on `transport` with this configuration's exchange, deadline
+    /// and validation.
     pub async fn client(
         &self,
         transport: SharedTransport,
@@ -319,7 +342,8 @@ impl Config {
         Ok(
             RpcClient::connect_via(transport, caller, &self.rpc_exchange)
                 .await?
-                .with_timeout(self.rpc_timeout),
+                .with_timeout(self.rpc_timeout)
+                .with_validation(self.validation),
         )
     }
 
@@ -519,6 +543,16 @@ mod tests {
             err.to_string().contains("`pickle` is not supported"),
             "{err}"
         );
+        let err = Config::parse("VALIDATION: lenient", env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("`VALIDATION`")
+                && err
+                    .to_string()
+                    .contains("`lenient` is none of both, inbound_only"),
+            "{err}"
+        );
+        let shadow = Config::parse("VALIDATION: off", env(&[("VALIDATION", "report")])).unwrap();
+        assert_eq!(shadow.validation, ValidationMode::Report);
         let err = Config::parse("AMQP_URI: 'amqp://u:secret@h:x/v'", env(&[])).unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
     }

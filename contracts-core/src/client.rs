@@ -391,10 +391,15 @@ impl RpcClient {
         }
         let request = Value::Object(kwargs);
         if self.validation.checks_outbound() {
-            method
-                .request
-                .check(&request)
-                .map_err(|f| invalid(Direction::Request, f))?;
+            let checked = method.request.check(&request);
+            observe::enforce(
+                self.validation,
+                service.name(),
+                &method.name,
+                Direction::Request,
+                checked,
+            )
+            .map_err(|f| invalid(Direction::Request, f))?;
         }
         let kwargs = serde_json::to_vec(&request).expect("JSON values always encode");
         self.exchange(
@@ -480,10 +485,15 @@ impl RpcClient {
         if self.validation.checks_outbound() {
             let view = View::parse(&kwargs)
                 .map_err(|e| invalid(Direction::Request, vec![serde_failure(&e)]))?;
-            method
-                .request
-                .check_view(&view)
-                .map_err(|f| invalid(Direction::Request, f))?;
+            let checked = method.request.check_view(&view);
+            observe::enforce(
+                self.validation,
+                service.name(),
+                &method.name,
+                Direction::Request,
+                checked,
+            )
+            .map_err(|f| invalid(Direction::Request, f))?;
         }
         self.exchange(
             service,
@@ -522,7 +532,15 @@ impl RpcClient {
             ))
         };
         if self.validation.checks_inbound() {
-            method.reply.check_view(&result).map_err(invalid)?;
+            let checked = method.reply.check_view(&result);
+            observe::enforce(
+                self.validation,
+                service.name(),
+                &method.name,
+                Direction::Reply,
+                checked,
+            )
+            .map_err(invalid)?;
         }
         method
             .reply
@@ -552,7 +570,13 @@ impl RpcClient {
             && let Some(payload) = error.detail("payload")
         {
             if self.validation.checks_inbound()
-                && let Err(failures) = validator.check(&payload)
+                && let Err(failures) = observe::enforce(
+                    self.validation,
+                    service.name(),
+                    &method.name,
+                    Direction::Error,
+                    validator.check(&payload),
+                )
             {
                 return invalid(Direction::Error, failures);
             }

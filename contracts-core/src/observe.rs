@@ -19,7 +19,7 @@ use std::task::Poll;
 use tokio::sync::Semaphore;
 
 use crate::transport::{Headers, SharedTransport};
-use crate::validate::Direction;
+use crate::validate::{Direction, Failure, ValidationError, ValidationMode};
 use crate::wire;
 
 static OBSERVER: OnceLock<Box<dyn Observer>> = OnceLock::new();
@@ -115,6 +115,42 @@ pub trait Observer: Send + Sync + 'static {
     /// event handlers).
     fn workers(&self, pool: &WorkerPool) {
         let _ = pool;
+    }
+
+    /// A message broke its contract and went on, as [`ValidationMode::Report`] has it (with
+    /// the other modes, a broken message is refused and ends its work's observation instead).
+    /// The failures' reasons are redacted where the schema marks a field sensitive.
+    fn violation(&self, violation: &ValidationError) {
+        let _ = violation;
+    }
+}
+
+/// A check's result as `mode` treats it: with [`ValidationMode::Report`] a failure is logged
+/// and reported to the observer ([`Observer::violation`]) and the message goes on; with the
+/// other modes it stands, and the caller refuses the message.
+pub(crate) fn enforce(
+    mode: ValidationMode,
+    service: &str,
+    name: &str,
+    direction: Direction,
+    checked: Result<(), Vec<Failure>>,
+) -> Result<(), Vec<Failure>> {
+    match checked {
+        Err(failures) if mode == ValidationMode::Report => {
+            let violation = ValidationError::new(service, name, direction, failures);
+            tracing::warn!(
+                service,
+                method = name,
+                direction = %direction,
+                violation = %violation,
+                "a message broke its contract (reported, not refused)"
+            );
+            if let Some(observer) = current() {
+                observer.violation(&violation);
+            }
+            Ok(())
+        }
+        other => other,
     }
 }
 

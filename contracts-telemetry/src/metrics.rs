@@ -13,6 +13,7 @@ use contracts_core::observe::{
     CallOutcome, Consuming, HandleOutcome, HttpOutcome, PublishOutcome, Side, TickOutcome,
     WorkerPool,
 };
+use contracts_core::validate::ValidationError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -98,6 +99,14 @@ struct TickLabels {
     outcome: &'static str,
 }
 
+/// A message that broke its contract: whose, and which of its interaction's messages.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ViolationLabels {
+    service: String,
+    method: String,
+    direction: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabels {
     service: String,
@@ -159,6 +168,7 @@ pub struct Metrics {
     http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     ticks: Family<TickLabels, Counter>,
     ticking: Family<TimerLabels, Histogram, fn() -> Histogram>,
+    violations: Family<ViolationLabels, Counter>,
     workers_busy: Family<ServiceLabels, Gauge>,
     workers_max: Family<ServiceLabels, Gauge>,
     queue_messages: Family<QueueLabels, Gauge>,
@@ -244,6 +254,12 @@ impl Metrics {
             Unit::Seconds,
             ticking.clone(),
         );
+        let violations = Family::<ViolationLabels, Counter>::default();
+        registry.register(
+            "validation_violations",
+            "Messages that broke their contract and went on (validation mode `report`), by service, method or event, and direction",
+            violations.clone(),
+        );
         let workers_busy = Family::<ServiceLabels, Gauge>::default();
         registry.register(
             "workers_busy",
@@ -296,6 +312,7 @@ impl Metrics {
             http_duration,
             ticks,
             ticking,
+            violations,
             workers_busy,
             workers_max,
             queue_messages,
@@ -348,6 +365,16 @@ impl Metrics {
                 })
             })
             .clone()
+    }
+
+    pub(crate) fn violated(&self, violation: &ValidationError) {
+        self.violations
+            .get_or_create(&ViolationLabels {
+                service: violation.service.clone(),
+                method: violation.method.clone(),
+                direction: violation.direction.to_string(),
+            })
+            .inc();
     }
 
     pub(crate) fn published(&self, service: &str, event: &str, outcome: Option<PublishOutcome>) {

@@ -9,6 +9,7 @@ use contracts_core::observe::{
     Observer, Publish, PublishOutcome, Tick, TickOutcome, WorkerPool,
 };
 use contracts_core::transport::Headers;
+use contracts_core::validate::ValidationError;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::trace::Tracer;
@@ -91,6 +92,10 @@ impl Observer for TelemetryObserver {
 
     fn workers(&self, pool: &WorkerPool) {
         self.metrics.watch_pool(pool);
+    }
+
+    fn violation(&self, violation: &ValidationError) {
+        self.metrics.violated(violation);
     }
 }
 

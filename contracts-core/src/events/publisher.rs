@@ -204,7 +204,15 @@ impl EventPublisher {
         };
         let value = serde_json::to_value(payload).map_err(|e| invalid(vec![serde_failure(&e)]))?;
         if self.validation.checks_outbound() {
-            event.payload.check(&value).map_err(invalid)?;
+            let checked = event.payload.check(&value);
+            observe::enforce(
+                self.validation,
+                self.service.name(),
+                &event.name,
+                Direction::Event,
+                checked,
+            )
+            .map_err(invalid)?;
         }
         let exchange = topology::events_exchange(self.service.name());
         let mut message = Message {

@@ -172,18 +172,32 @@ impl Responder {
             })?;
         if self.validation.checks_outbound() {
             match &outcome {
-                Ok(result) => View::parse(result.get().as_bytes())
-                    .map_err(|e| vec![serde_failure(&e)])
-                    .and_then(|view| spec.reply.check_view(&view))
-                    .map_err(|f| invalid(Direction::Reply, f))?,
+                Ok(result) => {
+                    let checked = View::parse(result.get().as_bytes())
+                        .map_err(|e| vec![serde_failure(&e)])
+                        .and_then(|view| spec.reply.check_view(&view));
+                    observe::enforce(
+                        self.validation,
+                        compiled.name(),
+                        method,
+                        Direction::Reply,
+                        checked,
+                    )
+                    .map_err(|f| invalid(Direction::Reply, f))?;
+                }
                 Err(error) => {
                     if let (Some((validator, path)), Some(payload)) =
                         (&spec.error, error.extra.get("payload"))
                         && error.exc_path.as_deref() == Some(path.as_str())
                     {
-                        validator
-                            .check(payload)
-                            .map_err(|f| invalid(Direction::Error, f))?;
+                        observe::enforce(
+                            self.validation,
+                            compiled.name(),
+                            method,
+                            Direction::Error,
+                            validator.check(payload),
+                        )
+                        .map_err(|f| invalid(Direction::Error, f))?;
                     }
                 }
             }

@@ -23,6 +23,13 @@ pub enum ValidationMode {
     /// Check only what is received: requests on a server, replies on a client, events on a
     /// subscriber.
     InboundOnly,
+    /// Check what is sent and what is received as [`ValidationMode::Both`] does, but refuse
+    /// nothing: each violation is logged and reported to the process's observer (and counted,
+    /// as `contracts_validation_violations_total`, by contracts-telemetry's), and the message
+    /// goes on. Shadow validation: run it while a fleet's callers are not yet clean, then
+    /// switch to `Both`. A message that cannot be decoded into its Rust type at all is still
+    /// refused, as with `Off`.
+    Report,
     /// Check nothing; serde's type checks still apply.
     Off,
 }
@@ -30,7 +37,7 @@ pub enum ValidationMode {
 impl ValidationMode {
     /// Whether messages this side sends are checked.
     pub fn checks_outbound(self) -> bool {
-        self == Self::Both
+        matches!(self, Self::Both | Self::Report)
     }
 
     /// Whether messages this side receives are checked.

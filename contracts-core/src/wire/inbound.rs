@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::contract::{CompiledMethod, CompiledService};
+use crate::observe;
 use crate::transport::Message;
 use crate::validate::{
     Direction, Envelope, Failure, MessageValidator, ValidationError, ValidationMode, View,
@@ -88,7 +89,15 @@ pub fn request<'m>(
         }
     };
     if validation.checks_inbound() {
-        arguments.check(&spec.request).map_err(|failures| {
+        let checked = arguments.check(&spec.request);
+        observe::enforce(
+            validation,
+            compiled.name(),
+            method,
+            Direction::Request,
+            checked,
+        )
+        .map_err(|failures| {
             ErrorDict::validation(&ValidationError::new(
                 compiled.name(),
                 method,
@@ -149,7 +158,13 @@ pub fn event(
     }
     let event = source.event(index);
     if validation.checks_inbound()
-        && let Err(failures) = event.payload.check(&payload)
+        && let Err(failures) = observe::enforce(
+            validation,
+            source.name(),
+            &event.name,
+            Direction::Event,
+            event.payload.check(&payload),
+        )
     {
         let error = ValidationError::new(source.name(), &event.name, Direction::Event, failures);
         return Err(error.to_string());

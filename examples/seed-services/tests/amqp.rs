@@ -337,7 +337,8 @@ async fn config_applies_every_setting_to_runner_and_client() {
     let vhost = TestVhost::create("config");
     let yaml = format!(
         "AMQP_URI: '{}'\nmax_workers: 2\nPREFETCH_COUNT: 5\nrpc_exchange: custom-rpc\n\
-         parent_calls_tracked: 1\nRPC_TIMEOUT: 3\nMAX_BODY_BYTES: 4096\nMAX_JSON_DEPTH: 8\n",
+         parent_calls_tracked: 1\nRPC_TIMEOUT: 3\nMAX_BODY_BYTES: 4096\nMAX_JSON_DEPTH: 8\n\
+         VALIDATION: report\n",
         vhost.raw_uri()
     );
     let config = Config::parse(&yaml, |_| None).unwrap();
@@ -359,6 +360,10 @@ async fn config_applies_every_setting_to_runner_and_client() {
         vhost.exchange("nameko-rpc").is_none(),
         "nothing used the default"
     );
+
+    // VALIDATION: report. A reply that breaks its schema (above 10) is reported by the
+    // service and by the client, and arrives: with the default, both would refuse it.
+    assert_eq!(client.small(11).await.unwrap().value, 11);
 
     // PREFETCH_COUNT, as the broker sees the service's consumer.
     let consumers = std::process::Command::new("rabbitmqctl")

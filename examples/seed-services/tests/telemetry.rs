@@ -15,10 +15,11 @@ use contracts_amqp::{AmqpTransport, ReconnectPolicy};
 use contracts_core::error::CallError;
 use contracts_core::events::retry::RetryPolicy;
 use contracts_core::transport::Message;
+use contracts_core::validate::ValidationMode;
 use contracts_core::{RpcClient, ServiceRunner, Timer, Transport};
 use contracts_telemetry::{LogFormat, TelemetryConfig};
 use contracts_testkit::{BrokerProxy, CapturedLogs, TestVhost, guarded, http};
-use lab::{LabClient, LabImpl, LabServer};
+use lab::{Contact, LabClient, LabImpl, LabServer, Small, Tier};
 use seed_contracts::{
     UserCreated, UserData, UserServiceClient, UserServiceContract, UserServicePublisher,
 };
@@ -521,6 +522,120 @@ async fn metrics_health_and_logs_of_a_serving_process() {
             &[("service", "user_service"), ("outcome", "published")]
         ),
         Some(3.0)
+    );
+
+    // Shadow validation: a runner and a client in `report` mode refuse nothing their types
+    // can read; each side logs and counts every violation it sees.
+    let shadow = ServiceRunner::new(broker.clone())
+        .validation(ValidationMode::Report)
+        .serve(LabServer::new(LabImpl::default()))
+        .start()
+        .await
+        .unwrap();
+    let shadow_rpc = RpcClient::connect(broker.clone(), "shadow")
+        .await
+        .unwrap()
+        .with_validation(ValidationMode::Report);
+    let shadow_client = LabClient::new(shadow_rpc.clone());
+    let ann = Contact {
+        email: "ann@example.com".into(),
+        handle: "Ann".into(),
+        tier: Tier::Pro,
+    };
+    assert_eq!(shadow_client.register(ann.clone()).await.unwrap(), ann);
+    assert_eq!(shadow_client.small(11).await.unwrap(), Small { value: 11 });
+    // What the types cannot read is still refused.
+    let unreadable = shadow_rpc
+        .call(
+            "lab",
+            "small",
+            Vec::new(),
+            json!({"value": "eleven"}).as_object().unwrap().clone(),
+        )
+        .await;
+    assert!(
+        matches!(&unreadable, Err(CallError::Validation(e)) if e.failures[0].pointer == "/value"),
+        "{unreadable:?}"
+    );
+    // Events too: a publisher and a handler in `report` mode pass on a payload that breaks
+    // its schema (`user_id` 0, below its minimum of 1).
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let shadow_handler = UserServiceContract::user_created().handler(
+        "shadowed",
+        "on_user_created",
+        move |e: UserCreated| {
+            let seen = seen_tx.clone();
+            async move {
+                seen.send(e.user_id).unwrap();
+                Ok::<(), String>(())
+            }
+        },
+    );
+    let shadow_events = ServiceRunner::new(broker.clone())
+        .validation(ValidationMode::Report)
+        .subscribe(shadow_handler)
+        .start()
+        .await
+        .unwrap();
+    UserServicePublisher::new(broker.clone())
+        .with_validation(ValidationMode::Report)
+        .user_created(&UserCreated {
+            user_id: 0,
+            name: "zero".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(guarded("the shadowed event", seen.recv()).await, Some(0));
+    shadow_events.stop().await;
+    shadow.stop().await;
+    let (_, shadowed) = get(addr, "/metrics").await;
+    promtool_check(&shadowed);
+    let violations = |method, direction| {
+        value(
+            &shadowed,
+            "contracts_validation_violations_total",
+            &[
+                ("service", "lab"),
+                ("method", method),
+                ("direction", direction),
+            ],
+        )
+    };
+    // Each message is seen by both sides: the one that sends it and the one that receives it.
+    assert_eq!(violations("register", "request"), Some(2.0), "{shadowed}");
+    assert_eq!(violations("register", "reply"), Some(2.0));
+    assert_eq!(violations("small", "reply"), Some(2.0));
+    // `"eleven"` is one more: the server saw it break the schema before serde refused it.
+    assert_eq!(violations("small", "request"), Some(1.0));
+    assert_eq!(
+        value(
+            &shadowed,
+            "contracts_validation_violations_total",
+            &[
+                ("service", "user_service"),
+                ("method", "user_created"),
+                ("direction", "event")
+            ],
+        ),
+        Some(2.0)
+    );
+    let reported: Vec<Value> = logs
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["message"] == "a message broke its contract (reported, not refused)")
+        .collect();
+    assert_eq!(reported.len(), 9, "{reported:#?}");
+    let handle = reported
+        .iter()
+        .find(|l| l["method"] == "register" && l["direction"] == "request")
+        .expect("the register request's violation logged");
+    assert_eq!(handle["level"], "WARN");
+    assert_eq!(handle["service"], "lab");
+    assert!(
+        handle["violation"]
+            .as_str()
+            .is_some_and(|v| v.contains("/contact/handle")),
+        "{handle}"
     );
 
     // The panic's log line names its call, as one JSON object.
