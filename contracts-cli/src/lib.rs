@@ -9,6 +9,7 @@
 //! - [`baseline`] finds the catalog to compare with (a directory or a git revision);
 //! - [`validate`] checks payloads against a message's schema (`contracts validate`);
 //! - [`python`] writes a typed Python package from the schemas (`contracts codegen python`);
+//! - [`record`] copies a running fleet's Nameko traffic into sample files (`contracts record`);
 //! - [`remote`] calls methods and dispatches events over RabbitMQ (`contracts call`,
 //!   `contracts dispatch`).
 
@@ -18,6 +19,7 @@ pub mod catalog_page;
 pub mod check;
 pub mod compat;
 pub mod python;
+pub mod record;
 pub mod remote;
 pub mod validate;
 

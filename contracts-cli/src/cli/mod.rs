@@ -7,6 +7,7 @@ mod codegen;
 mod dead_letters;
 mod dispatch;
 mod docs;
+mod record;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ enum Command {
     Call(call::Call),
     DeadLetters(dead_letters::DeadLetters),
     Dispatch(dispatch::Dispatch),
+    Record(record::Record),
 }
 
 impl Cli {
@@ -55,6 +57,7 @@ impl Cli {
             Command::Call(command) => command.run(schemas),
             Command::DeadLetters(command) => command.run(),
             Command::Dispatch(command) => command.run(schemas),
+            Command::Record(command) => command.run(schemas),
         }
     }
 }
