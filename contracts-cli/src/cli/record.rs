@@ -95,7 +95,15 @@ impl Record {
             };
             let transport: contracts_core::transport::SharedTransport = broker.clone();
             let recorded = match Recorder::start(&transport, &options).await {
-                Ok(recorder) => recorder.run(&self.out, stop).await,
+                Ok(recorder) => {
+                    // On stderr, so that `--format json` keeps stdout to the summary.
+                    eprintln!(
+                        "recording {} into {}; Ctrl-C stops",
+                        options.services.join(", "),
+                        self.out.display()
+                    );
+                    recorder.run(&self.out, stop).await
+                }
                 Err(e) => Err(e),
             };
             broker.close().await;
