@@ -219,6 +219,23 @@ fn compare_enumerations(diff: &mut Diff, old: &Value, new: &Value, at: &str) -> 
 /// Numeric and length bounds (a larger minimum or a smaller maximum narrows), patterns and
 /// formats (changing one shifts).
 fn compare_bounds(diff: &mut Diff, old: &Value, new: &Value, at: &str) {
+    // An integer's `format` already bounds it (`uint64`: 0 to 2^64 - 1): writing that bound
+    // out, or dropping it, changes no reader.
+    let implied = |schema: &Value, lower: bool| {
+        let (min, max) = schema
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(contracts_core::contract::integer_format_range)?;
+        let value = if lower { min } else { max };
+        Some(i64::try_from(value).map_or_else(|_| Value::from(value as u64), Value::from))
+    };
+    let effective = |schema: &Value, key: &str, lower: bool| {
+        schema.get(key).cloned().or_else(|| {
+            matches!(key, "minimum" | "maximum")
+                .then(|| implied(schema, lower))
+                .flatten()
+        })
+    };
     for key in [
         "minimum",
         "exclusiveMinimum",
@@ -226,7 +243,8 @@ fn compare_bounds(diff: &mut Diff, old: &Value, new: &Value, at: &str) {
         "minItems",
         "minProperties",
     ] {
-        bound(diff, at, key, old.get(key), new.get(key), true);
+        let (o, n) = (effective(old, key, true), effective(new, key, true));
+        bound(diff, at, key, o.as_ref(), n.as_ref(), true);
     }
     for key in [
         "maximum",
@@ -235,7 +253,8 @@ fn compare_bounds(diff: &mut Diff, old: &Value, new: &Value, at: &str) {
         "maxItems",
         "maxProperties",
     ] {
-        bound(diff, at, key, old.get(key), new.get(key), false);
+        let (o, n) = (effective(old, key, false), effective(new, key, false));
+        bound(diff, at, key, o.as_ref(), n.as_ref(), false);
     }
     for key in ["pattern", "format", "multipleOf"] {
         match (old.get(key), new.get(key)) {
@@ -348,16 +367,46 @@ fn bound(
     new: Option<&Value>,
     lower: bool,
 ) {
-    let num = |v: Option<&Value>| v.and_then(Value::as_f64);
+    // Compared as numbers, printed as written (`18446744073709551615`, not a float).
+    fn num(v: Option<&Value>) -> Option<(f64, &Value)> {
+        v.and_then(|v| Some((v.as_f64()?, v)))
+    }
     match (num(old), num(new)) {
-        (None, Some(n)) => diff.note(at, Way::Narrows, format!("{key} {n} added")),
-        (Some(o), None) => diff.note(at, Way::Widens, format!("{key} {o} removed")),
-        (Some(o), Some(n)) if o != n => {
-            let tighter = if lower { n > o } else { n < o };
+        (None, Some((_, n))) => diff.note(at, Way::Narrows, format!("{key} {n} added")),
+        (Some((_, o)), None) => diff.note(at, Way::Widens, format!("{key} {o} removed")),
+        (Some((of, o)), Some((nf, n))) if of != nf => {
+            let tighter = if lower { nf > of } else { nf < of };
             let way = if tighter { Way::Narrows } else { Way::Widens };
             let how = if tighter { "tightened" } else { "relaxed" };
             diff.note(at, way, format!("{key} {how} from {o} to {n}"));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Writing out the range an integer's `format` stands for changes no reader; a bound
+    /// inside it still narrows.
+    #[test]
+    fn a_formats_own_range_written_out_is_no_change() {
+        let old = json!({"type": "integer", "format": "uint64", "minimum": 1});
+        let spelled = json!({
+            "type": "integer", "format": "uint64", "minimum": 1,
+            "maximum": 18446744073709551615_u64
+        });
+        assert_eq!(compare(&old, &spelled, Reader::Server), []);
+        assert_eq!(compare(&spelled, &old, Reader::Clients), []);
+        let tighter = json!({"type": "integer", "format": "uint64", "minimum": 1, "maximum": 100});
+        let changes = compare(&old, &tighter, Reader::Server);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].breaking);
+        assert_eq!(
+            changes[0].what,
+            "maximum tightened from 18446744073709551615 to 100"
+        );
     }
 }

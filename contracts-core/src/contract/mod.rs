@@ -164,17 +164,34 @@ pub fn schema_of<T: JsonSchema>() -> MessageSchema {
     }
 }
 
+/// The range of values an integer schema's `format` stands for (schemars writes `uint64` for a
+/// `u64`, `int32` for an `i32`, …): what a reader of the schema can hold, whether or not the
+/// schema spells it out as `minimum` and `maximum`. `None` for other formats.
+pub fn integer_format_range(format: &str) -> Option<(i128, i128)> {
+    Some(match format {
+        "int8" => (i8::MIN.into(), i8::MAX.into()),
+        "uint8" => (0, u8::MAX.into()),
+        "int16" => (i16::MIN.into(), i16::MAX.into()),
+        "uint16" => (0, u16::MAX.into()),
+        "int32" => (i32::MIN.into(), i32::MAX.into()),
+        "uint32" => (0, u32::MAX.into()),
+        "int64" | "int" => (i64::MIN.into(), i64::MAX.into()),
+        "uint64" | "uint" => (0, u64::MAX.into()),
+        _ => return None,
+    })
+}
+
 /// Give an integer schema the range of its Rust type where schemars leaves it open (it
 /// bounds `u8`, `i16`, … but not `u32`, `i64`, `u64`, …): without it the schema accepts
 /// `2^64` for a `u64`, which no decoder can take, and every check would judge it differently.
 /// A bound the user wrote that is tighter stays.
 fn integer_range(schema: &mut schemars::Schema) {
-    let range: (i128, i128) = match schema.get("format").and_then(Value::as_str) {
-        Some("int32") => (i32::MIN.into(), i32::MAX.into()),
-        Some("uint32") => (0, u32::MAX.into()),
-        Some("int64" | "int") => (i64::MIN.into(), i64::MAX.into()),
-        Some("uint64" | "uint") => (0, u64::MAX.into()),
-        _ => return,
+    let Some(range) = schema
+        .get("format")
+        .and_then(Value::as_str)
+        .and_then(integer_format_range)
+    else {
+        return;
     };
     let integer = match schema.get("type") {
         Some(Value::String(t)) => t == "integer",
