@@ -9,6 +9,8 @@
 //! - [`baseline`] finds the catalog to compare with (a directory or a git revision);
 //! - [`validate`] checks payloads against a message's schema (`contracts validate`);
 //! - [`python`] writes a typed Python package from the schemas (`contracts codegen python`);
+//! - [`infer`] writes contracts (schema files and a Rust crate) from recorded samples
+//!   (`contracts infer`);
 //! - [`record`] copies a running fleet's Nameko traffic into sample files (`contracts record`);
 //! - [`remote`] calls methods and dispatches events over RabbitMQ (`contracts call`,
 //!   `contracts dispatch`).
@@ -18,6 +20,7 @@ pub mod catalog;
 pub mod catalog_page;
 pub mod check;
 pub mod compat;
+pub mod infer;
 pub mod python;
 pub mod record;
 pub mod remote;

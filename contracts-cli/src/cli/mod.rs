@@ -7,6 +7,7 @@ mod codegen;
 mod dead_letters;
 mod dispatch;
 mod docs;
+mod infer;
 mod record;
 mod validate;
 
@@ -44,6 +45,7 @@ enum Command {
     DeadLetters(dead_letters::DeadLetters),
     Dispatch(dispatch::Dispatch),
     Record(record::Record),
+    Infer(infer::Infer),
 }
 
 impl Cli {
@@ -58,6 +60,7 @@ impl Cli {
             Command::DeadLetters(command) => command.run(),
             Command::Dispatch(command) => command.run(schemas),
             Command::Record(command) => command.run(schemas),
+            Command::Infer(command) => command.run(),
         }
     }
 }
