@@ -11,7 +11,10 @@
 //! - [`python`] writes a typed Python package from the schemas (`contracts codegen python`);
 //! - [`infer`] writes contracts (schema files and a Rust crate) from recorded samples
 //!   (`contracts infer`);
-//! - [`record`] copies a running fleet's Nameko traffic into sample files (`contracts record`);
+//! - [`record`] copies a running fleet's Nameko traffic into sample files (`contracts record`),
+//!   which [`recording`] reads back;
+//! - [`conform`] tells how much of a recording the committed contracts would refuse
+//!   (`contracts conform`);
 //! - [`remote`] calls methods and dispatches events over RabbitMQ (`contracts call`,
 //!   `contracts dispatch`).
 
@@ -20,9 +23,11 @@ pub mod catalog;
 pub mod catalog_page;
 pub mod check;
 pub mod compat;
+pub mod conform;
 pub mod infer;
 pub mod python;
 pub mod record;
+pub mod recording;
 pub mod remote;
 pub mod validate;
 

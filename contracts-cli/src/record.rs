@@ -17,10 +17,9 @@
 //!
 //! What it costs the broker: each recorded message is routed to one more queue and kept in
 //! memory there (non-durable, so never written to disk) until the recorder takes it. Requests
-//! are joined to their replies by correlation id. Samples are written as JSON lines, one folder
-//! per service: `<method>.rpc.jsonl` (`{"args", "kwargs", "replied", "result", "error"}`) and
-//! `<event>.event.jsonl` (`{"payload"}`), at most `cap` per message; bodies that are not JSON
-//! are counted, never written.
+//! are joined to their replies by correlation id. Samples are written as a
+//! [recording](crate::recording), at most `cap` per message; bodies that are not JSON are
+//! counted, never written.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
@@ -32,6 +31,8 @@ use contracts_core::transport::{
 };
 use contracts_core::wire::topology;
 use serde_json::{Map, Value, json};
+
+use crate::recording::{self, Call, Event};
 
 /// The most messages the recorder's queue holds before the broker drops its oldest: a
 /// recorder that falls behind loses samples, never the broker's memory.
@@ -96,8 +97,8 @@ pub struct Tally {
 struct Pending {
     service: String,
     method: String,
-    args: Value,
-    kwargs: Value,
+    /// The request, its reply still unknown.
+    call: Call,
 }
 
 /// The sample files, opened as they are first needed.
@@ -114,7 +115,7 @@ impl Samples {
         service: &str,
         file: &str,
         key: String,
-        sample: &Value,
+        sample: &impl serde::Serialize,
     ) -> Result<(), RecordError> {
         let tally = self.summary.messages.entry(key).or_default();
         tally.seen += 1;
@@ -276,16 +277,9 @@ impl Recorder {
 }
 
 fn unreplied(samples: &mut Samples, request: Pending) -> Result<(), RecordError> {
-    let sample = json!({
-        "args": request.args,
-        "kwargs": request.kwargs,
-        "replied": false,
-        "result": null,
-        "error": null,
-    });
     let key = format!("{}.{}", request.service, request.method);
-    let file = format!("{}.rpc.jsonl", safe(&request.method));
-    samples.write(&safe(&request.service), &file, key, &sample)
+    let file = recording::call_file(&safe(&request.method));
+    samples.write(&safe(&request.service), &file, key, &request.call)
 }
 
 /// One message: a request kept until its reply, a reply joined to its request, an event.
@@ -303,8 +297,8 @@ fn take(
             *samples.summary.not_json.entry(key).or_default() += 1;
             return Ok(());
         };
-        let file = format!("{}.event.jsonl", safe(&delivery.routing_key));
-        return samples.write(&safe(service), &file, key, &json!({ "payload": payload }));
+        let file = recording::event_file(&safe(&delivery.routing_key));
+        return samples.write(&safe(service), &file, key, &Event { payload });
     }
     match delivery.routing_key.split_once('.') {
         Some((service, method)) => {
@@ -316,8 +310,17 @@ fn take(
             let request = Pending {
                 service: service.to_owned(),
                 method: method.to_owned(),
-                args: body.remove("args").unwrap_or(Value::Null),
-                kwargs: body.remove("kwargs").unwrap_or(Value::Null),
+                call: Call {
+                    args: match body.remove("args") {
+                        Some(Value::Array(args)) => args,
+                        _ => Vec::new(),
+                    },
+                    kwargs: match body.remove("kwargs") {
+                        Some(Value::Object(kwargs)) => kwargs,
+                        _ => Map::new(),
+                    },
+                    ..Call::default()
+                },
             };
             match &message.properties.correlation_id {
                 Some(id) => {
@@ -343,17 +346,17 @@ fn take(
                 *samples.summary.not_json.entry(key).or_default() += 1;
                 return Ok(());
             };
-            let mut sample = Map::new();
-            sample.insert("args".into(), request.args);
-            sample.insert("kwargs".into(), request.kwargs);
-            sample.insert("replied".into(), Value::Bool(true));
-            sample.insert(
-                "result".into(),
-                reply.remove("result").unwrap_or(Value::Null),
-            );
-            sample.insert("error".into(), reply.remove("error").unwrap_or(Value::Null));
-            let file = format!("{}.rpc.jsonl", safe(&request.method));
-            samples.write(&safe(&request.service), &file, key, &Value::Object(sample))
+            let call = Call {
+                replied: true,
+                result: reply.remove("result").unwrap_or(Value::Null),
+                error: match reply.remove("error") {
+                    Some(Value::Object(error)) => Some(error),
+                    _ => None,
+                },
+                ..request.call
+            };
+            let file = recording::call_file(&safe(&request.method));
+            samples.write(&safe(&request.service), &file, key, &call)
         }
     }
 }

@@ -4,6 +4,7 @@
 mod call;
 mod check;
 mod codegen;
+mod conform;
 mod dead_letters;
 mod dispatch;
 mod docs;
@@ -46,6 +47,7 @@ enum Command {
     Dispatch(dispatch::Dispatch),
     Record(record::Record),
     Infer(infer::Infer),
+    Conform(conform::Conform),
 }
 
 impl Cli {
@@ -61,6 +63,7 @@ impl Cli {
             Command::Dispatch(command) => command.run(schemas),
             Command::Record(command) => command.run(schemas),
             Command::Infer(command) => command.run(),
+            Command::Conform(command) => command.run(schemas),
         }
     }
 }

@@ -57,60 +57,15 @@ impl Record {
                 schemas.display()
             )));
         }
-        let duration = self
-            .duration
-            .map(|secs| {
-                Duration::try_from_secs_f64(secs)
-                    .map_err(|_| Usage(format!("--duration {secs} is not a number of seconds")))
-            })
-            .transpose()?;
+        let duration = self.duration.map(seconds).transpose()?;
         let options = Options {
             services,
             cap: self.cap,
             count: self.count,
         };
-        runtime()?.block_on(async {
-            let uri: contracts_amqp::BrokerUri = self
-                .broker
-                .amqp_uri
-                .parse()
-                .map_err(|e| Usage(format!("{e}")))?;
-            let broker = Arc::new(
-                contracts_amqp::AmqpTransport::connect(&uri)
-                    .await
-                    .map_err(|e| Usage::of(&e))?,
-            );
-            let stop = async {
-                match duration {
-                    Some(duration) => {
-                        tokio::select! {
-                            () = tokio::time::sleep(duration) => {}
-                            _ = tokio::signal::ctrl_c() => {}
-                        }
-                    }
-                    None => {
-                        let _ = tokio::signal::ctrl_c().await;
-                    }
-                }
-            };
-            let transport: contracts_core::transport::SharedTransport = broker.clone();
-            let recorded = match Recorder::start(&transport, &options).await {
-                Ok(recorder) => {
-                    // On stderr, so that `--format json` keeps stdout to the summary.
-                    eprintln!(
-                        "recording {} into {}; Ctrl-C stops",
-                        options.services.join(", "),
-                        self.out.display()
-                    );
-                    recorder.run(&self.out, stop).await
-                }
-                Err(e) => Err(e),
-            };
-            broker.close().await;
-            let summary = recorded.map_err(|e| Usage::of(&e))?;
-            self.print(&summary);
-            Ok(Verdict::Clean)
-        })
+        let summary = record(&self.broker, &options, &self.out, duration)?;
+        self.print(&summary);
+        Ok(Verdict::Clean)
     }
 
     fn print(&self, summary: &Summary) {
@@ -145,4 +100,56 @@ impl Record {
             }
         }
     }
+}
+
+/// `--duration` as a [`Duration`].
+pub(super) fn seconds(secs: f64) -> Result<Duration, Usage> {
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| Usage(format!("--duration {secs} is not a number of seconds")))
+}
+
+/// Record `options` from the broker into `out` until `duration` has passed (or Ctrl-C).
+pub(super) fn record(
+    broker: &Broker,
+    options: &Options,
+    out: &Path,
+    duration: Option<Duration>,
+) -> Result<Summary, Usage> {
+    runtime()?.block_on(async {
+        let uri: contracts_amqp::BrokerUri =
+            broker.amqp_uri.parse().map_err(|e| Usage(format!("{e}")))?;
+        let broker = Arc::new(
+            contracts_amqp::AmqpTransport::connect(&uri)
+                .await
+                .map_err(|e| Usage::of(&e))?,
+        );
+        let stop = async {
+            match duration {
+                Some(duration) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(duration) => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        let transport: contracts_core::transport::SharedTransport = broker.clone();
+        let recorded = match Recorder::start(&transport, options).await {
+            Ok(recorder) => {
+                // On stderr, so that `--format json` keeps stdout to the summary.
+                eprintln!(
+                    "recording {} into {}; Ctrl-C stops",
+                    options.services.join(", "),
+                    out.display()
+                );
+                recorder.run(out, stop).await
+            }
+            Err(e) => Err(e),
+        };
+        broker.close().await;
+        recorded.map_err(|e| Usage::of(&e))
+    })
 }

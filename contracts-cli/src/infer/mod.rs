@@ -14,8 +14,6 @@ mod shape;
 mod ty;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use contracts_core::contract::{
@@ -24,6 +22,7 @@ use contracts_core::contract::{
 };
 use serde_json::Value;
 
+use crate::recording::{self, Call, Sample};
 use shape::Shape;
 pub use ty::Note;
 use ty::{Decide, FEW, Field, Names, Place, Ty, pascal};
@@ -31,15 +30,9 @@ use ty::{Decide, FEW, Field, Names, Place, Ty, pascal};
 /// Why an inference could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
-    /// A samples folder or file could not be read.
-    #[error("cannot read {path}")]
-    Read {
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The recording could not be read.
+    #[error(transparent)]
+    Recording(#[from] recording::ReadError),
     /// The output could not be written.
     #[error("cannot write {path}")]
     Write {
@@ -52,9 +45,6 @@ pub enum InferError {
     /// The schema files could not be written.
     #[error("cannot write the schema files")]
     Schemas(#[from] schema_files::SchemaFilesError),
-    /// No sample file was found.
-    #[error("no samples in {0} (expected <service>/<method>.rpc.jsonl or <event>.event.jsonl)")]
-    Empty(PathBuf),
 }
 
 /// What [`infer`] made of a recording.
@@ -101,43 +91,33 @@ pub(crate) struct ErrorSeen {
 }
 
 impl MethodSeen {
-    fn add(&mut self, sample: &serde_json::Map<String, Value>) {
+    fn add(&mut self, call: &Call) {
         self.calls += 1;
-        let args = match sample.get("args") {
-            Some(Value::Array(args)) => args.as_slice(),
-            _ => &[],
-        };
-        if self.positional.len() < args.len() {
-            self.positional.resize_with(args.len(), Shape::default);
+        if self.positional.len() < call.args.len() {
+            self.positional.resize_with(call.args.len(), Shape::default);
         }
-        for (shape, arg) in self.positional.iter_mut().zip(args) {
+        for (shape, arg) in self.positional.iter_mut().zip(&call.args) {
             shape.add(arg);
         }
-        if let Some(Value::Object(kwargs)) = sample.get("kwargs") {
-            for (name, value) in kwargs {
-                self.by_name.entry(name.clone()).or_default().add(value);
-                let after = self.after.entry(name.clone()).or_default();
-                *after = (*after).max(args.len());
-            }
+        for (name, value) in &call.kwargs {
+            self.by_name.entry(name.clone()).or_default().add(value);
+            let after = self.after.entry(name.clone()).or_default();
+            *after = (*after).max(call.args.len());
         }
-        match sample.get("error") {
-            Some(Value::Object(error)) => {
+        match &call.error {
+            Some(error) => {
                 let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or("");
-                let exc_type = text("exc_type");
                 let seen = self
                     .errors
-                    .entry(exc_type.to_owned())
+                    .entry(text("exc_type").to_owned())
                     .or_insert_with(|| ErrorSeen {
                         exc_path: text("exc_path").to_owned(),
                         count: 0,
                     });
                 seen.count += 1;
             }
-            _ if sample.get("replied") == Some(&Value::Bool(true)) => {
-                self.results
-                    .add(sample.get("result").unwrap_or(&Value::Null));
-            }
-            _ => self.unreplied += 1,
+            None if call.replied => self.results.add(&call.result),
+            None => self.unreplied += 1,
         }
     }
 
@@ -239,65 +219,35 @@ pub(crate) struct InferredEvent {
     pub(crate) payload: Ty,
 }
 
-/// Read every sample under `dir` (`<service>/<method>.rpc.jsonl`,
-/// `<service>/<event>.event.jsonl`) and infer the contracts they imply.
+/// Read every sample under `dir` (a [recording](crate::recording)) and infer the contracts
+/// they imply.
 pub fn infer(dir: &Path) -> Result<Inference, InferError> {
-    let read_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| InferError::Read { path, source }
-    };
     let mut services: BTreeMap<String, ServiceSeen> = BTreeMap::new();
-    let (mut samples, mut unreadable) = (0, 0);
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(read_err(dir))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    folders.sort();
-    for folder in folders {
-        let service = file_name(&folder);
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-            .map_err(read_err(&folder))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        for file in files {
-            let name = file_name(&file);
-            let (item, is_event) = if let Some(m) = name.strip_suffix(".rpc.jsonl") {
-                (m.to_owned(), false)
-            } else if let Some(e) = name.strip_suffix(".event.jsonl") {
-                (e.to_owned(), true)
-            } else {
-                continue;
-            };
-            let seen = services.entry(service.clone()).or_default();
-            let reader = BufReader::new(File::open(&file).map_err(read_err(&file))?);
-            for line in reader.lines() {
-                let line = line.map_err(read_err(&file))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let Ok(Value::Object(sample)) = serde_json::from_str::<Value>(&line) else {
-                    unreadable += 1;
-                    continue;
-                };
-                samples += 1;
-                if is_event {
-                    match sample.get("payload") {
-                        Some(payload) => seen.events.entry(item.clone()).or_default().add(payload),
-                        None => unreadable += 1,
-                    }
-                } else {
-                    seen.methods.entry(item.clone()).or_default().add(&sample);
-                }
-            }
-        }
-    }
-    if services.is_empty() {
-        return Err(InferError::Empty(dir.to_owned()));
-    }
+    let read = recording::read(dir, |sample| match sample {
+        Sample::Call {
+            service,
+            method,
+            call,
+        } => services
+            .entry(service.to_owned())
+            .or_default()
+            .methods
+            .entry(method.to_owned())
+            .or_default()
+            .add(call),
+        Sample::Event {
+            service,
+            event,
+            payload,
+        } => services
+            .entry(service.to_owned())
+            .or_default()
+            .events
+            .entry(event.to_owned())
+            .or_default()
+            .add(payload),
+    })?;
+    let (samples, unreadable) = (read.samples, read.unreadable);
     let mut names = Names::default();
     for name in ["DateTime", "Date", "Uuid", "Email"] {
         names.reserve(name.into());
@@ -332,12 +282,6 @@ pub fn infer(dir: &Path) -> Result<Inference, InferError> {
         samples,
         unreadable,
     })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn service(decide: &mut Decide, name: &str, seen: &ServiceSeen) -> InferredService {
