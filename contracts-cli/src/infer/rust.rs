@@ -149,8 +149,11 @@ impl Types {
             Ty::Enum { name, values } => {
                 if self.written.insert(name.clone()) {
                     let mut code = format!(
-                        "\n/// One of {} values seen.\n#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]\npub enum {name} {{\n",
-                        values.len()
+                        "\n/// {}.\n#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]\npub enum {name} {{\n",
+                        match values.len() {
+                            1 => "The only value seen".to_owned(),
+                            n => format!("One of the {n} values seen"),
+                        }
                     );
                     let mut idents = BTreeSet::new();
                     for value in values {
