@@ -188,6 +188,10 @@ impl Recorder {
             arguments: Headers::from_iter([("x-max-length".to_owned(), json!(QUEUE_CAP))]),
         };
         transport.declare_queue(&queue).await?;
+        // Declared as Nameko declares it (a no-op where it exists), before anything binds to it.
+        transport
+            .declare_exchange(&topology::rpc_exchange_named(topology::RPC_EXCHANGE))
+            .await?;
         let mut rpc_services = Vec::new();
         for service in &options.services {
             if transport
@@ -205,9 +209,6 @@ impl Recorder {
             transport.declare_exchange(&events).await?;
             transport.bind(&queue.name, &events.name, "#").await?;
         }
-        transport
-            .declare_exchange(&topology::rpc_exchange_named(topology::RPC_EXCHANGE))
-            .await?;
         transport
             .bind(&queue.name, topology::RPC_EXCHANGE, "*")
             .await?;
