@@ -131,7 +131,7 @@ impl MethodSeen {
         for (i, position) in self.positional.iter().enumerate() {
             let fits: Vec<&String> = unplaced
                 .iter()
-                .filter(|(name, shape)| self.after[**name] <= i && same_kinds(position, shape))
+                .filter(|(name, shape)| self.after[**name] <= i && may_be_one(position, shape))
                 .map(|(name, _)| *name)
                 .collect();
             let name = match fits.as_slice() {
@@ -175,8 +175,11 @@ impl MethodSeen {
     }
 }
 
-/// Whether two places saw the same kinds of values (nulls aside).
-fn same_kinds(a: &Shape, b: &Shape) -> bool {
+/// Whether the values seen at a position and under a keyword may be one parameter's: the
+/// same kinds of values (nulls aside), and for strings no sign of two different sets — a
+/// closed set (its values repeat) on one side and an open one on the other, two closed sets
+/// with no value in common, or formats that exclude each other.
+fn may_be_one(a: &Shape, b: &Shape) -> bool {
     let kinds = |s: &Shape| {
         [
             s.bools > 0,
@@ -186,7 +189,25 @@ fn same_kinds(a: &Shape, b: &Shape) -> bool {
             s.objects.is_some(),
         ]
     };
-    kinds(a) == kinds(b)
+    if kinds(a) != kinds(b) {
+        return false;
+    }
+    let (Some(a), Some(b)) = (&a.strings, &b.strings) else {
+        return true;
+    };
+    let closed = |s: &shape::Strings| {
+        s.values
+            .as_ref()
+            .is_some_and(|values| s.count >= 2 * values.len() as u64)
+    };
+    let open = |s: &shape::Strings| s.values.is_none();
+    let sets_differ = (closed(a) && open(b)) || (open(a) && closed(b));
+    let sets_disjoint = match (&a.values, &b.values) {
+        (Some(x), Some(y)) if closed(a) && closed(b) => !x.keys().any(|k| y.contains_key(k)),
+        _ => false,
+    };
+    let formats_exclude = a.formats != 0 && b.formats != 0 && a.formats & b.formats == 0;
+    !(sets_differ || sets_disjoint || formats_exclude)
 }
 
 /// A service as inferred, ready to be written as schemas and as Rust.
@@ -563,5 +584,37 @@ impl Inference {
             std::fs::write(&path, text).map_err(|source| InferError::Write { path, source })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shape(values: impl IntoIterator<Item = Value>) -> Shape {
+        let mut shape = Shape::default();
+        for value in values {
+            shape.add(&value);
+        }
+        shape
+    }
+
+    #[test]
+    fn a_position_takes_the_keyword_whose_values_look_like_its_own() {
+        let skus = |from: u32| shape((from..from + 40).map(|i| json!(format!("SKU-{i:06x}"))));
+        let warehouses = shape((0..40).map(|i| json!(["main", "north", "south"][i % 3])));
+        // Open sets on both sides, no value in common: still one parameter.
+        assert!(may_be_one(&skus(0), &skus(1000)));
+        // A closed set is not an open one.
+        assert!(!may_be_one(&skus(0), &warehouses));
+        assert!(!may_be_one(&warehouses, &skus(0)));
+        // Nor are two closed sets with nothing in common, or a uuid an email.
+        let sizes = shape((0..40).map(|i| json!(["s", "m", "l"][i % 3])));
+        assert!(!may_be_one(&warehouses, &sizes));
+        let uuids = shape([json!("4f1c2a9e-8b7d-4c3e-9f2a-1b2c3d4e5f60")]);
+        let emails = shape([json!("ada@example.org")]);
+        assert!(!may_be_one(&uuids, &emails));
+        assert!(!may_be_one(&shape([json!(1)]), &shape([json!("1")])));
     }
 }

@@ -27,6 +27,9 @@ const TAG_LENGTH_MAX: usize = 64;
 /// The string formats inference recognises, in the order they are tried.
 pub(crate) const FORMATS: [&str; 4] = ["date-time", "date", "uuid", "email"];
 
+/// A bit for each of [`FORMATS`]: what a place's first string may still turn out to be.
+const ALL_FORMATS: u8 = (1 << FORMATS.len()) - 1;
+
 /// One validator per format, as the runtime validates them, so a format is inferred only
 /// where the runtime will accept every sample that led to it.
 static FORMAT_CHECKS: LazyLock<Vec<jsonschema::Validator>> = LazyLock::new(|| {
@@ -116,7 +119,7 @@ impl Shape {
                 .strings
                 .get_or_insert_with(|| Strings {
                     count: 0,
-                    formats: u8::MAX,
+                    formats: ALL_FORMATS,
                     values: Some(BTreeMap::new()),
                 })
                 .add(s),
