@@ -44,9 +44,10 @@ fn fleet_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet")
 }
 
-/// Record the traffic of `seed` into `out`: the recorder is told beforehand how many messages
-/// the plan makes, and stops once it has taken them all.
-async fn record(vhost: &TestVhost, out: &Path, seed: u32, rounds: u32) {
+/// Run `contracts` with `args` beside the traffic of `seed`: it is told beforehand how many
+/// messages the plan makes (`--count`), and ends once it has taken them all. Its exit code
+/// and stdout.
+async fn beside_traffic(vhost: &TestVhost, args: &[&str], seed: u32, rounds: u32) -> (i32, String) {
     let python = NAMEKO2.python();
     let traffic = fleet_dir().join("traffic.py");
     let plan = [
@@ -64,18 +65,16 @@ async fn record(vhost: &TestVhost, out: &Path, seed: u32, rounds: u32) {
     assert!(counted.status.success(), "{counted:?}");
     let expected = String::from_utf8(counted.stdout).unwrap().trim().to_owned();
 
-    let mut recorder = Command::new(env!("CARGO_BIN_EXE_contracts"))
-        .args(["record", "--format", "json", "--cap", "100000", "--out"])
-        .arg(out)
-        .args(SERVICES.iter().flat_map(|s| ["--service", s]))
+    let mut tool = Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .args(args)
         .args(["--count", &expected])
         .env("AMQP_URI", vhost.raw_uri())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("run contracts record");
-    let mut stderr = BufReader::new(recorder.stderr.take().unwrap()).lines();
+        .expect("run contracts");
+    let mut stderr = BufReader::new(tool.stderr.take().unwrap()).lines();
     let ready = guarded("the recorder's start", stderr.next_line())
         .await
         .unwrap()
@@ -92,21 +91,29 @@ async fn record(vhost: &TestVhost, out: &Path, seed: u32, rounds: u32) {
     assert!(sent.status.success(), "{sent:?}");
     assert_eq!(String::from_utf8_lossy(&sent.stdout).trim(), expected);
 
-    let status = guarded("the recorder's end", recorder.wait())
-        .await
-        .unwrap();
+    let status = guarded("the recorder's end", tool.wait()).await.unwrap();
     let mut stdout = String::new();
-    recorder
-        .stdout
+    tool.stdout
         .take()
         .unwrap()
         .read_to_string(&mut stdout)
         .await
         .unwrap();
-    assert!(status.success(), "{status}: {stdout}");
+    (status.code().expect("exited"), stdout)
+}
+
+/// Record the traffic of `seed` into `out`, every message of it.
+async fn record(vhost: &TestVhost, out: &Path, seed: u32, rounds: u32) {
+    let out = out.to_str().unwrap();
+    let mut args = vec![
+        "record", "--format", "json", "--cap", "100000", "--out", out,
+    ];
+    args.extend(SERVICES.iter().flat_map(|s| ["--service", s]));
+    let (code, stdout) = beside_traffic(vhost, &args, seed, rounds).await;
+    assert_eq!(code, 0, "{stdout}");
     let summary: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(summary["taken"].to_string(), expected, "{summary:#}");
     assert_eq!(summary["unmatched_replies"], json!(0), "{summary:#}");
+    assert_eq!(summary["not_json"], json!({}), "{summary:#}");
 }
 
 /// `contracts` with `args`, its stdout, asserting it exited with `code`.
@@ -581,6 +588,18 @@ async fn contracts_inferred_from_a_recorded_fleet_accept_its_traffic_and_refuse_
     assert!(conformance.read.samples > 100, "{conformance:#?}");
     let report = contracts(&["conform", fresh.to_str().unwrap()], Some(&schemas), 0);
     assert!(report.contains(" 0 would be refused"), "{report}");
+    // And live: the next traffic of the fleet, recorded and checked by `conform` itself.
+    let live = [
+        "--schemas",
+        schemas.to_str().unwrap(),
+        "conform",
+        "--format",
+        "json",
+    ];
+    let (code, live) = beside_traffic(&vhost, &live, 3, 20).await;
+    let live: Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(code, 0, "{live:#}");
+    assert!(live["read"]["samples"].as_u64().unwrap() > 100, "{live:#}");
 
     // Precision: each fresh message broken in each way its code depends on.
     let train = messages(&catalog, &training);

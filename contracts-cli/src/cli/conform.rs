@@ -14,6 +14,7 @@ use super::{Broker, Format, Output, Usage, Verdict, load, print_json};
 #[command(after_help = "Examples:
   contracts conform recording                       # last week's `contracts record --out recording`
   contracts conform --duration 300 --format json    # five minutes of live traffic
+  contracts conform --count 10000                   # the next 10000 messages
 
 Each request is bound to the method's parameters and validated, each reply and event
 validated, each error reply's exc_type looked up among the method's declared errors, as an
@@ -22,12 +23,15 @@ Services with no contract are listed as not covered. Live traffic is recorded as
 `contracts record` does (nothing taken from the services' queues) into a temporary folder.
 Exit codes: 0 every sample conforms, 1 some would be refused, 2 usage or I/O error.")]
 pub(super) struct Conform {
-    /// A recording (`contracts record --out`); without one, live traffic for --duration.
-    #[arg(required_unless_present = "duration")]
+    /// A recording (`contracts record --out`); without one, live traffic (--duration, --count).
+    #[arg(required_unless_present_any = ["duration", "count"])]
     recording: Option<PathBuf>,
     /// Record live traffic of the contracts' services for this many seconds, then check it.
     #[arg(long, value_name = "SECS", conflicts_with = "recording")]
     duration: Option<f64>,
+    /// Record live traffic until this many messages (requests, replies, events) were taken.
+    #[arg(long, value_name = "N", conflicts_with = "recording")]
+    count: Option<u64>,
     /// Samples kept per method or event when recording live.
     #[arg(long, default_value_t = 1000)]
     cap: usize,
@@ -51,7 +55,7 @@ impl Conform {
                 let options = Options {
                     services: catalog.services.keys().cloned().collect(),
                     cap: self.cap,
-                    count: None,
+                    count: self.count,
                 };
                 let duration = duration.map(seconds).transpose()?;
                 let checked = record(&self.broker, &options, &dir, duration).and_then(|_| {
