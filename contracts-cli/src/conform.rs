@@ -1,4 +1,4 @@
-//! `contracts conform`: how much of a [recording](crate::recording) the committed contracts
+//! `contracts conform`: how much of a [recording] the committed contracts
 //! would refuse, per message and per JSON pointer — what a team reads before it turns
 //! validation on.
 //!

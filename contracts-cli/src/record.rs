@@ -18,7 +18,7 @@
 //! What it costs the broker: each recorded message is routed to one more queue and kept in
 //! memory there (non-durable, so never written to disk) until the recorder takes it. Requests
 //! are joined to their replies by correlation id. Samples are written as a
-//! [recording](crate::recording), at most `cap` per message; bodies that are not JSON are
+//! [recording], at most `cap` per message; bodies that are not JSON are
 //! counted, never written.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -1,10 +1,10 @@
 //! `contracts infer`: contracts written from recorded traffic (the samples of
 //! [`crate::record`]).
 //!
-//! The samples are read one line at a time into running [shapes](shape), so memory grows
+//! The samples are read one line at a time into running shapes (`shape`), so memory grows
 //! with the number of distinct shapes, not of samples; each place is then given a type by
-//! the rules of [`ty`], and written twice: as schema files in the layout of `schemas/`
-//! ([`schema`]) and as a Rust contract crate ([`rust`]) whose own schemas `contracts check`
+//! the rules of `ty`, and written twice: as schema files in the layout of `schemas/`
+//! (`schema`) and as a Rust contract crate (`rust`) whose own schemas `contracts check`
 //! finds equal to them in both directions. Every choice made on thin evidence is a [`Note`]
 //! in the review, for the human who finishes the contract.
 
@@ -240,7 +240,7 @@ pub(crate) struct InferredEvent {
     pub(crate) payload: Ty,
 }
 
-/// Read every sample under `dir` (a [recording](crate::recording)) and infer the contracts
+/// Read every sample under `dir` (a [recording]) and infer the contracts
 /// they imply.
 pub fn infer(dir: &Path) -> Result<Inference, InferError> {
     let mut services: BTreeMap<String, ServiceSeen> = BTreeMap::new();
