@@ -4,7 +4,7 @@
 //! whether validation could be switched on.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
@@ -27,14 +27,20 @@ fn recording(name: &str, files: &[(&str, Vec<Value>)]) -> PathBuf {
     dir
 }
 
-fn conform(dir: &Path) -> (i32, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_contracts"))
+/// `contracts --schemas <repo schemas> conform <args> <dir>`.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_contracts"))
         .arg("--schemas")
         .arg(schemas())
-        .args(["conform", "--format", "json"])
+        .arg("conform")
+        .args(args)
         .arg(dir)
         .output()
-        .expect("run contracts conform");
+        .expect("run contracts conform")
+}
+
+fn conform(dir: &Path) -> (i32, Value) {
+    let output = run(dir, &["--format", "json"]);
     let report = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
     (output.status.code().unwrap(), report)
@@ -239,13 +245,7 @@ fn a_clean_recording_exits_zero_and_the_table_says_so() {
     );
     let (code, report) = conform(&dir);
     assert_eq!(code, 0, "{report:#}");
-    let table = Command::new(env!("CARGO_BIN_EXE_contracts"))
-        .arg("--schemas")
-        .arg(schemas())
-        .arg("conform")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let table = run(&dir, &[]);
     assert_eq!(table.status.code(), Some(0));
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(
@@ -263,13 +263,7 @@ fn a_clean_recording_exits_zero_and_the_table_says_so() {
 fn a_folder_with_no_recording_is_a_usage_error() {
     let dir = recording("empty", &[]);
     std::fs::create_dir_all(&dir).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_contracts"))
-        .arg("--schemas")
-        .arg(schemas())
-        .arg("conform")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let output = run(&dir, &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("no samples in"),
