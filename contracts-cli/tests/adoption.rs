@@ -478,6 +478,8 @@ fn build_crate(krate: &Path) -> PathBuf {
     let output = std::process::Command::new(env!("CARGO"))
         .args(["test", "--quiet", "--manifest-path"])
         .arg(krate.join("Cargo.toml"))
+        // From the workspace, so rustup picks the toolchain its rust-toolchain.toml pins.
+        .current_dir(workspace())
         .env("CARGO_TARGET_DIR", workspace().join("target/adoption"))
         .env("CONTRACTS_BLESS", "1")
         .output()
