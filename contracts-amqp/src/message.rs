@@ -12,9 +12,12 @@ use crate::channel::{AmqpAcker, ChannelGuard};
 use crate::fields::{from_table, to_table};
 
 pub(crate) fn to_properties(properties: &Properties) -> BasicProperties {
-    let mut out = BasicProperties::default()
-        .with_delivery_mode(properties.delivery_mode)
-        .with_priority(properties.priority);
+    let mut out = BasicProperties::default().with_priority(properties.priority);
+    // RabbitMQ refuses a delivery mode of 0 (`Properties::default()`'s) as a frame error: 0
+    // means "not said", which AMQP writes as no property (transient).
+    if properties.delivery_mode != 0 {
+        out = out.with_delivery_mode(properties.delivery_mode);
+    }
     if let Some(v) = &properties.content_type {
         out = out.with_content_type(v.as_ref().into());
     }

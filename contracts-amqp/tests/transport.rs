@@ -88,3 +88,31 @@ async fn connection_errors_keep_their_cause_and_hide_the_password() {
         assert!(!text.contains("s3cret-pass"), "password shown: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_properties_are_valid_on_the_wire() {
+    let vhost = TestVhost::create("default-properties");
+    let broker = vhost.connect().await;
+    let spec = QueueSpec {
+        name: "plain".into(),
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments: Default::default(),
+    };
+    broker.declare_queue(&spec).await.unwrap();
+    broker.bind("plain", "amq.topic", "k").await.unwrap();
+    // Delivery mode 0, no content type, nothing set: RabbitMQ once closed the channel on it.
+    let message = Message {
+        properties: Default::default(),
+        body: b"plain".to_vec(),
+    };
+    broker
+        .publish("amq.topic", "k", message, true)
+        .await
+        .unwrap();
+    let (delivery, _) = broker.get("plain").await.unwrap().expect("the message");
+    assert_eq!(delivery.message.body, b"plain");
+    // Unsaid reads back as transient.
+    assert_eq!(delivery.message.properties.delivery_mode, 1);
+}

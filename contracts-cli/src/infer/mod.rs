@@ -282,6 +282,7 @@ pub fn infer(dir: &Path) -> Result<Inference, InferError> {
     let mut decide = Decide {
         names: &mut names,
         notes: Vec::new(),
+        signature: |ty| schema::of(ty).to_string(),
     };
     let inferred: Vec<InferredService> = services
         .iter()

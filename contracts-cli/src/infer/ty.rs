@@ -236,6 +236,9 @@ pub(crate) fn pascal(s: &str) -> String {
 pub(crate) struct Decide<'n> {
     pub(crate) names: &'n mut Names,
     pub(crate) notes: Vec<Note>,
+    /// What makes two named types the same type: their schema's text. Given by the caller,
+    /// which knows how types become schemas; the rules here only need to compare them.
+    pub(crate) signature: fn(&Ty) -> String,
 }
 
 impl Decide<'_> {
@@ -385,11 +388,10 @@ impl Decide<'_> {
             return union;
         }
         let fields = self.fields(&objects.fields, objects.count, place, None);
-        let schema = super::schema::of(&Ty::Record {
+        let schema = (self.signature)(&Ty::Record {
             name: String::new(),
             fields: fields.clone(),
-        })
-        .to_string();
+        });
         let name = self.names.claim(&pascal(hint), "", schema);
         Ty::Record { name, fields }
     }
@@ -483,9 +485,7 @@ impl Decide<'_> {
             tag: tag.clone(),
             variants,
         };
-        let name = self
-            .names
-            .claim(&pascal(hint), "", super::schema::of(&ty).to_string());
+        let name = self.names.claim(&pascal(hint), "", (self.signature)(&ty));
         let Ty::Union { tag, variants, .. } = ty else {
             unreachable!()
         };

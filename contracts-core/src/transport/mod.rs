@@ -47,7 +47,8 @@ pub struct Properties {
     /// Per-message TTL in milliseconds, as a decimal string (AMQP's form): the broker drops
     /// the message if no consumer took it in time.
     pub expiration: Option<String>,
-    /// 2 = persistent, as Nameko publishes everything.
+    /// 2 = persistent, as Nameko publishes everything; 1 = transient; 0 (the default) leaves
+    /// it unsaid, which brokers read as transient.
     pub delivery_mode: u8,
     /// Nameko always sets 0.
     pub priority: u8,
