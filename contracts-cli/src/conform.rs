@@ -43,6 +43,18 @@ pub enum Part {
     Event,
 }
 
+impl Part {
+    /// Its name, as reports print it: `request`, `reply`, `error`, `event`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Reply => "reply",
+            Self::Error => "error",
+            Self::Event => "event",
+        }
+    }
+}
+
 /// Why a recording could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum ConformError {
@@ -243,11 +255,10 @@ impl Checker<'_> {
     ) -> Result<(), ConformError> {
         let name = method.name.as_str();
         let request = &method.request.schema;
-        let required = required_params(request, &method.params);
         let failures = match bind_arguments(
             name,
             &method.params,
-            &required,
+            &method.required_params(),
             call.args.clone(),
             call.kwargs.clone(),
         ) {
@@ -353,17 +364,6 @@ fn root(reason: String) -> Failure {
         pointer: String::new(),
         reason,
     }
-}
-
-/// For each parameter, whether the request schema requires it.
-fn required_params(request: &Value, params: &[String]) -> Vec<bool> {
-    let required = resolve_ref(request, request)
-        .get("required")
-        .and_then(Value::as_array);
-    params
-        .iter()
-        .map(|p| required.is_some_and(|r| r.iter().any(|v| v == p.as_str())))
-        .collect()
 }
 
 /// The `exc_type`s a declared error travels as: its enum's variants (an object's single key,

@@ -142,19 +142,10 @@ fn messages(catalog: &Catalog, dir: &Path) -> Vec<(String, Value)> {
             call,
         } => {
             let contract = catalog.services[service].method(method).unwrap();
-            let required: Vec<bool> = contract
-                .params
-                .iter()
-                .map(|p| {
-                    contract.request.schema["required"]
-                        .as_array()
-                        .is_some_and(|r| r.iter().any(|v| v == p.as_str()))
-                })
-                .collect();
             let bound = bind_arguments(
                 method,
                 &contract.params,
-                &required,
+                &contract.required_params(),
                 call.args.clone(),
                 call.kwargs.clone(),
             )

@@ -1,7 +1,6 @@
 //! A contract with its validators built: what clients, servers, publishers and subscribers
 //! check every message with.
 
-use serde_json::Value;
 
 use super::{MessageSchema, ServiceContract};
 use crate::validate::{InvalidSchema, MessageValidator};
@@ -117,21 +116,10 @@ impl CompiledService {
             .methods
             .iter()
             .map(|m| {
-                let required_names: Vec<&str> = m
-                    .request
-                    .schema
-                    .get("required")
-                    .and_then(Value::as_array)
-                    .map(|r| r.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
                 Ok(CompiledMethod {
                     name: m.name.clone(),
                     params: m.params.clone(),
-                    required: m
-                        .params
-                        .iter()
-                        .map(|p| required_names.contains(&p.as_str()))
-                        .collect(),
+                    required: m.required_params(),
                     request: compile(service, || format!("{}'s request", m.name), &m.request)?,
                     reply: compile(service, || format!("{}'s reply", m.name), &m.reply)?,
                     error: match &m.error {

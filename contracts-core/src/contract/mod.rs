@@ -104,6 +104,21 @@ pub struct MethodContract {
     pub error: Option<DeclaredErrorSchema>,
 }
 
+impl MethodContract {
+    /// For each of [`params`](Self::params), whether the request schema requires it: what
+    /// binding a call's arguments needs to know (`wire::bind_arguments`).
+    pub fn required_params(&self) -> Vec<bool> {
+        let request = &self.request.schema;
+        let required = resolve_ref(request, request)
+            .get("required")
+            .and_then(Value::as_array);
+        self.params
+            .iter()
+            .map(|p| required.is_some_and(|r| r.iter().any(|v| v == p.as_str())))
+            .collect()
+    }
+}
+
 /// An event the service publishes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventContract {
