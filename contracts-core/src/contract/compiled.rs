@@ -1,7 +1,6 @@
 //! A contract with its validators built: what clients, servers, publishers and subscribers
 //! check every message with.
 
-
 use super::{MessageSchema, ServiceContract};
 use crate::validate::{InvalidSchema, MessageValidator};
 
