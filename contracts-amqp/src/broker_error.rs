@@ -1,7 +1,8 @@
 //! lapin's errors as the runtime's [`TransportError`]s: which reply codes it tells apart, and
 //! how a failed operation is described.
 
-use contracts_core::transport::TransportError;
+use contracts_core::transport::{QueueSpec, QueueType, TransportError};
+use contracts_core::wire::topology::{self, QUEUE_TYPE_ARGUMENT};
 
 /// AMQP reply codes the runtime tells apart.
 pub(crate) const NOT_FOUND: u16 = 404;
@@ -52,4 +53,47 @@ pub(crate) fn declare_error(
         Some(NOT_FOUND) => missing(name.to_owned()),
         _ => closed(e),
     }
+}
+
+/// The arguments `QUEUE_TYPE` decides for a shared queue (contracts_core::wire::topology).
+const SET_BY_QUEUE_TYPE: [&str; 6] = [
+    QUEUE_TYPE_ARGUMENT,
+    "x-delivery-limit",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-overflow",
+];
+
+/// A refused queue declaration that differs from the existing queue in an argument the queue
+/// type decides, in words that say what to change: the queue was declared by a Nameko service
+/// or by instances with another `QUEUE_TYPE`, and RabbitMQ cannot change a queue's type. (The
+/// broker names the first argument that differs, in its own order, not always the type.)
+pub(crate) fn queue_type_error(
+    e: &lapin::Error,
+    spec: &QueueSpec,
+    configured: QueueType,
+) -> Option<TransportError> {
+    let detail = describe(e);
+    let differs = |argument: &&str| detail.contains(&format!("inequivalent arg '{argument}'"));
+    if reply_code(e) != Some(PRECONDITION_FAILED) || !SET_BY_QUEUE_TYPE.iter().any(differs) {
+        return None;
+    }
+    let asked = topology::queue_type_of(spec);
+    let other = match asked {
+        QueueType::Quorum => QueueType::Classic,
+        QueueType::Classic => QueueType::Quorum,
+    };
+    Some(TransportError::PreconditionFailed {
+        name: spec.name.clone(),
+        detail: format!(
+            "it exists as a {other} queue (declared by a Nameko service, or by instances with \
+             QUEUE_TYPE: {other}) and this process declares it {asked} (QUEUE_TYPE: \
+             {configured}). Every process that \
+             declares a queue must agree on its type, and Nameko 2 declares only classic \
+             queues: set QUEUE_TYPE: {other} here, or move the queue to {asked} once no process \
+             of the other kind uses it (docs/reliability.md, \"Quorum queues\"). The broker \
+             said: {detail}"
+        ),
+    })
 }

@@ -12,6 +12,7 @@
 //! MAX_BODY_BYTES: 8388608     # ours: larger bodies are refused unread
 //! MAX_JSON_DEPTH: 64          # ours: deeper JSON is refused unread
 //! VALIDATION: both            # ours: both, inbound_only, report (log and count, refuse nothing) or off
+//! QUEUE_TYPE: classic         # ours: classic (Nameko's) or quorum, for the durable shared queues
 //! RECONNECT_DELAY: 0.1        # ours: seconds before the second reconnection round
 //! RECONNECT_MAX_DELAY: 5      # ours: the longest wait between rounds
 //! RECONNECT_MAX_ATTEMPTS: 0   # ours: rounds before giving up; 0 never gives up
@@ -47,7 +48,7 @@ use contracts_core::client::DEFAULT_TIMEOUT;
 pub use contracts_core::config::ConfigError;
 use contracts_core::config::{Key, Settings};
 use contracts_core::server::DEFAULT_MAX_WORKERS;
-use contracts_core::transport::{SharedTransport, TransportError};
+use contracts_core::transport::{QueueType, SharedTransport, TransportError};
 use contracts_core::validate::ValidationMode;
 use contracts_core::wire::context::PARENT_CALLS_TRACKED;
 use contracts_core::wire::limits::Limits;
@@ -89,6 +90,9 @@ pub struct Config {
     /// `VALIDATION`: which messages are checked, and whether a violation is refused or only
     /// reported (default: both directions, refused).
     pub validation: ValidationMode,
+    /// `QUEUE_TYPE`: the type of the durable queues this process declares and shares with the
+    /// service's other instances (default: classic, as Nameko declares them).
+    pub queue_type: QueueType,
     /// `AMQP_SSL`: TLS options, applied to every broker of `AMQP_URI`.
     pub tls: Option<TlsOptions>,
     /// The file's keys and the environment, for the other crates' keys (telemetry's, the
@@ -110,6 +114,7 @@ impl Default for Config {
             rpc_timeout: DEFAULT_TIMEOUT,
             limits: Limits::default(),
             validation: ValidationMode::default(),
+            queue_type: QueueType::default(),
             tls: None,
             settings: Settings::default(),
         }
@@ -172,8 +177,14 @@ pub const VALIDATION: Key = Key::new(
     "both, inbound_only, report (log and count violations, refuse nothing) or off",
 );
 
+/// `QUEUE_TYPE`.
+pub const QUEUE_TYPE: Key = Key::new(
+    "QUEUE_TYPE",
+    "classic (Nameko's) or quorum: the type of the durable queues instances share",
+);
+
 /// Every key this crate reads.
-pub const KEYS: [Key; 15] = [
+pub const KEYS: [Key; 16] = [
     AMQP_URI,
     MAX_WORKERS,
     PREFETCH_COUNT,
@@ -185,6 +196,7 @@ pub const KEYS: [Key; 15] = [
     MAX_BODY_BYTES,
     MAX_JSON_DEPTH,
     VALIDATION,
+    QUEUE_TYPE,
     RECONNECT_DELAY,
     RECONNECT_MAX_DELAY,
     RECONNECT_MAX_ATTEMPTS,
@@ -290,6 +302,15 @@ impl Config {
                     )
                 })?;
         }
+        if let Some(kind) = settings.text(&QUEUE_TYPE)? {
+            config.queue_type = serde_json::from_value(serde_json::Value::String(kind.clone()))
+                .map_err(|_| {
+                    ConfigError::wrong(
+                        &QUEUE_TYPE,
+                        format!("`{kind}` is neither classic nor quorum"),
+                    )
+                })?;
+        }
         if let Some(delay) = settings.seconds(&RECONNECT_DELAY)? {
             config.reconnect.initial_delay = delay;
         }
@@ -354,11 +375,12 @@ impl Config {
             .collect()
     }
 
-    /// Connect to the first configured broker that answers, reconnecting as configured.
+    /// Connect to the first configured broker that answers, reconnecting as configured, and
+    /// declaring shared queues of the configured type.
     pub async fn connect(&self) -> Result<Arc<crate::AmqpTransport>, TransportError> {
         crate::AmqpTransport::connect_to(self.brokers(), self.reconnect.clone())
             .await
-            .map(Arc::new)
+            .map(|transport| Arc::new(transport.with_queue_type(self.queue_type)))
     }
 }
 
@@ -553,6 +575,20 @@ mod tests {
         );
         let shadow = Config::parse("VALIDATION: off", env(&[("VALIDATION", "report")])).unwrap();
         assert_eq!(shadow.validation, ValidationMode::Report);
+        let err = Config::parse("QUEUE_TYPE: mirrored", env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("`QUEUE_TYPE`")
+                && err
+                    .to_string()
+                    .contains("`mirrored` is neither classic nor quorum"),
+            "{err}"
+        );
+        assert_eq!(
+            Config::parse("{}", env(&[])).unwrap().queue_type,
+            QueueType::Classic
+        );
+        let quorum = Config::parse("QUEUE_TYPE: classic", env(&[("QUEUE_TYPE", "quorum")]));
+        assert_eq!(quorum.unwrap().queue_type, QueueType::Quorum);
         let err = Config::parse("AMQP_URI: 'amqp://u:secret@h:x/v'", env(&[])).unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
     }

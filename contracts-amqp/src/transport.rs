@@ -15,7 +15,8 @@
 use std::sync::{Arc, Mutex};
 
 use contracts_core::transport::{
-    BoxFuture, Consumer, Delivery, ExchangeSpec, Message, QueueSpec, Transport, TransportError,
+    BoxFuture, Consumer, Delivery, ExchangeSpec, Message, QueueSpec, QueueType, Transport,
+    TransportError,
 };
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
@@ -23,7 +24,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
-use crate::broker_error::{NOT_FOUND, closed, declare_error, reply_code};
+use crate::broker_error::{NOT_FOUND, closed, declare_error, queue_type_error, reply_code};
 use crate::channel::Closing;
 use crate::consumer::AmqpConsumer;
 use crate::link::{
@@ -41,6 +42,7 @@ pub struct AmqpTransport {
     /// The channel of `basic.get`s and its connection's generation; their deliveries are
     /// settled on it.
     getter: Mutex<Option<(Arc<Channel>, u64)>>,
+    queue_type: QueueType,
 }
 
 impl std::fmt::Debug for AmqpTransport {
@@ -71,7 +73,15 @@ impl AmqpTransport {
             link: Link::connect(brokers, policy).await?,
             closing: Closing::default(),
             getter: Mutex::new(None),
+            queue_type: QueueType::default(),
         })
+    }
+
+    /// Declare the durable queues that instances share as `queue_type` queues (the config key
+    /// `QUEUE_TYPE`; classic, Nameko's, unless set).
+    pub fn with_queue_type(mut self, queue_type: QueueType) -> Self {
+        self.queue_type = queue_type;
+        self
     }
 
     /// Connect and wrap in a [`SharedTransport`](contracts_core::transport::SharedTransport).
@@ -186,9 +196,11 @@ impl Transport for AmqpTransport {
         Box::pin(async move {
             on_connection(&self.link, |connection| async move {
                 let channel = self.scratch_channel(&connection).await?;
-                declare_queue_on(&channel.0, spec)
-                    .await
-                    .map_err(|e| declare_error(&e, &spec.name, TransportError::NoSuchQueue))
+                declare_queue_on(&channel.0, spec).await.map_err(|e| {
+                    queue_type_error(&e, spec, self.queue_type).unwrap_or_else(|| {
+                        declare_error(&e, &spec.name, TransportError::NoSuchQueue)
+                    })
+                })
             })
             .await?;
             self.link.record_queue(spec);
@@ -320,6 +332,10 @@ impl Transport for AmqpTransport {
 
     fn reconnections(&self) -> u64 {
         self.link.reconnections()
+    }
+
+    fn queue_type(&self) -> QueueType {
+        self.queue_type
     }
 
     fn message_count<'a>(

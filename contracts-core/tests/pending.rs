@@ -39,7 +39,7 @@ async fn a_million_dropped_calls_leave_no_pending_entry_and_flat_memory() {
     let rpc = RpcClient::connect(broker.clone(), "impatient")
         .await
         .unwrap();
-    let queue = topology::rpc_queue("sink");
+    let queue = topology::rpc_queue("sink", topology::QueueType::Classic);
     broker.declare_queue(&queue).await.unwrap();
     broker
         .bind(

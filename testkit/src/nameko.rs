@@ -174,17 +174,10 @@ impl NamekoProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let mut child = python_command(venv, amqp_uri, script)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", script.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
+        let mut process = Self::spawn_in(venv, amqp_uri, script, args, env);
+        let output = process.output.as_mut().expect("fresh output");
         let ready = tokio::time::timeout(GUARD, async {
-            while let Ok(Some(line)) = lines.next_line().await {
+            while let Some(line) = output.recv().await {
                 if line.trim() == "READY" {
                     return true;
                 }
@@ -197,8 +190,29 @@ impl NamekoProcess {
             "{} never printed READY (see its stderr above)",
             script.display()
         );
-        // Keep draining stdout so the process never blocks on a full pipe; what it prints
-        // after READY is the test's to read (`output`), or dropped.
+        process
+    }
+
+    /// Run `script` in `venv` without waiting for anything: every line it prints is in
+    /// [`Self::take_output`], `READY` or not. For a process that is not expected to start.
+    pub fn spawn_in(
+        venv: &Venv,
+        amqp_uri: &str,
+        script: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = python_command(venv, amqp_uri, script)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", script.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        // Keep draining stdout so the process never blocks on a full pipe; what it prints is
+        // the test's to read (`output`), or dropped.
         let (tx, output) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {

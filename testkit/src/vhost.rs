@@ -20,6 +20,8 @@ pub struct TestVhost {
 pub struct QueueInfo {
     /// Queue name.
     pub name: String,
+    /// Its type as RabbitMQ reports it: `classic`, `quorum`, `stream`.
+    pub kind: String,
     /// Declared durable.
     pub durable: bool,
     /// Declared exclusive.
@@ -161,6 +163,7 @@ impl TestVhost {
             "-p",
             &self.name,
             "name",
+            "type",
             "durable",
             "exclusive",
             "auto_delete",
@@ -177,6 +180,7 @@ impl TestVhost {
         rows.into_iter()
             .map(|row| QueueInfo {
                 name: row["name"].as_str().unwrap_or_default().to_owned(),
+                kind: row["type"].as_str().unwrap_or_default().to_owned(),
                 durable: row["durable"].as_bool().unwrap_or_default(),
                 exclusive: row["exclusive"].as_bool().unwrap_or_default(),
                 auto_delete: row["auto_delete"].as_bool().unwrap_or_default(),

@@ -67,18 +67,14 @@ impl Subscription {
         reliable_delivery: bool,
         payload: MessageSchema,
     ) -> Self {
-        let queue = topology::event_queue(
-            names,
-            handler_type,
-            BROADCAST_IDENTIFIER_PLACEHOLDER,
-            reliable_delivery,
-        );
+        let queue =
+            topology::event_queue_name(names, handler_type, BROADCAST_IDENTIFIER_PLACEHOLDER);
         Self {
             source: names.source.to_owned(),
             event: names.event.to_owned(),
             method: names.method.to_owned(),
             handler_type,
-            queue: queue.name,
+            queue,
             reliable_delivery,
             payload,
         }

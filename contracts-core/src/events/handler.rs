@@ -127,7 +127,7 @@ impl EventHandler {
         if self.dedupe.is_none() {
             self.dedupe = defaults.dedupe.clone();
         }
-        self.queue_name = self.queue().name;
+        self.queue_name = self.queue_name();
         self
     }
 
@@ -193,15 +193,16 @@ impl EventHandler {
 
     /// The queue this handler consumes.
     pub fn queue_name(&self) -> String {
-        self.queue().name
+        topology::event_queue_name(self.names(), self.handler_type, &self.broadcast_identifier)
     }
 
-    fn queue(&self) -> crate::transport::QueueSpec {
+    fn queue(&self, queue_type: topology::QueueType) -> crate::transport::QueueSpec {
         topology::event_queue(
             self.names(),
             self.handler_type,
             &self.broadcast_identifier,
             self.reliable_delivery,
+            queue_type,
         )
     }
 
@@ -212,13 +213,13 @@ impl EventHandler {
     ) -> Result<(String, Consumer), TransportError> {
         let exchange = topology::events_exchange(self.source.name());
         transport.declare_exchange(&exchange).await?;
-        let queue = self.queue();
+        let queue = self.queue(transport.queue_type());
         transport.declare_queue(&queue).await?;
         transport
             .bind(&queue.name, &exchange.name, self.event_name())
             .await?;
         if self.reliable_delivery {
-            retry::declare(transport.as_ref(), &queue.name, &self.retry_policy()).await?;
+            retry::declare(transport.as_ref(), &queue, &self.retry_policy()).await?;
         }
         let consumer = transport.consume(&queue.name, prefetch).await?;
         Ok((queue.name, consumer))

@@ -16,9 +16,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::transport::{
-    Delivery, Headers, Message, QueueSpec, SharedTransport, Transport, TransportError,
-};
+use crate::transport::{Delivery, Message, QueueSpec, SharedTransport, Transport, TransportError};
+use crate::wire::topology::{self, QueueType, dead_letter_queue_name};
 
 /// Header: how many times handlers have failed on this message.
 pub const ATTEMPTS_HEADER: &str = "x-contracts-attempts";
@@ -70,42 +69,39 @@ impl RetryPolicy {
     }
 }
 
-/// The retry queue for `delay` of the handler consuming `queue`.
-pub fn retry_queue(queue: &str, delay: Duration) -> QueueSpec {
-    let mut arguments = Headers::new();
-    arguments.insert("x-message-ttl".into(), json!(delay.as_millis() as u64));
-    arguments.insert("x-dead-letter-exchange".into(), json!(""));
-    arguments.insert("x-dead-letter-routing-key".into(), json!(queue));
-    QueueSpec {
-        name: format!("{queue}.retry.{}", delay.as_millis()),
-        durable: true,
-        exclusive: false,
-        auto_delete: false,
-        arguments,
-    }
+/// The name of the retry queue for `delay` of the handler consuming `queue`.
+pub fn retry_queue_name(queue: &str, delay: Duration) -> String {
+    format!("{queue}.retry.{}", delay.as_millis())
 }
 
-/// The dead-letter queue of the handler consuming `queue`.
-pub fn dead_letter_queue(queue: &str) -> QueueSpec {
-    QueueSpec {
-        name: format!("{queue}.dead"),
-        durable: true,
-        exclusive: false,
-        auto_delete: false,
-        arguments: Headers::new(),
-    }
+/// The retry queue for `delay` of the handler consuming `queue`: a
+/// [`delay_queue`](topology::delay_queue) back to `queue`.
+pub fn retry_queue(queue: &str, delay: Duration, queue_type: QueueType) -> QueueSpec {
+    topology::delay_queue(
+        retry_queue_name(queue, delay),
+        delay.as_millis() as u64,
+        queue,
+        queue_type,
+    )
 }
 
-/// Declare the retry and dead-letter queues of the handler consuming `queue`.
+/// Declare the retry and dead-letter queues of the handler consuming `queue`, of its type (a
+/// broadcast handler's, one instance's own, stay classic like its queue).
 pub(crate) async fn declare(
     transport: &dyn Transport,
-    queue: &str,
+    queue: &QueueSpec,
     policy: &RetryPolicy,
 ) -> Result<(), TransportError> {
+    let queue_type = topology::queue_type_of(queue);
+    let queue = queue.name.as_str();
     for delay in policy.delays() {
-        transport.declare_queue(&retry_queue(queue, *delay)).await?;
+        transport
+            .declare_queue(&retry_queue(queue, *delay, queue_type))
+            .await?;
     }
-    transport.declare_queue(&dead_letter_queue(queue)).await
+    transport
+        .declare_queue(&topology::dead_letter_queue(queue, queue_type))
+        .await
 }
 
 /// Where a failed delivery went.
@@ -158,8 +154,8 @@ pub(crate) async fn fail(
         .filter(|_| retryable)
         .and_then(|i| policy.delays().get(i).copied());
     let (target, moved) = match next {
-        Some(delay) => (retry_queue(queue, delay).name, Moved::Retry(delay)),
-        None => (dead_letter_queue(queue).name, Moved::Dead),
+        Some(delay) => (retry_queue_name(queue, delay), Moved::Retry(delay)),
+        None => (dead_letter_queue_name(queue), Moved::Dead),
     };
     if let Err(e) = transport.publish("", &target, message, true).await {
         let _ = acker.reject(true).await;
@@ -169,14 +165,29 @@ pub(crate) async fn fail(
     Ok(moved)
 }
 
-/// A message in a dead-letter queue.
+/// The headers RabbitMQ writes when it dead-letters a message (a quorum queue's delivery
+/// limit, for our queues). A replay removes them, so that what they say is about this trip.
+const DEATH_HEADERS: [&str; 7] = [
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+];
+
+/// A message in a dead-letter queue: an event its handler gave up on, or, from a quorum work
+/// queue, any message (an event or an RPC request) handed out more times than the queue's
+/// delivery limit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
-    /// The event type it was published as.
+    /// The event type it was published as (for an RPC request, its `<service>.<method>`
+    /// routing key).
     pub event: String,
     /// The exchange it was published to.
     pub exchange: String,
-    /// How many times handling failed.
+    /// How many times handling failed, deliveries to consumers lost before settling included.
     pub attempts: u64,
     /// The last failure.
     pub error: String,
@@ -186,25 +197,44 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     fn from_message(message: Message) -> Self {
-        let text = |key: &str| {
-            message
-                .properties
-                .headers
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
+        let headers = &message.properties.headers;
+        let text = |key: &str| headers.get(key).and_then(Value::as_str).map(str::to_owned);
+        let handled = headers
+            .get(ATTEMPTS_HEADER)
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        // RabbitMQ's own record, where the broker moved it: the queue it was lost from, and
+        // where it had been published.
+        let limit = headers
+            .get("x-death")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|death| death["reason"] == "delivery_limit");
+        let Some(death) = limit else {
+            return Self {
+                event: text(ORIGINAL_ROUTING_KEY_HEADER).unwrap_or_default(),
+                exchange: text(ORIGINAL_EXCHANGE_HEADER).unwrap_or_default(),
+                attempts: handled,
+                error: text(ERROR_HEADER).unwrap_or_default(),
+                message,
+            };
         };
+        let lost = u64::from(topology::WORK_DELIVERY_LIMIT) + 1;
+        let queue = death["queue"].as_str().unwrap_or_default();
         Self {
-            event: text(ORIGINAL_ROUTING_KEY_HEADER),
-            exchange: text(ORIGINAL_EXCHANGE_HEADER),
-            attempts: message
-                .properties
-                .headers
-                .get(ATTEMPTS_HEADER)
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-            error: text(ERROR_HEADER),
+            event: text(ORIGINAL_ROUTING_KEY_HEADER)
+                .or_else(|| death["routing-keys"][0].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            exchange: text(ORIGINAL_EXCHANGE_HEADER)
+                .or_else(|| death["exchange"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            attempts: handled + lost,
+            error: format!(
+                "handed out {lost} times by `{queue}` and never settled: every consumer that \
+                 took it was lost first (the quorum queue's delivery limit is {})",
+                topology::WORK_DELIVERY_LIMIT
+            ),
             message,
         }
     }
@@ -221,7 +251,7 @@ pub async fn dead_letters(
     transport: &dyn Transport,
     queue: &str,
 ) -> Result<Vec<DeadLetter>, TransportError> {
-    let dead = dead_letter_queue(queue).name;
+    let dead = dead_letter_queue_name(queue);
     // Hold every delivery unsettled until the end: settling one would put it back at the
     // head of the queue, where the next `get` would find it again.
     let mut held = Vec::new();
@@ -242,18 +272,21 @@ pub async fn dead_letters(
 }
 
 /// Send every dead letter of the handler consuming `queue` back to that handler queue (and
-/// only there, not to the other subscribers of the event), with its attempts reset. Returns
+/// only there, not to the other subscribers of the event), with its attempts and the broker's
+/// dead-lettering record reset. Returns
 /// how many were replayed.
 pub async fn replay_dead_letters(
     transport: &dyn Transport,
     queue: &str,
 ) -> Result<usize, TransportError> {
-    let dead = dead_letter_queue(queue).name;
+    let dead = dead_letter_queue_name(queue);
     let mut replayed = 0;
     while let Some((delivery, remaining)) = transport.get(&dead).await? {
         let mut message = Message::clone(&delivery.message);
-        message.properties.headers.remove(ATTEMPTS_HEADER);
-        message.properties.headers.remove(ERROR_HEADER);
+        let headers = &mut message.properties.headers;
+        for key in [ATTEMPTS_HEADER, ERROR_HEADER].iter().chain(&DEATH_HEADERS) {
+            headers.remove(*key);
+        }
         match transport.publish("", queue, message, true).await {
             Ok(()) => delivery.acker.ack().await?,
             Err(e) => {
@@ -275,7 +308,7 @@ mod tests {
 
     #[test]
     fn queues_are_named_after_the_handler_queue() {
-        let retry = retry_queue("evt-a-b--c.d", Duration::from_secs(10));
+        let retry = retry_queue("evt-a-b--c.d", Duration::from_secs(10), QueueType::Classic);
         assert_eq!(retry.name, "evt-a-b--c.d.retry.10000");
         assert_eq!(retry.arguments["x-message-ttl"], json!(10000));
         assert_eq!(retry.arguments["x-dead-letter-exchange"], json!(""));
@@ -283,7 +316,7 @@ mod tests {
             retry.arguments["x-dead-letter-routing-key"],
             json!("evt-a-b--c.d")
         );
-        assert_eq!(dead_letter_queue("evt-a-b--c.d").name, "evt-a-b--c.d.dead");
+        assert_eq!(dead_letter_queue_name("evt-a-b--c.d"), "evt-a-b--c.d.dead");
     }
 
     #[test]

@@ -370,7 +370,13 @@ impl Launch {
     /// Declare and bind a service's RPC queue, then consume it.
     async fn serve(&mut self, worker: RpcWorker) -> Result<(), TransportError> {
         let name = worker.responder.service.compiled().name();
-        let queue = topology::rpc_queue(name);
+        let queue_type = self.transport.queue_type();
+        let queue = topology::rpc_queue(name, queue_type);
+        // A quorum RPC queue dead-letters what it cannot hand out: declare where to first.
+        if queue_type == topology::QueueType::Quorum {
+            let dead = topology::dead_letter_queue(&queue.name, queue_type);
+            self.transport.declare_queue(&dead).await?;
+        }
         self.transport.declare_queue(&queue).await?;
         self.transport
             .bind(&queue.name, &worker.exchange, &topology::rpc_binding(name))

@@ -16,6 +16,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 /// A boxed, sendable future: what every transport operation returns, so the trait stays
 /// dyn-compatible and one runtime serves any broker.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -99,6 +102,36 @@ pub struct QueueSpec {
     pub auto_delete: bool,
     /// `x-*` arguments such as `x-expires`.
     pub arguments: Headers,
+}
+
+/// Which kind of RabbitMQ queue the durable queues that instances share become: the config
+/// key `QUEUE_TYPE` (docs/reliability.md, "Quorum queues").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueType {
+    /// Declared exactly as Nameko declares them, with no arguments: Nameko services can share
+    /// them (the default).
+    #[default]
+    Classic,
+    /// Replicated over the cluster (Raft), with a delivery limit and at-least-once
+    /// dead-lettering. Nameko 2 cannot declare these, so it cannot share them.
+    Quorum,
+}
+
+impl QueueType {
+    /// RabbitMQ's name for it, the value of `x-queue-type`: `classic` or `quorum`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Quorum => "quorum",
+        }
+    }
+}
+
+impl std::fmt::Display for QueueType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The broker library's own error under a [`TransportError`], kept for
@@ -259,6 +292,13 @@ pub trait Transport: Send + Sync + 'static {
     /// How many times the connection was re-established since it was first opened.
     fn reconnections(&self) -> u64 {
         0
+    }
+
+    /// Which type the durable queues that instances share get when declared through this
+    /// transport (RPC queues, pooled and singleton event handlers' queues, their retry and
+    /// dead-letter queues); see [`crate::wire::topology`].
+    fn queue_type(&self) -> QueueType {
+        QueueType::Classic
     }
 }
 

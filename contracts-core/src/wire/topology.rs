@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+pub use crate::transport::QueueType;
 use crate::transport::{ExchangeKind, ExchangeSpec, Headers, Properties, QueueSpec};
 
 /// The name of Nameko's RPC exchange (its `rpc_exchange` setting's default).
@@ -65,16 +66,9 @@ pub fn rpc_queue_name(service: &str) -> String {
     format!("rpc-{service}")
 }
 
-/// The queue named by [`rpc_queue_name`]: durable, shared, no arguments; bound with
-/// [`rpc_binding`].
-pub fn rpc_queue(service: &str) -> QueueSpec {
-    QueueSpec {
-        name: rpc_queue_name(service),
-        durable: true,
-        exclusive: false,
-        auto_delete: false,
-        arguments: Headers::new(),
-    }
+/// The queue named by [`rpc_queue_name`], bound with [`rpc_binding`]: a [`work_queue`].
+pub fn rpc_queue(service: &str, queue_type: QueueType) -> QueueSpec {
+    work_queue(rpc_queue_name(service), queue_type)
 }
 
 /// `<service>.*`: every method of the service.
@@ -87,9 +81,10 @@ pub fn rpc_routing_key(service: &str, method: &str) -> String {
     format!("{service}.{method}")
 }
 
-/// `rpc.reply-<caller>-<uuid>` with `x-expires`, bound by the uuid.
+/// `rpc.reply-<caller>-<uuid>` with `x-expires`, bound by the uuid. Always a classic queue,
+/// and it says so: one consumer, short-lived, nothing to replicate.
 pub fn reply_queue(caller: &str, id: &str) -> QueueSpec {
-    let mut arguments = Headers::new();
+    let mut arguments = classic_arguments();
     arguments.insert("x-expires".to_owned(), json!(REPLY_QUEUE_EXPIRES_MS));
     QueueSpec {
         name: format!("rpc.reply-{caller}-{id}"),
@@ -152,36 +147,156 @@ pub struct HandlerNames<'a> {
     pub method: &'a str,
 }
 
-/// The queue an event handler consumes. Its name follows Nameko's `handler_type`;
-/// `broadcast_identifier` tells broadcast instances apart (others ignore it). With Nameko's
-/// `reliable_delivery` (the default) the queue is durable and never auto-deleted; without it
-/// the queue goes with its last consumer (events published meanwhile are lost), and a
-/// broadcast queue is also exclusive to its connection (docs/nameko-wire.md, "Events").
-pub fn event_queue(
+/// The name of the queue an event handler consumes: `evt-<source>-<event>--<service>.<method>`
+/// for a service pool, `evt-<source>-<event>` for a singleton, and the service pool's name
+/// followed by `-<broadcast_identifier>` for a broadcast handler.
+pub fn event_queue_name(
     names: HandlerNames<'_>,
     handler_type: HandlerType,
     broadcast_identifier: &str,
-    reliable_delivery: bool,
-) -> QueueSpec {
+) -> String {
     let HandlerNames {
         source,
         event,
         service,
         method,
     } = names;
-    let name = match handler_type {
+    match handler_type {
         HandlerType::ServicePool => format!("evt-{source}-{event}--{service}.{method}"),
         HandlerType::Singleton => format!("evt-{source}-{event}"),
         HandlerType::Broadcast => {
             format!("evt-{source}-{event}--{service}.{method}-{broadcast_identifier}")
         }
-    };
+    }
+}
+
+/// The queue an event handler consumes, named by [`event_queue_name`]. With Nameko's
+/// `reliable_delivery` (the default) a service pool's or singleton's queue is a
+/// [`work_queue`]; without it the queue goes with its last consumer (events published
+/// meanwhile are lost), and a broadcast queue is also exclusive to its connection
+/// (docs/nameko-wire.md, "Events"). Broadcast queues, one per instance, and queues that go
+/// with their consumer are classic whatever `queue_type` says, and say so.
+pub fn event_queue(
+    names: HandlerNames<'_>,
+    handler_type: HandlerType,
+    broadcast_identifier: &str,
+    reliable_delivery: bool,
+    queue_type: QueueType,
+) -> QueueSpec {
+    let name = event_queue_name(names, handler_type, broadcast_identifier);
+    if reliable_delivery && handler_type != HandlerType::Broadcast {
+        return work_queue(name, queue_type);
+    }
     QueueSpec {
         name,
         durable: true,
         exclusive: !reliable_delivery && handler_type == HandlerType::Broadcast,
         auto_delete: !reliable_delivery,
-        arguments: Headers::new(),
+        arguments: classic_arguments(),
+    }
+}
+
+/// The argument that names a queue's type.
+pub const QUEUE_TYPE_ARGUMENT: &str = "x-queue-type";
+
+/// How often a quorum work queue hands out a message that comes back unsettled (its consumer
+/// died or lost its connection holding it, or requeued it) before dead-lettering it. Handlers
+/// that fail never requeue (their events move to retry queues, their calls are answered), so
+/// only a lost consumer counts: twenty is far above what restarts and failovers cost an
+/// innocent message, and stops a message that kills every process it reaches. Set explicitly
+/// because RabbitMQ 3.x has no limit unless told and 4.x defaults to 20.
+pub const WORK_DELIVERY_LIMIT: u32 = 20;
+
+/// The delivery limit of a quorum dead-letter queue: listing one returns every message to it
+/// (a requeue, which counts as a delivery), and no number of listings may drop a message.
+/// Not `-1`: RabbitMQ 4 reads that as no limit, but 3.x as a limit of zero (it dead-letters
+/// at the first return, tried on 3.10).
+pub const DEAD_LETTER_DELIVERY_LIMIT: u32 = i32::MAX as u32;
+
+/// A durable queue that every instance of a service consumes, where work waits: an RPC queue,
+/// a pooled or singleton event handler's queue. As [`QueueType::Classic`] it is exactly
+/// Nameko's declaration (no arguments). As [`QueueType::Quorum`] a message handed out more than
+/// [`WORK_DELIVERY_LIMIT`] times moves to [`dead_letter_queue_name`] of it, at least once (so
+/// that queue must be declared too).
+pub fn work_queue(name: String, queue_type: QueueType) -> QueueSpec {
+    let mut arguments = Headers::new();
+    if queue_type == QueueType::Quorum {
+        arguments.insert("x-dead-letter-exchange".into(), json!(""));
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            json!(dead_letter_queue_name(&name)),
+        );
+        quorum(&mut arguments, WORK_DELIVERY_LIMIT);
+    }
+    durable_shared(name, arguments)
+}
+
+/// The type `spec` declares: quorum where its `x-queue-type` says so, else classic.
+pub fn queue_type_of(spec: &QueueSpec) -> QueueType {
+    match spec.arguments.get(QUEUE_TYPE_ARGUMENT) {
+        Some(kind) if kind == QueueType::Quorum.as_str() => QueueType::Quorum,
+        _ => QueueType::Classic,
+    }
+}
+
+/// `<queue>.dead`: where the messages of `queue` go that cannot be handled.
+pub fn dead_letter_queue_name(queue: &str) -> String {
+    format!("{queue}.dead")
+}
+
+/// The dead-letter queue of `queue`, named by [`dead_letter_queue_name`]: nobody consumes it;
+/// it is listed and replayed.
+pub fn dead_letter_queue(queue: &str, queue_type: QueueType) -> QueueSpec {
+    let mut arguments = Headers::new();
+    if queue_type == QueueType::Quorum {
+        quorum(&mut arguments, DEAD_LETTER_DELIVERY_LIMIT);
+    }
+    durable_shared(dead_letter_queue_name(queue), arguments)
+}
+
+/// A queue nobody consumes where a message waits `delay` before the broker dead-letters it to
+/// `target` (through the default exchange): the delay of a retry.
+pub fn delay_queue(name: String, delay_ms: u64, target: &str, queue_type: QueueType) -> QueueSpec {
+    let mut arguments = Headers::new();
+    arguments.insert("x-message-ttl".into(), json!(delay_ms));
+    arguments.insert("x-dead-letter-exchange".into(), json!(""));
+    arguments.insert("x-dead-letter-routing-key".into(), json!(target));
+    if queue_type == QueueType::Quorum {
+        quorum(&mut arguments, WORK_DELIVERY_LIMIT);
+    }
+    durable_shared(name, arguments)
+}
+
+fn durable_shared(name: String, arguments: Headers) -> QueueSpec {
+    QueueSpec {
+        name,
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments,
+    }
+}
+
+fn classic_arguments() -> Headers {
+    Headers::from_iter([(
+        QUEUE_TYPE_ARGUMENT.to_owned(),
+        json!(QueueType::Classic.as_str()),
+    )])
+}
+
+/// Make `arguments` a quorum queue's with `delivery_limit`. A quorum queue that
+/// dead-letters does so at least once: RabbitMQ's default for dead-lettering is at most once
+/// (republished without confirms, lost if the target's leader is away), and its at-least-once
+/// strategy needs `x-overflow: reject-publish`, a no-op without a length limit.
+fn quorum(arguments: &mut Headers, delivery_limit: u32) {
+    arguments.insert(
+        QUEUE_TYPE_ARGUMENT.into(),
+        json!(QueueType::Quorum.as_str()),
+    );
+    arguments.insert("x-delivery-limit".into(), json!(delivery_limit));
+    if arguments.contains_key("x-dead-letter-exchange") {
+        arguments.insert("x-dead-letter-strategy".into(), json!("at-least-once"));
+        arguments.insert("x-overflow".into(), json!("reject-publish"));
     }
 }
 
@@ -199,7 +314,10 @@ mod tests {
 
     #[test]
     fn names_match_nameko() {
-        assert_eq!(rpc_queue("user_service").name, "rpc-user_service");
+        assert_eq!(
+            rpc_queue("user_service", QueueType::Classic).name,
+            "rpc-user_service"
+        );
         assert_eq!(rpc_binding("user_service"), "user_service.*");
         assert_eq!(
             rpc_routing_key("user_service", "create_user"),
@@ -210,27 +328,119 @@ mod tests {
         assert_eq!(reply.name, "rpc.reply-caller-abc");
         assert_eq!(reply.arguments["x-expires"], Value::from(300_000));
         assert_eq!(
-            event_queue(NAMES, HandlerType::ServicePool, "x", true).name,
+            event_queue(
+                NAMES,
+                HandlerType::ServicePool,
+                "x",
+                true,
+                QueueType::Classic
+            )
+            .name,
             "evt-src-evt--svc.on_evt"
         );
         assert_eq!(
-            event_queue(NAMES, HandlerType::Singleton, "x", true).name,
+            event_queue(NAMES, HandlerType::Singleton, "x", true, QueueType::Classic).name,
             "evt-src-evt"
         );
         assert_eq!(
-            event_queue(NAMES, HandlerType::Broadcast, "abc", true).name,
+            event_queue(
+                NAMES,
+                HandlerType::Broadcast,
+                "abc",
+                true,
+                QueueType::Classic
+            )
+            .name,
             "evt-src-evt--svc.on_evt-abc"
         );
     }
 
     #[test]
     fn reliable_delivery_flags() {
-        let reliable = event_queue(NAMES, HandlerType::Broadcast, "a", true);
+        let reliable = event_queue(NAMES, HandlerType::Broadcast, "a", true, QueueType::Classic);
         assert!(reliable.durable && !reliable.auto_delete && !reliable.exclusive);
-        let unreliable = event_queue(NAMES, HandlerType::Broadcast, "a", false);
+        let unreliable = event_queue(
+            NAMES,
+            HandlerType::Broadcast,
+            "a",
+            false,
+            QueueType::Classic,
+        );
         assert!(unreliable.auto_delete && unreliable.exclusive && unreliable.durable);
-        let pool = event_queue(NAMES, HandlerType::ServicePool, "a", false);
+        let pool = event_queue(
+            NAMES,
+            HandlerType::ServicePool,
+            "a",
+            false,
+            QueueType::Classic,
+        );
         assert!(pool.auto_delete && !pool.exclusive);
+    }
+
+    /// The arguments of every queue we declare, by type: what RabbitMQ is sent.
+    #[test]
+    fn queue_types_shape_the_shared_queues_and_only_those() {
+        let classic_rpc = rpc_queue("svc", QueueType::Classic);
+        assert!(
+            classic_rpc.arguments.is_empty(),
+            "Nameko's exact declaration"
+        );
+        let rpc = rpc_queue("svc", QueueType::Quorum);
+        assert_eq!(
+            Value::Object(rpc.arguments.clone()),
+            json!({
+                "x-queue-type": "quorum",
+                "x-delivery-limit": 20,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": "rpc-svc.dead",
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            })
+        );
+        assert!(rpc.durable && !rpc.exclusive && !rpc.auto_delete);
+        for kind in [HandlerType::ServicePool, HandlerType::Singleton] {
+            let queue = event_queue(NAMES, kind, "a", true, QueueType::Quorum);
+            assert_eq!(queue.arguments["x-queue-type"], "quorum");
+            assert_eq!(
+                queue.arguments["x-dead-letter-routing-key"],
+                Value::from(format!("{}.dead", queue.name))
+            );
+        }
+        let dead = dead_letter_queue("rpc-svc", QueueType::Quorum);
+        assert_eq!(dead.name, "rpc-svc.dead");
+        assert_eq!(
+            Value::Object(dead.arguments),
+            json!({"x-queue-type": "quorum", "x-delivery-limit": i32::MAX})
+        );
+        let delay = delay_queue("q.retry.5".into(), 5, "q", QueueType::Quorum);
+        assert_eq!(delay.arguments["x-message-ttl"], 5);
+        assert_eq!(delay.arguments["x-dead-letter-strategy"], "at-least-once");
+        assert_eq!(delay.arguments["x-overflow"], "reject-publish");
+        // Private queues stay classic under either setting, and say so.
+        for queue_type in [QueueType::Classic, QueueType::Quorum] {
+            for queue in [
+                event_queue(NAMES, HandlerType::Broadcast, "a", true, queue_type),
+                event_queue(NAMES, HandlerType::Broadcast, "a", false, queue_type),
+                event_queue(NAMES, HandlerType::ServicePool, "a", false, queue_type),
+            ] {
+                assert_eq!(queue.arguments["x-queue-type"], "classic", "{}", queue.name);
+            }
+        }
+        assert_eq!(reply_queue("c", "i").arguments["x-queue-type"], "classic");
+        assert_eq!(queue_type_of(&rpc), QueueType::Quorum);
+        assert_eq!(queue_type_of(&classic_rpc), QueueType::Classic);
+        assert_eq!(queue_type_of(&reply_queue("c", "i")), QueueType::Classic);
+    }
+
+    #[test]
+    fn queue_types_are_spelled_as_rabbitmq_spells_them() {
+        for (kind, name) in [
+            (QueueType::Classic, "classic"),
+            (QueueType::Quorum, "quorum"),
+        ] {
+            assert_eq!(kind.to_string(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), Value::from(name));
+        }
     }
 
     #[test]

@@ -604,7 +604,7 @@ async fn the_default_deadline_is_thirty_seconds() {
         .unwrap();
     assert_eq!(configured.timeout(), DEFAULT_TIMEOUT);
     // A queue standing in for the service shows what the request carries.
-    let queue = topology::rpc_queue("ghost");
+    let queue = topology::rpc_queue("ghost", topology::QueueType::Classic);
     broker.declare_queue(&queue).await.unwrap();
     broker
         .bind(

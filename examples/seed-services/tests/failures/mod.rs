@@ -257,7 +257,7 @@ pub(crate) async fn moves_are_confirmed_before_the_ack(transport: SharedTranspor
         })
         .retry(RetryPolicy::none());
     let queue = handler.queue_name();
-    let dead = retry::dead_letter_queue(&queue).name;
+    let dead = contracts_core::wire::topology::dead_letter_queue_name(&queue);
     let running = ServiceRunner::new(faulty.clone())
         .subscribe(handler)
         .start()

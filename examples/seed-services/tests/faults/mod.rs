@@ -222,6 +222,9 @@ impl Transport for Faulty {
     fn is_connected(&self) -> bool {
         self.inner.is_connected()
     }
+    fn queue_type(&self) -> contracts_core::transport::QueueType {
+        self.inner.queue_type()
+    }
     fn blocked(&self) -> Option<String> {
         self.inner.blocked()
     }

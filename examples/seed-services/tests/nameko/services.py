@@ -2,13 +2,16 @@
 
 Usage: python services.py [--amqp-ssl JSON] SERVICE [SERVICE ...]
 (AMQP_URI from the environment; --amqp-ssl sets Nameko's AMQP_SSL)
-Prints READY once every service consumes; SIGTERM stops them gracefully.
+Prints READY once every service consumes; SIGTERM stops them gracefully. With
+LOG_TO_STDOUT=1 in the environment, Nameko's and kombu's warnings go to stdout, for a test to
+read.
 """
 import eventlet
 
 eventlet.monkey_patch()
 
 import json  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
@@ -130,6 +133,10 @@ SERVICES = {
 
 
 def main():
+    if os.environ.get("LOG_TO_STDOUT") == "1":
+        logging.basicConfig(
+            stream=sys.stdout, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s"
+        )
     config = {"AMQP_URI": os.environ["AMQP_URI"], "max_workers": 10}
     names = sys.argv[1:]
     if names[:1] == ["--amqp-ssl"]:
