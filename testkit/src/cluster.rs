@@ -25,6 +25,9 @@ pub struct FaultNode {
     pub port: u16,
     /// Its AMQP-over-TLS port, on a node started by [`FaultCluster::start_tls`].
     pub tls_port: Option<u16>,
+    /// Its folder: config, data, logs and pid file.
+    home: PathBuf,
+    dist_port: u16,
 }
 
 /// Nodes started for a test, stopped and deleted when dropped.
@@ -127,6 +130,37 @@ impl FaultNode {
     /// Start the application again and wait until it takes connections.
     pub fn start_app(&self) {
         self.ctl(&["start_app", "-q"]);
+        self.wait_for_port();
+    }
+
+    /// Kill the node's Erlang VM with `SIGKILL`, as a crash or the OOM killer would: no
+    /// connection is closed, nothing is flushed. Returns once the VM is gone.
+    pub fn kill(&self) {
+        let pid_file = self.home.join("pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()));
+        let pid = pid.trim();
+        let killed = Command::new("kill")
+            .args(["-KILL", pid])
+            .status()
+            .expect("run kill");
+        assert!(killed.success(), "kill -KILL {pid} ({})", self.name);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < deadline, "{} outlived SIGKILL", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop the whole node, its Erlang VM included (`rabbitmqctl stop`), as a shutdown does.
+    pub fn stop(&self) {
+        self.ctl(&["stop", "-q"]);
+    }
+
+    /// Start a node that was killed or stopped, on its own data, and wait until it takes
+    /// connections.
+    pub fn start(&self) {
+        launch(self);
         self.wait_for_port();
     }
 
@@ -257,13 +291,27 @@ fn start_node(dir: &std::path::Path, short: &str, tls: Option<&TestCerts>) -> Fa
         .status()
         .expect("run chown");
     assert!(chown.success(), "chown {}", dir.display());
-    let name = format!("{short}@localhost");
+    let node = FaultNode {
+        name: format!("{short}@localhost"),
+        port,
+        tls_port,
+        home,
+        dist_port,
+    };
+    launch(&node);
+    node.wait_for_port();
+    node
+}
+
+/// `rabbitmq-server -detached` for `node`, with its name, ports and folders.
+fn launch(node: &FaultNode) {
+    let home = &node.home;
     let status = Command::new("rabbitmq-server")
         .arg("-detached")
         .current_dir(std::env::temp_dir())
-        .env("RABBITMQ_NODENAME", &name)
-        .env("RABBITMQ_NODE_PORT", port.to_string())
-        .env("RABBITMQ_DIST_PORT", dist_port.to_string())
+        .env("RABBITMQ_NODENAME", &node.name)
+        .env("RABBITMQ_NODE_PORT", node.port.to_string())
+        .env("RABBITMQ_DIST_PORT", node.dist_port.to_string())
         .env("RABBITMQ_CONFIG_FILE", home.join("rabbitmq"))
         .env("RABBITMQ_MNESIA_BASE", home.join("mnesia"))
         .env("RABBITMQ_LOG_BASE", home.join("log"))
@@ -276,14 +324,11 @@ fn start_node(dir: &std::path::Path, short: &str, tls: Option<&TestCerts>) -> Fa
         .unwrap_or_else(|e| {
             panic!("cannot run rabbitmq-server ({e}): the fault tests start their own nodes")
         });
-    assert!(status.success(), "rabbitmq-server -detached for {name}");
-    let node = FaultNode {
-        name,
-        port,
-        tls_port,
-    };
-    node.wait_for_port();
-    node
+    assert!(
+        status.success(),
+        "rabbitmq-server -detached for {}",
+        node.name
+    );
 }
 
 impl Drop for FaultCluster {

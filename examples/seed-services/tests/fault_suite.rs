@@ -83,9 +83,11 @@ async fn a_service_fails_over_to_the_other_node() {
             .unwrap(),
         5
     );
-    println!(
-        "failover: served again {:?} after its node stopped",
-        stopped.elapsed()
+    let served_again = stopped.elapsed();
+    println!("failover: served again {served_again:?} after its node stopped");
+    assert!(
+        served_again <= RECOVERY_MAX,
+        "failover took {served_again:?}"
     );
     assert!(
         running.ended().now_or_never().is_none(),
@@ -130,6 +132,10 @@ async fn a_closed_connection_recovers_on_either_side() {
             .unwrap();
         lab::until(&mut closed, true).await;
         let reconnected = at.elapsed();
+        assert!(
+            reconnected <= RECOVERY_MAX,
+            "reconnecting took {reconnected:?}"
+        );
         let n = i64::try_from(reconnected.as_micros()).unwrap();
         assert_eq!(
             guarded("a call after the reconnection", client.add(n, Some(1)))
@@ -325,7 +331,15 @@ async fn restarts_under_rpc_load(server: Server) {
     let mut all = Vec::new();
     let mut recoveries: BTreeMap<Client, Vec<Duration>> = BTreeMap::new();
     // Steady state first.
-    let waited = wait_for_oks(&mut outcomes, &mut all, 20, SystemTime::now(), &mut serving).await;
+    let waited = wait_for(
+        &clients,
+        &mut outcomes,
+        &mut all,
+        20,
+        SystemTime::now(),
+        &mut serving,
+    )
+    .await;
     assert!(matches!(waited, Waited::Recovered), "the service serves");
     let mut deaths = 0;
     for restart in 1..=RESTARTS {
@@ -333,7 +347,7 @@ async fn restarts_under_rpc_load(server: Server) {
         node.start_app();
         let back = SystemTime::now();
         while let Waited::ServiceDied =
-            wait_for_oks(&mut outcomes, &mut all, 5, back, &mut serving).await
+            wait_for(&clients, &mut outcomes, &mut all, 5, back, &mut serving).await
         {
             // Only the anchor may die: Nameko's container thread exits on a connection reset
             // in some restarts. Its supervisor would start it again; so does the suite, and
@@ -370,42 +384,25 @@ async fn restarts_under_rpc_load(server: Server) {
     // The anchor can also die after the last recovery was measured: it counts the same.
     let ended_at_the_end = !serving.up();
     deaths += usize::from(ended_at_the_end);
-    let mut hangs = 0;
     for client in clients {
-        let calls: Vec<&Outcome> = all.iter().filter(|o| o.client == client).collect();
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for o in &calls {
-            *counts.entry(o.kind.as_str()).or_default() += 1;
-        }
-        let slowest = calls.iter().map(|o| o.took).max().unwrap();
-        let client_hangs = calls
-            .iter()
-            .filter(|o| o.kind == "Hang" || o.took > CALL_DEADLINE + Duration::from_secs(1))
-            .count();
-        // Only our client's calls must resolve in time. Nameko's standalone proxy now and
-        // then blocks past its own timeout while it re-creates its connection to a broker
-        // that is starting (1 or 2 calls in 10 restarts, whichever service it calls): that
-        // is reported, not asserted.
-        if client == Client::Rust {
-            hangs += client_hangs;
-        }
+        let report = CallReport::of(&all, client);
         let recoveries = recoveries.get_mut(&client).unwrap();
-        let max = *recoveries.iter().max().unwrap();
-        println!(
-            "rpc restarts, {server:?} service, {client:?} client: {RESTARTS} restarts; recovery \
-             after start_app median {:?}, max {max:?}; calls {} {counts:?}; slowest {slowest:?} \
-             (deadline {CALL_DEADLINE:?}); hangs {client_hangs}",
-            median(recoveries),
-            calls.len()
+        report.print(
+            &format!("rpc restarts, {server:?} service, {client:?} client, {RESTARTS} restarts"),
+            recoveries,
         );
+        // Ours, against ours: held to the bounds. The anchor, and Nameko's standalone proxy
+        // (which now and then blocks past its own timeout while it re-creates its connection,
+        // whichever service it calls), are observed, not asserted.
+        match (server, client) {
+            (Server::Rust, Client::Rust) => report.check(RESTARTS, recoveries),
+            (Server::Rust, Client::Nameko) => check_recoveries(recoveries),
+            (Server::Nameko, _) => {}
+        }
     }
     println!(
         "rpc restarts, {server:?} service: the service exited {deaths} times over {RESTARTS} \
          restarts (started again each time, as a supervisor would)"
-    );
-    assert_eq!(
-        hangs, 0,
-        "every Rust client call resolved within its deadline"
     );
     assert!(
         matches!(server, Server::Nameko) || !ended_at_the_end,
@@ -435,23 +432,24 @@ enum Waited {
     ServiceDied,
 }
 
-/// Wait until every client has made `oks` successful calls that ended after `after`, or the
-/// service exits.
-async fn wait_for_oks(
+/// Wait until every one of `clients` has made `oks` successful calls that ended after `after`,
+/// or the service exits.
+async fn wait_for(
+    clients: &[Client],
     outcomes: &mut mpsc::UnboundedReceiver<Outcome>,
     all: &mut Vec<Outcome>,
     oks: usize,
     after: SystemTime,
     serving: &mut Serving,
 ) -> Waited {
-    let mut seen: BTreeMap<Client, usize> = BTreeMap::new();
+    let mut seen: BTreeMap<Client, usize> = clients.iter().map(|c| (*c, 0)).collect();
     guarded("calls succeeding", async {
-        while seen.len() < 2 || seen.values().any(|n| *n < oks) {
+        while seen.values().any(|n| *n < oks) {
             tokio::select! {
                 o = outcomes.recv() => {
                     let o = o.expect("the load is running");
                     if o.kind == "ok" && o.ended > after {
-                        *seen.entry(o.client).or_default() += 1;
+                        seen.entry(o.client).and_modify(|n| *n += 1);
                     }
                     all.push(o);
                 }
@@ -463,108 +461,385 @@ async fn wait_for_oks(
     .await
 }
 
-/// Ten restarts under continuous publishing (confirmed, persistent, durable queues): every
-/// confirmed event reaches its handler, and a handler with a dedupe store handles none twice.
+/// The longest a service may take to serve again once the broker takes connections (or, for a
+/// closed connection, once it was closed), and the most its median may be over a scenario.
+/// Measured: at most 0.8 s and a median of 0.6 s on the 2-core machine (docs/fault-suite.md);
+/// the bounds leave a slower machine room, and still fail a recovery that waits out a backoff
+/// or a heartbeat.
+const RECOVERY_MAX: Duration = Duration::from_secs(10);
+const RECOVERY_MEDIAN: Duration = Duration::from_secs(3);
+
+/// The calls of one client in a scenario.
+struct CallReport {
+    calls: usize,
+    counts: BTreeMap<String, usize>,
+    slowest: Duration,
+    hangs: usize,
+}
+
+impl CallReport {
+    fn of(all: &[Outcome], client: Client) -> Self {
+        let calls: Vec<&Outcome> = all.iter().filter(|o| o.client == client).collect();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for o in &calls {
+            *counts.entry(o.kind.clone()).or_default() += 1;
+        }
+        Self {
+            calls: calls.len(),
+            counts,
+            slowest: calls.iter().map(|o| o.took).max().unwrap_or_default(),
+            hangs: calls
+                .iter()
+                .filter(|o| o.kind == "Hang" || o.took > CALL_DEADLINE + Duration::from_secs(1))
+                .count(),
+        }
+    }
+
+    fn print(&self, what: &str, recoveries: &mut [Duration]) {
+        let max = recoveries.iter().max().copied().unwrap_or_default();
+        println!(
+            "{what}: recovery median {:?}, max {max:?}; calls {} {:?}; slowest {:?} (deadline \
+             {CALL_DEADLINE:?}); hangs {}",
+            median(recoveries),
+            self.calls,
+            self.counts,
+            self.slowest,
+            self.hangs,
+        );
+    }
+
+    /// What a Rust client of a Rust service is held to over `faults` faults: no call outlives
+    /// its deadline by more than a second; at most one call per fault fails, and only as
+    /// `unreachable` or `timeout` (a call made while the broker was away); recovery within
+    /// the bounds.
+    fn check(&self, faults: usize, recoveries: &[Duration]) {
+        assert_eq!(self.hangs, 0, "every call resolved within its deadline");
+        let failed: usize = self
+            .counts
+            .iter()
+            .filter(|(kind, _)| *kind != "ok")
+            .map(|(kind, n)| {
+                assert!(
+                    kind == "unreachable" || kind == "timeout",
+                    "a call failed as {kind}"
+                );
+                n
+            })
+            .sum();
+        assert!(
+            failed <= faults,
+            "{failed} calls failed over {faults} faults: {:?}",
+            self.counts
+        );
+        assert!(self.counts.get("ok").is_some_and(|n| *n > 0));
+        check_recoveries(recoveries);
+    }
+}
+
+/// Every recovery within [`RECOVERY_MAX`], their median within [`RECOVERY_MEDIAN`].
+fn check_recoveries(recoveries: &[Duration]) {
+    let mut sorted = recoveries.to_vec();
+    let max = sorted.iter().max().copied().unwrap_or_default();
+    assert!(
+        max <= RECOVERY_MAX,
+        "a recovery took {max:?}: {recoveries:?}"
+    );
+    let median = median(&mut sorted);
+    assert!(
+        median <= RECOVERY_MEDIAN,
+        "recovery median {median:?}: {recoveries:?}"
+    );
+}
+
+/// Continuous event publishing (confirmed, persistent, durable queue) to a handler with a
+/// dedupe store, on the broker at `uri`: what was confirmed, what failed, what was handled and
+/// how often, and what the store suppressed. Events named `hold` are held by their handler
+/// until released ([`EventLoad::hold_one`]).
+struct EventLoad {
+    running: contracts_core::RunningServices,
+    handled: Arc<Mutex<BTreeMap<u64, usize>>>,
+    duplicates: watch::Receiver<usize>,
+    progress: watch::Receiver<usize>,
+    confirmed: Arc<Mutex<Vec<u64>>>,
+    failed: Arc<Mutex<Vec<String>>>,
+    stop: watch::Sender<bool>,
+    publishing: tokio::task::JoinHandle<()>,
+    holds: mpsc::UnboundedReceiver<u64>,
+    release: Arc<tokio::sync::Notify>,
+    publisher: UserServicePublisher,
+}
+
+/// What an [`EventLoad`] saw, once every confirmed event was handled (or waited for in vain).
+struct EventReport {
+    confirmed: usize,
+    failed: Vec<String>,
+    /// Confirmed, never handled.
+    lost: Vec<u64>,
+    handled: usize,
+    twice: usize,
+    duplicates: usize,
+}
+
+impl EventLoad {
+    async fn start(uri: &BrokerUri) -> Self {
+        let handler_broker = AmqpTransport::shared(uri).await.unwrap();
+        let handled: Arc<Mutex<BTreeMap<u64, usize>>> = Arc::default();
+        let (store, duplicates) = duplicates::Watched::new(MemoryDedupe::new());
+        let (progress_tx, progress) = watch::channel(0usize);
+        let (holding, holds) = mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let handler = UserServiceContract::user_created()
+            .handler("audit", "on_user_created", {
+                let (handled, release) = (handled.clone(), release.clone());
+                move |e: UserCreated| {
+                    let (handled, progress_tx) = (handled.clone(), progress_tx.clone());
+                    let (holding, release) = (holding.clone(), release.clone());
+                    async move {
+                        if e.name == "hold" {
+                            let released = release.notified();
+                            let _ = holding.send(e.user_id);
+                            released.await;
+                        }
+                        *handled.lock().unwrap().entry(e.user_id).or_default() += 1;
+                        progress_tx.send_modify(|n| *n += 1);
+                        Ok::<(), String>(())
+                    }
+                }
+            })
+            .dedupe(store);
+        let running = ServiceRunner::new(handler_broker)
+            .subscribe(handler)
+            .start()
+            .await
+            .unwrap();
+        let publisher_broker = AmqpTransport::shared(uri).await.unwrap();
+        let publisher = UserServicePublisher::new(publisher_broker);
+        let confirmed: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let failed: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (stop, stopped) = watch::channel(false);
+        let publishing = tokio::spawn({
+            let (confirmed, failed, publisher) =
+                (confirmed.clone(), failed.clone(), publisher.clone());
+            async move {
+                let mut user_id = 0;
+                while !*stopped.borrow() {
+                    user_id += 1;
+                    let event = UserCreated {
+                        user_id,
+                        name: "restart".into(),
+                    };
+                    match publisher.user_created(&event).await {
+                        Ok(()) => confirmed.lock().unwrap().push(user_id),
+                        Err(e) => failed.lock().unwrap().push(e.to_string()),
+                    }
+                }
+            }
+        });
+        Self {
+            running,
+            handled,
+            duplicates,
+            progress,
+            confirmed,
+            failed,
+            stop,
+            publishing,
+            holds,
+            release,
+            publisher,
+        }
+    }
+
+    /// Wait until `n` more events were handled.
+    async fn flowing(&mut self, n: usize) {
+        let before = *self.progress.borrow();
+        guarded(
+            "events flowing",
+            self.progress.wait_for(|h| *h >= before + n),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Publish an event its handler holds, and return once the handler holds it: a fault
+    /// made now, before [`Self::release`], leaves it handled but not acknowledged, so the
+    /// broker delivers it again and the dedupe store must suppress the copy.
+    async fn hold_one(&mut self, user_id: u64) {
+        let event = UserCreated {
+            user_id,
+            name: "hold".into(),
+        };
+        self.publisher.user_created(&event).await.unwrap();
+        self.confirmed.lock().unwrap().push(user_id);
+        let held = guarded("the handler holding the event", self.holds.recv()).await;
+        assert_eq!(held, Some(user_id));
+    }
+
+    /// Let the held handlers finish.
+    fn release(&self) {
+        self.release.notify_waiters();
+    }
+
+    /// Stop publishing, wait for every confirmed event to be handled (30 s at most), stop the
+    /// handler, and report.
+    async fn finish(mut self) -> EventReport {
+        self.stop.send_replace(true);
+        guarded("the publisher", self.publishing).await.unwrap();
+        let confirmed = self.confirmed.lock().unwrap().clone();
+        let missing = || {
+            let handled = self.handled.lock().unwrap();
+            confirmed
+                .iter()
+                .copied()
+                .filter(|id| !handled.contains_key(id))
+                .collect::<Vec<_>>()
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            while !missing().is_empty() {
+                self.progress.changed().await.unwrap();
+            }
+        })
+        .await;
+        assert!(
+            self.running.ended().now_or_never().is_none(),
+            "the handler never ended"
+        );
+        guarded("the graceful stop", self.running.stop()).await;
+        let handled = self.handled.lock().unwrap().clone();
+        EventReport {
+            confirmed: confirmed.len(),
+            failed: self.failed.lock().unwrap().clone(),
+            lost: missing(),
+            handled: handled.len(),
+            twice: handled.values().filter(|n| **n > 1).count(),
+            duplicates: *self.duplicates.borrow(),
+        }
+    }
+}
+
+impl EventReport {
+    /// Print the figures, then assert what docs/reliability.md promises: no confirmed event
+    /// lost, none handled twice with a dedupe store, no publish failed, and at least
+    /// `redeliveries` copies suppressed by the store.
+    fn check(&self, what: &str, redeliveries: usize) {
+        println!(
+            "{what}: published and confirmed {}, failed {}, lost {}, handled {}, duplicates \
+             suppressed {}, handled twice {}",
+            self.confirmed,
+            self.failed.len(),
+            self.lost.len(),
+            self.handled,
+            self.duplicates,
+            self.twice,
+        );
+        assert_eq!(self.lost, Vec::<u64>::new(), "no confirmed event lost");
+        assert_eq!(self.twice, 0, "no event handled twice");
+        assert_eq!(self.failed, Vec::<String>::new(), "no publish failed");
+        assert!(
+            self.duplicates >= redeliveries,
+            "the forced redeliveries were suppressed ({} < {redeliveries})",
+            self.duplicates
+        );
+    }
+}
+
+/// Ten restarts under continuous publishing: every confirmed event reaches its handler, none
+/// twice (the dedupe store suppresses redeliveries, one of them forced at the first restart:
+/// an event handled but not yet acknowledged), and no publish fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_under_event_publishing() {
     let (_alone, cluster) = scenario("restarts_under_event_publishing", "events", 1).await;
     let node = cluster.node(0);
-    let handler_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
-    let handled: Arc<Mutex<BTreeMap<u64, usize>>> = Arc::default();
-    let (store, duplicates) = duplicates::Watched::new(MemoryDedupe::new());
-    let (progress_tx, mut progress) = watch::channel(0usize);
-    let handler = UserServiceContract::user_created()
-        .handler("audit", "on_user_created", {
-            let handled = handled.clone();
-            move |e: UserCreated| {
-                let (handled, progress_tx) = (handled.clone(), progress_tx.clone());
-                async move {
-                    *handled.lock().unwrap().entry(e.user_id).or_default() += 1;
-                    progress_tx.send_modify(|n| *n += 1);
-                    Ok::<(), String>(())
-                }
-            }
-        })
-        .dedupe(store);
-    let mut running = ServiceRunner::new(handler_broker)
-        .subscribe(handler)
-        .start()
-        .await
-        .unwrap();
-    let publisher_broker = AmqpTransport::shared(&node.uri("/")).await.unwrap();
-    let publisher = UserServicePublisher::new(publisher_broker);
-    let confirmed: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let failed: Arc<Mutex<Vec<String>>> = Arc::default();
-    let (stop_tx, stop) = watch::channel(false);
-    let publishing = tokio::spawn({
-        let (confirmed, failed) = (confirmed.clone(), failed.clone());
-        async move {
-            let mut user_id = 0;
-            while !*stop.borrow() {
-                user_id += 1;
-                let event = UserCreated {
-                    user_id,
-                    name: "restart".into(),
-                };
-                match publisher.user_created(&event).await {
-                    Ok(()) => confirmed.lock().unwrap().push(user_id),
-                    Err(e) => failed.lock().unwrap().push(e.to_string()),
-                }
-            }
+    let mut load = EventLoad::start(&node.uri("/")).await;
+    for restart in 0..RESTARTS {
+        load.flowing(20).await;
+        if restart == 0 {
+            load.hold_one(u64::MAX).await;
+            node.stop_app();
+            load.release();
+        } else {
+            node.stop_app();
         }
-    });
-    for _ in 0..RESTARTS {
-        let before = *progress.borrow();
-        guarded("events flowing", progress.wait_for(|n| *n >= before + 20))
-            .await
-            .unwrap();
-        node.stop_app();
         node.start_app();
     }
-    let before = *progress.borrow();
-    guarded(
-        "events flowing after the last restart",
-        progress.wait_for(|n| *n >= before + 20),
+    load.flowing(20).await;
+    load.finish()
+        .await
+        .check(&format!("event restarts: {RESTARTS}"), 1);
+}
+
+/// The node's Erlang VM killed outright (`kill -9`: no connection closed, nothing flushed),
+/// then started again on its data, three times, under continuous calls and event publishing:
+/// the service never ends, every call resolves within its deadline, calls succeed again
+/// within `RECOVERY_BOUND` of the node taking connections, and no confirmed event is lost or
+/// handled twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_broker_under_rpc_load_and_publishing() {
+    const KILLS: usize = 3;
+    let (_alone, cluster) =
+        scenario("a_killed_broker_under_rpc_load_and_publishing", "kill", 1).await;
+    let node = cluster.node(0);
+    let mut serving = Serving::start(Server::Rust, node).await;
+    let (tx, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
+    let (stop_tx, stop) = watch::channel(false);
+    let rust = tokio::spawn(rust_load(node.uri("/"), tx, stop));
+    let mut load = EventLoad::start(&node.uri("/")).await;
+    let mut all = Vec::new();
+    let mut recoveries = Vec::new();
+    let waited = wait_for(
+        &[Client::Rust],
+        &mut outcomes,
+        &mut all,
+        20,
+        SystemTime::now(),
+        &mut serving,
     )
-    .await
-    .unwrap();
-    stop_tx.send_replace(true);
-    guarded("the publisher", publishing).await.unwrap();
-    let confirmed = confirmed.lock().unwrap().clone();
-    let all_handled = || {
-        let handled = handled.lock().unwrap();
-        confirmed.iter().all(|id| handled.contains_key(id))
-    };
-    guarded("every confirmed event handled", async {
-        while !all_handled() {
-            progress.changed().await.unwrap();
-        }
-    })
     .await;
-    assert!(
-        running.ended().now_or_never().is_none(),
-        "the handler never ended"
-    );
-    guarded("the graceful stop", running.stop()).await;
-    let handled = handled.lock().unwrap().clone();
-    let twice = handled.values().filter(|n| **n > 1).count();
-    let unconfirmed_but_handled = handled.len() - confirmed.len();
-    // One guard for the whole statement: locking twice in one `println!` would deadlock.
-    let failed = failed.lock().unwrap().clone();
-    let mut why: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in &failed {
-        *why.entry(e.as_str()).or_default() += 1;
+    assert!(matches!(waited, Waited::Recovered), "the service serves");
+    for kill in 0..KILLS {
+        load.flowing(20).await;
+        load.hold_one(u64::MAX - kill as u64).await;
+        node.kill();
+        load.release();
+        node.start();
+        let back = SystemTime::now();
+        let waited = wait_for(
+            &[Client::Rust],
+            &mut outcomes,
+            &mut all,
+            5,
+            back,
+            &mut serving,
+        )
+        .await;
+        assert!(
+            matches!(waited, Waited::Recovered),
+            "the Rust service ended at kill {kill}"
+        );
+        let first_ok = all
+            .iter()
+            .filter(|o| o.kind == "ok")
+            .map(|o| o.ended)
+            .find(|ended| *ended > back)
+            .expect("an ok call after the node came back");
+        recoveries.push(first_ok.duration_since(back).unwrap_or_default());
     }
-    println!(
-        "event restarts: {RESTARTS}; published and confirmed {}, failed {}, handled {} \
-         ({unconfirmed_but_handled} unconfirmed ones arrived anyway), duplicates suppressed {}, \
-         handled twice {twice}; failures: {why:?}",
-        confirmed.len(),
-        failed.len(),
-        handled.len(),
-        *duplicates.borrow(),
+    load.flowing(20).await;
+    stop_tx.send_replace(true);
+    guarded("the Rust load", rust).await.unwrap();
+    while let Ok(o) = outcomes.try_recv() {
+        all.push(o);
+    }
+    let report = load.finish().await;
+    let calls = CallReport::of(&all, Client::Rust);
+    calls.print(
+        &format!("kill -9, Rust service, Rust client, {KILLS} kills"),
+        &mut recoveries,
     );
-    assert_eq!(twice, 0, "no event handled twice");
+    calls.check(KILLS, &recoveries);
+    report.check(&format!("event kills: {KILLS}"), KILLS);
+    assert!(serving.up(), "the Rust service never ended");
+    serving.stop().await;
 }
 
 /// A memory alarm on the node (`set_vm_memory_high_watermark`): RabbitMQ blocks publishing

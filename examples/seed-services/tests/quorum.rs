@@ -15,7 +15,7 @@ use contracts_core::events::retry;
 use contracts_core::transport::{QueueType, Transport, TransportError};
 use contracts_core::wire::topology::{self, HandlerType};
 use contracts_core::{RpcClient, ServiceRunner, SharedTransport};
-use contracts_testkit::nameko::{NAMEKO2, NamekoProcess};
+use contracts_testkit::nameko::{NAMEKO2, NamekoProcess, run_client};
 use contracts_testkit::{QueueInfo, TestVhost, guarded};
 use seed_contracts::{MyServiceServer, UserCreated, UserServiceContract};
 use seed_services::Greeter;
@@ -387,6 +387,113 @@ async fn a_nameko_instance_cannot_join_a_quorum_queue() {
             .unwrap();
         assert_eq!(reply, json!(format!("Hello, {name}!")));
     }
+    // A Nameko client calls the service on its quorum queue as on any other.
+    let out = run_client(&vhost, &script("client.py"), &["my_service_many"]).await;
+    let replies = out["replies"].as_array().expect("replies");
+    assert_eq!(replies.len(), 40, "{out}");
+    assert!(
+        replies.iter().all(|r| r
+            .as_str()
+            .is_some_and(|r| r.starts_with("Hello") && !r.ends_with("(nameko)"))),
+        "{out}"
+    );
     python.terminate().await;
     rust.stop().await;
+}
+
+fn listed(what: &str, columns: &[&str]) -> Vec<Value> {
+    let mut args = vec![what];
+    args.extend_from_slice(columns);
+    args.extend_from_slice(&["--formatter", "json", "-q"]);
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(&args)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(out.status.success(), "rabbitmqctl {args:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("rabbitmqctl {args:?}: {e}"))
+}
+
+/// What RabbitMQ 4 removed or deprecates, checked against what a running fleet sends
+/// (docs/reliability.md, "RabbitMQ 4"), under either queue type: no transient non-exclusive
+/// queue, no mirroring or other removed queue argument, an explicit delivery limit on every
+/// quorum queue, no global QoS, a `frame_max` above 4.x's minimum of 8192.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_we_declare_is_removed_or_deprecated_in_rabbitmq_4() {
+    for queue_type in [QueueType::Classic, QueueType::Quorum] {
+        let vhost = TestVhost::create(&format!("rabbitmq4-{queue_type}"));
+        let transport: SharedTransport = Arc::new(
+            AmqpTransport::connect(vhost.uri())
+                .await
+                .unwrap()
+                .with_queue_type(queue_type),
+        );
+        let runner = ServiceRunner::new(transport.clone()).subscribe(
+            UserServiceContract::user_created()
+                .handler("watcher", "on_user_created", |_: UserCreated| async {
+                    Ok::<(), String>(())
+                })
+                .handler_type(HandlerType::Broadcast),
+        );
+        let seed = guarded("seed services", seed_services::start(runner))
+            .await
+            .unwrap();
+        let client = RpcClient::connect(transport.clone(), "rabbitmq4")
+            .await
+            .unwrap();
+        let reply = client
+            .call("my_service", "hello", vec![json!("4")], Default::default())
+            .await
+            .unwrap();
+        assert_eq!(reply, json!("Hello, 4!"));
+
+        let queues = vhost.queues();
+        assert!(queues.len() >= 10, "{queues:?}");
+        for queue in &queues {
+            assert!(
+                queue.durable || queue.exclusive,
+                "a transient non-exclusive queue: {queue:?}"
+            );
+            for removed in [
+                "x-ha-policy",
+                "x-ha-nodes",
+                "x-queue-master-locator",
+                "x-queue-mode",
+            ] {
+                assert!(!queue.arguments.contains_key(removed), "{queue:?}");
+            }
+            if queue.kind == "quorum" {
+                assert!(
+                    queue.arguments.contains_key("x-delivery-limit"),
+                    "{queue:?}"
+                );
+                assert!(!queue.auto_delete && !queue.exclusive, "{queue:?}");
+            }
+        }
+        let name = vhost.name();
+        let connections: Vec<Value> = listed("list_connections", &["vhost", "frame_max"])
+            .into_iter()
+            .filter(|c| c["vhost"] == name)
+            .collect();
+        assert!(!connections.is_empty());
+        for connection in &connections {
+            let frame_max = connection["frame_max"].as_u64().unwrap_or_default();
+            assert!(frame_max >= 8192, "{connection}");
+        }
+        let channels: Vec<Value> = listed(
+            "list_channels",
+            &["vhost", "prefetch_count", "global_prefetch_count"],
+        )
+        .into_iter()
+        .filter(|c| c["vhost"] == name)
+        .collect();
+        assert!(
+            channels
+                .iter()
+                .any(|c| c["prefetch_count"].as_u64() > Some(0))
+        );
+        for channel in &channels {
+            assert_eq!(channel["global_prefetch_count"], 0, "{channel}");
+        }
+        seed.running.stop().await;
+    }
 }
