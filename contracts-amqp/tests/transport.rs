@@ -116,3 +116,46 @@ async fn default_properties_are_valid_on_the_wire() {
     // Unsaid reads back as transient.
     assert_eq!(delivery.message.properties.delivery_mode, 1);
 }
+
+/// Queues no other process shares say `x-queue-type: classic`; RabbitMQ takes that as equal to
+/// no type, so a Nameko declaration of the same queue (no arguments) matches it, whichever
+/// comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicit_classic_type_matches_nameko_s_declaration_either_way() {
+    let vhost = TestVhost::create("classic-type");
+    let broker = vhost.connect().await;
+    let names = topology::HandlerNames {
+        source: "src",
+        event: "evt",
+        service: "svc",
+        method: "on_evt",
+    };
+    let ours = topology::event_queue(
+        names,
+        topology::HandlerType::ServicePool,
+        "",
+        false,
+        topology::QueueType::Quorum,
+    );
+    assert_eq!(ours.arguments["x-queue-type"], "classic");
+    let nameko = QueueSpec {
+        arguments: Default::default(),
+        ..ours.clone()
+    };
+    let other_name = QueueSpec {
+        name: format!("{}-2", ours.name),
+        ..ours.clone()
+    };
+    let nameko_other = QueueSpec {
+        arguments: Default::default(),
+        ..other_name.clone()
+    };
+    for (first, second) in [(&ours, &nameko), (&nameko_other, &other_name)] {
+        broker.declare_queue(first).await.unwrap();
+        broker
+            .declare_queue(second)
+            .await
+            .unwrap_or_else(|e| panic!("{second:?} after {first:?}: {e}"));
+        assert_eq!(vhost.queue(&first.name).unwrap().kind, "classic");
+    }
+}
