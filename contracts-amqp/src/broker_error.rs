@@ -40,6 +40,33 @@ pub(crate) fn closed(e: &lapin::Error) -> TransportError {
     TransportError::closed_by(what, e.clone())
 }
 
+/// Whether `e` is a channel or connection closed because the whole connection went (an I/O
+/// error, missed heartbeats, a connection-level AMQP close such as `320 CONNECTION_FORCED`),
+/// as opposed to a channel the broker closed over what was done on it. Such an operation is
+/// retried on the next connection even before the link has noticed the loss: lapin can report
+/// the broker's `connection.close` on a channel a moment before the connection's own state
+/// says it is closing.
+pub(crate) fn connection_gone(e: &TransportError) -> bool {
+    let TransportError::Closed {
+        source: Some(source),
+        ..
+    } = e
+    else {
+        return false;
+    };
+    source
+        .downcast_ref::<lapin::Error>()
+        .is_some_and(|e| match e.kind() {
+            lapin::ErrorKind::IOError(_)
+            | lapin::ErrorKind::InvalidConnectionState(_)
+            | lapin::ErrorKind::MissingHeartbeatError => true,
+            lapin::ErrorKind::ProtocolError(amqp) => {
+                matches!(amqp.kind(), lapin::protocol::AMQPErrorKind::Hard(_))
+            }
+            _ => false,
+        })
+}
+
 pub(crate) fn declare_error(
     e: &lapin::Error,
     name: &str,

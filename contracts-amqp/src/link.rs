@@ -23,7 +23,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::{Notify, watch};
 
-use crate::broker_error::{closed, describe};
+use crate::broker_error::{closed, connection_gone, describe};
 use crate::fields::to_table;
 use crate::uri::BrokerUri;
 
@@ -370,7 +370,7 @@ impl Link {
         loop {
             match self.try_publisher().await {
                 Err((e, generation)) => {
-                    if !self.suspect(generation) {
+                    if !self.suspect(generation) && !connection_gone(&e) {
                         return Err(e);
                     }
                     self.newer_than(generation).await;
@@ -578,7 +578,9 @@ where
     loop {
         let (connection, generation) = link.connection().await?;
         match op(connection).await {
-            Err(TransportError::Closed { .. }) if link.suspect(generation) => {
+            Err(e @ TransportError::Closed { .. })
+                if link.suspect(generation) || connection_gone(&e) =>
+            {
                 link.newer_than(generation).await;
             }
             other => return other,

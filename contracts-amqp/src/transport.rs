@@ -24,7 +24,9 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
-use crate::broker_error::{NOT_FOUND, closed, declare_error, queue_type_error, reply_code};
+use crate::broker_error::{
+    NOT_FOUND, closed, connection_gone, declare_error, queue_type_error, reply_code,
+};
 use crate::channel::Closing;
 use crate::consumer::AmqpConsumer;
 use crate::link::{
@@ -272,7 +274,9 @@ impl Transport for AmqpTransport {
                 {
                     // Not confirmed because the connection went: publish again on the next one
                     // (the broker may have stored the first copy: at least once).
-                    Err(TransportError::Closed { .. }) if self.link.suspect(generation) => {
+                    Err(e @ TransportError::Closed { .. })
+                        if self.link.suspect(generation) || connection_gone(&e) =>
+                    {
                         self.link.newer_than(generation).await;
                     }
                     other => return other,
