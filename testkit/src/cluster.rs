@@ -8,7 +8,7 @@
 //! quorum queue is declared with an `x-queue-type` argument, which Nameko's declaration would
 //! then contradict), and a policy applies without touching declarations.
 
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,6 +28,10 @@ pub struct FaultNode {
     /// Its folder: config, data, logs and pid file.
     home: PathBuf,
     dist_port: u16,
+    /// The address clients connect to: 127.0.0.1, or its host's.
+    addr: Ipv4Addr,
+    /// The network namespace of its host ([`crate::TestHosts`]), if it runs on one.
+    netns: Option<String>,
 }
 
 /// Nodes started for a test, stopped and deleted when dropped.
@@ -49,9 +53,22 @@ fn port_open(port: u16) -> bool {
         .is_ok()
 }
 
-/// Run `rabbitmqctl -n <node> args…`, failing the test with its output if it fails.
-fn ctl(node: &str, args: &[&str]) -> String {
-    let out = Command::new("rabbitmqctl")
+/// `program`, on `netns` when there is one.
+fn command(netns: Option<&str>, program: &str) -> Command {
+    match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns, program]);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Run `rabbitmqctl -n <node> args…` (on `netns`), failing the test with its output if it
+/// fails.
+fn ctl(netns: Option<&str>, node: &str, args: &[&str]) -> String {
+    let out = command(netns, "rabbitmqctl")
         .arg("-n")
         .arg(node)
         .args(args)
@@ -71,7 +88,34 @@ fn ctl(node: &str, args: &[&str]) -> String {
 impl FaultNode {
     /// `rabbitmqctl -n <this node> args…`.
     pub fn ctl(&self, args: &[&str]) -> String {
-        ctl(&self.name, args)
+        ctl(self.netns.as_deref(), &self.name, args)
+    }
+
+    /// The members of the quorum queue `queue` of vhost `/` (node names), as this node's
+    /// `rabbitmq-queues quorum_status` lists them.
+    pub fn quorum_members(&self, queue: &str) -> Vec<String> {
+        let out = command(self.netns.as_deref(), "rabbitmq-queues")
+            .args([
+                "-n",
+                &self.name,
+                "quorum_status",
+                queue,
+                "--formatter",
+                "json",
+                "-q",
+            ])
+            .output()
+            .expect("rabbitmq-queues runs");
+        assert!(
+            out.status.success(),
+            "rabbitmq-queues quorum_status {queue}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&out.stdout).expect("quorum_status lists JSON");
+        rows.iter()
+            .filter_map(|row| row["Node Name"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// The node's AMQP URI for `vhost` (guest may connect from loopback).
@@ -86,7 +130,7 @@ impl FaultNode {
 
     fn raw_uri_as(&self, user: &str, vhost: &str) -> String {
         let vhost = if vhost == "/" { "%2f" } else { vhost };
-        format!("amqp://{user}:{user}@127.0.0.1:{}/{vhost}", self.port)
+        format!("amqp://{user}:{user}@{}:{}/{vhost}", self.addr, self.port)
     }
 
     /// Add a user (its password is its name) with every permission on `/`, and return its
@@ -166,9 +210,17 @@ impl FaultNode {
 
     /// Wait until the node listens on its AMQP port, and on its TLS port if it has one.
     fn wait_for_port(&self) {
+        let open = |port: u16| match &self.netns {
+            None => port_open(port),
+            Some(netns) => command(Some(netns), "bash")
+                .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+        };
         for port in std::iter::once(self.port).chain(self.tls_port) {
             let deadline = Instant::now() + Duration::from_secs(60);
-            while !port_open(port) {
+            while !open(port) {
                 assert!(
                     Instant::now() < deadline,
                     "node {} never listened on {port}",
@@ -213,6 +265,55 @@ impl FaultCluster {
             "-q",
         ]);
         cluster
+    }
+
+    /// One node on each of `hosts` ([`crate::TestHosts`]), named `rabbit@<host>`, listening
+    /// on the host's address (AMQP 5672, distribution 25672), joined into one cluster. No
+    /// mirroring: queues that must outlive a node are quorum queues.
+    pub fn start_on(label: &str, hosts: &[&crate::Host]) -> Self {
+        assert!(!hosts.is_empty());
+        let (_, dir) = folder(label);
+        let mut cluster = Self {
+            dir: dir.clone(),
+            nodes: Vec::new(),
+            certs: None,
+        };
+        for host in hosts {
+            let home = dir.join(&host.name);
+            let node = FaultNode {
+                name: format!("rabbit@{}", host.name),
+                port: 5672,
+                tls_port: None,
+                home: home.clone(),
+                dist_port: 25672,
+                addr: host.addr,
+                netns: Some(host.netns.clone()),
+            };
+            prepare(
+                &home,
+                "listeners.tcp.default = 5672\nloopback_users = none\n".into(),
+                &dir,
+            );
+            // Not the machine's rabbitmq-env.conf, which binds Erlang distribution to loopback.
+            std::fs::write(home.join("rabbitmq-env.conf"), "").expect("the node's env file");
+            launch(&node);
+            cluster.nodes.push(node);
+        }
+        for node in &cluster.nodes {
+            node.wait_for_port();
+        }
+        let first = cluster.nodes[0].name.clone();
+        for node in &cluster.nodes[1..] {
+            node.ctl(&["stop_app", "-q"]);
+            node.ctl(&["join_cluster", &first, "-q"]);
+            node.start_app();
+        }
+        cluster
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> &[FaultNode] {
+        &self.nodes
     }
 
     /// One node with a TLS listener besides the plain one, using certificates of a CA made
@@ -261,9 +362,6 @@ fn folder(label: &str) -> (String, PathBuf) {
 
 fn start_node(dir: &std::path::Path, short: &str, tls: Option<&TestCerts>) -> FaultNode {
     let home = dir.join(short);
-    for sub in ["mnesia", "log"] {
-        std::fs::create_dir_all(home.join(sub)).expect("the node's folders");
-    }
     let port = free_port();
     let dist_port = free_port();
     let mut config = format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n");
@@ -282,31 +380,45 @@ fn start_node(dir: &std::path::Path, short: &str, tls: Option<&TestCerts>) -> Fa
         ));
         tls_port
     });
-    std::fs::write(home.join("rabbitmq.conf"), config).expect("the node's config");
-    std::fs::write(home.join("enabled_plugins"), "[].\n").expect("the node's plugins");
-    // The server runs as the `rabbitmq` user: it must own the folders.
-    let chown = Command::new("chown")
-        .args(["-R", "rabbitmq:rabbitmq"])
-        .arg(dir)
-        .status()
-        .expect("run chown");
-    assert!(chown.success(), "chown {}", dir.display());
+    prepare(&home, config, dir);
     let node = FaultNode {
         name: format!("{short}@localhost"),
         port,
         tls_port,
         home,
         dist_port,
+        addr: Ipv4Addr::LOCALHOST,
+        netns: None,
     };
     launch(&node);
     node.wait_for_port();
     node
 }
 
+/// A node's folders under `home`, its `config` and no plugins, all owned by the `rabbitmq`
+/// user, which the server runs as (`dir`, the cluster's folder, included).
+fn prepare(home: &std::path::Path, config: String, dir: &std::path::Path) {
+    for sub in ["mnesia", "log"] {
+        std::fs::create_dir_all(home.join(sub)).expect("the node's folders");
+    }
+    std::fs::write(home.join("rabbitmq.conf"), config).expect("the node's config");
+    std::fs::write(home.join("enabled_plugins"), "[].\n").expect("the node's plugins");
+    let chown = Command::new("chown")
+        .args(["-R", "rabbitmq:rabbitmq"])
+        .arg(dir)
+        .status()
+        .expect("run chown");
+    assert!(chown.success(), "chown {}", dir.display());
+}
+
 /// `rabbitmq-server -detached` for `node`, with its name, ports and folders.
 fn launch(node: &FaultNode) {
     let home = &node.home;
-    let status = Command::new("rabbitmq-server")
+    let mut server = command(node.netns.as_deref(), "rabbitmq-server");
+    if node.netns.is_some() {
+        server.env("RABBITMQ_CONF_ENV_FILE", home.join("rabbitmq-env.conf"));
+    }
+    let status = server
         .arg("-detached")
         .current_dir(std::env::temp_dir())
         .env("RABBITMQ_NODENAME", &node.name)
@@ -334,7 +446,7 @@ fn launch(node: &FaultNode) {
 impl Drop for FaultCluster {
     fn drop(&mut self) {
         for node in self.nodes.iter().rev() {
-            let _ = Command::new("rabbitmqctl")
+            let _ = command(node.netns.as_deref(), "rabbitmqctl")
                 .args(["-n", &node.name, "stop", "-q"])
                 .output();
         }

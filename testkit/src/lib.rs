@@ -5,6 +5,7 @@
 
 mod certs;
 mod cluster;
+mod hosts;
 pub mod http;
 mod logs;
 pub mod nameko;
@@ -15,6 +16,7 @@ mod vhost;
 
 pub use certs::TestCerts;
 pub use cluster::{FaultCluster, FaultNode};
+pub use hosts::{Host, TestHosts};
 pub use logs::CapturedLogs;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use process::TestProcess;

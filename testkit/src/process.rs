@@ -18,7 +18,23 @@ pub struct TestProcess {
 impl TestProcess {
     /// Start this binary again to run `test` alone, with `env` set.
     pub fn start(test: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        Self::spawn(
+            Command::new(std::env::current_exe().expect("test binary")),
+            test,
+            env,
+        )
+    }
+
+    /// [`Self::start`] on `host` ([`crate::TestHosts`]): its network is the host's.
+    pub fn start_on(host: &crate::Host, test: &str, env: &[(&str, &str)]) -> Self {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &host.netns]).arg(exe);
+        Self::spawn(command, test, env)
+    }
+
+    fn spawn(mut command: Command, test: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = command
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
