@@ -195,17 +195,17 @@ impl Link {
         assert!(!brokers.is_empty(), "at least one broker address");
         let mut last = None;
         let mut connection = None;
-        for broker in &brokers {
+        for (i, broker) in brokers.iter().enumerate() {
             match open(broker).await {
                 Ok(c) => {
                     tracing::info!(%broker, "connected");
-                    connection = Some(c);
+                    connection = Some((c, i));
                     break;
                 }
                 Err(e) => last = Some(e),
             }
         }
-        let Some(connection) = connection else {
+        let Some((connection, on)) = connection else {
             return Err(last.expect("one attempt per broker"));
         };
         let connection = Arc::new(connection);
@@ -225,7 +225,7 @@ impl Link {
             shutdown: AtomicBool::new(false),
             reconnections: AtomicU64::new(0),
         });
-        tokio::spawn(supervise(Arc::downgrade(&link), connection, 1));
+        tokio::spawn(supervise(Arc::downgrade(&link), connection, 1, on));
         Ok(link)
     }
 
@@ -421,7 +421,12 @@ pub(crate) async fn confirm_channel(connection: &Connection) -> Result<Channel, 
 
 /// The supervisor: waits for the connection of `generation` to fail, then reconnects, until
 /// the link is closed, dropped or gives up.
-async fn supervise(link: Weak<Link>, mut connection: Arc<Connection>, mut generation: u64) {
+async fn supervise(
+    link: Weak<Link>,
+    mut connection: Arc<Connection>,
+    mut generation: u64,
+    mut on: usize,
+) {
     loop {
         let reason = match link.upgrade() {
             Some(l) => lost(&l, &connection).await,
@@ -435,8 +440,9 @@ async fn supervise(link: Weak<Link>, mut connection: Arc<Connection>, mut genera
         link.set(State::Down);
         let brokers: Vec<String> = link.brokers.iter().map(ToString::to_string).collect();
         tracing::warn!(broker = %brokers.join(";"), %reason, "broker connection lost; reconnecting");
-        match reconnect(&link).await {
-            Ok((fresh, broker)) => {
+        match reconnect(&link, on).await {
+            Ok((fresh, broker, index)) => {
+                on = index;
                 generation += 1;
                 link.reconnections.fetch_add(1, Ordering::Relaxed);
                 connection = fresh;
@@ -496,8 +502,14 @@ async fn lost(link: &Link, connection: &Connection) -> String {
 }
 
 /// Rounds of attempts, each trying every broker address once, with backoff between rounds.
-/// A new connection is returned only once everything declared before is declared on it.
-async fn reconnect(link: &Link) -> Result<(Arc<Connection>, BrokerUri), String> {
+/// Each round starts with the broker after the one the connection was `lost_on` and tries
+/// that one last, as kombu's round-robin failover does: a node that went silent costs a
+/// connection attempt's timeout only when no other node answers. A new connection is
+/// returned, with its broker's index, only once everything declared before is declared on it.
+async fn reconnect(
+    link: &Link,
+    lost_on: usize,
+) -> Result<(Arc<Connection>, BrokerUri, usize), String> {
     let mut round = 0u32;
     loop {
         round += 1;
@@ -508,11 +520,13 @@ async fn reconnect(link: &Link) -> Result<(Arc<Connection>, BrokerUri), String> 
             return Err("the transport was closed".into());
         }
         let mut last = String::new();
-        for broker in &link.brokers {
+        let count = link.brokers.len();
+        for index in (1..=count).map(|k| (lost_on + k) % count) {
+            let broker = &link.brokers[index];
             match open(broker).await {
                 Ok(connection) => {
                     match tokio::time::timeout(STEP_TIMEOUT, redeclare(link, &connection)).await {
-                        Ok(Ok(())) => return Ok((Arc::new(connection), broker.clone())),
+                        Ok(Ok(())) => return Ok((Arc::new(connection), broker.clone(), index)),
                         Ok(Err(e)) => last = format!("{broker}: re-declaring: {e}"),
                         Err(_) => last = format!("{broker}: re-declaring took too long"),
                     }

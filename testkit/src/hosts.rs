@@ -60,7 +60,10 @@ fn run(program: &str, args: &[&str]) -> String {
 fn remove(netns: &str) {
     if let Ok(out) = Command::new("ip").args(["netns", "pids", netns]).output() {
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = Command::new("kill").args(["-KILL", pid]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", pid])
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
     let _ = Command::new("ip").args(["netns", "del", netns]).status();

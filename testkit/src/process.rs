@@ -69,6 +69,11 @@ impl TestProcess {
         assert!(status.success(), "kill -{name} {pid}");
     }
 
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Wait for it to exit: its exit code, `None` if a signal ended it.
     pub async fn exit_code(mut self) -> Option<i32> {
         guarded("exit", self.child.wait())
