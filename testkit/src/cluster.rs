@@ -94,6 +94,23 @@ impl FaultNode {
     /// The members of the quorum queue `queue` of vhost `/` (node names), as this node's
     /// `rabbitmq-queues quorum_status` lists them.
     pub fn quorum_members(&self, queue: &str) -> Vec<String> {
+        self.quorum_status(queue)
+            .iter()
+            .filter_map(|row| row["Node Name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The node that leads the quorum queue `queue` of vhost `/`.
+    pub fn quorum_leader(&self, queue: &str) -> String {
+        let status = self.quorum_status(queue);
+        status
+            .iter()
+            .find(|row| row["Raft State"] == "leader")
+            .and_then(|row| row["Node Name"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("{queue} has no leader: {status:?}"))
+    }
+
+    fn quorum_status(&self, queue: &str) -> Vec<serde_json::Value> {
         let out = command(self.netns.as_deref(), "rabbitmq-queues")
             .args([
                 "-n",
@@ -111,11 +128,27 @@ impl FaultNode {
             "rabbitmq-queues quorum_status {queue}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let rows: Vec<serde_json::Value> =
-            serde_json::from_slice(&out.stdout).expect("quorum_status lists JSON");
-        rows.iter()
-            .filter_map(|row| row["Node Name"].as_str().map(str::to_owned))
-            .collect()
+        serde_json::from_slice(&out.stdout).expect("quorum_status lists JSON")
+    }
+
+    /// The nodes this node sees running in its cluster (0 when it cannot tell, as while it
+    /// pauses).
+    pub fn running_nodes(&self) -> usize {
+        let out = command(self.netns.as_deref(), "rabbitmqctl")
+            .args([
+                "-n",
+                &self.name,
+                "cluster_status",
+                "--formatter",
+                "json",
+                "-q",
+            ])
+            .output();
+        out.ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| v["running_nodes"].as_array().map(Vec::len))
+            .unwrap_or(0)
     }
 
     /// The node's AMQP URI for `vhost` (guest may connect from loopback).
@@ -291,11 +324,21 @@ impl FaultCluster {
             };
             prepare(
                 &home,
-                "listeners.tcp.default = 5672\nloopback_users = none\n".into(),
+                // A node cut off from the majority stops serving clients: RabbitMQ's advice for a
+                // cluster of three.
+                "listeners.tcp.default = 5672\nloopback_users = none\n\
+                 cluster_partition_handling = pause_minority\n"
+                    .into(),
                 &dir,
             );
             // Not the machine's rabbitmq-env.conf, which binds Erlang distribution to loopback.
-            std::fs::write(home.join("rabbitmq-env.conf"), "").expect("the node's env file");
+            // The tick time is set when the VM starts: set later, the old one (60 s) still
+            // holds while it changes over.
+            std::fs::write(
+                home.join("rabbitmq-env.conf"),
+                "SERVER_ADDITIONAL_ERL_ARGS=\"-kernel net_ticktime 5\"\n",
+            )
+            .expect("the node's env file");
             launch(&node);
             cluster.nodes.push(node);
         }
@@ -314,6 +357,26 @@ impl FaultCluster {
     /// Every node.
     pub fn nodes(&self) -> &[FaultNode] {
         &self.nodes
+    }
+
+    /// Wait (two minutes at most) until every node sees `n` nodes running and serves clients,
+    /// as after a partition heals or a node comes back.
+    pub fn await_running(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !self.nodes.iter().all(|node| node.running_nodes() == n) {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster never had {n} nodes running: {:?}",
+                self.nodes
+                    .iter()
+                    .map(|node| (&node.name, node.running_nodes()))
+                    .collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        for node in &self.nodes {
+            node.wait_for_port();
+        }
     }
 
     /// One node with a TLS listener besides the plain one, using certificates of a CA made

@@ -1,0 +1,438 @@
+//! The ground of the cluster fault scenarios (`tests/cluster_faults.rs`): three RabbitMQ nodes
+//! clustered on hosts of their own (`contracts_testkit::TestHosts`), quorum queues, and two
+//! processes on hosts of their own: the service (RPC `ledgered.run` and an event handler with
+//! a dedupe store) and a client that calls and publishes without pause. Every process writes
+//! what it saw to a ledger (a file per process, outside the faulted network); [`Scenario::finish`]
+//! reads them, and [`Outcome::check`] asserts the guarantees docs/reliability.md states.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use contracts_amqp::Config;
+use contracts_core::RpcClient;
+use contracts_core::events::dedupe::MemoryDedupe;
+use contracts_core::prelude::*;
+use contracts_testkit::{FaultCluster, Host, TestHosts, TestProcess, guarded};
+use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
+use serde_json::{Value, json};
+
+/// Set in a child process: the part it plays, and where its ledger goes.
+pub(crate) const ROLE: &str = "CONTRACTS_CLUSTER_ROLE";
+const LEDGER: &str = "CONTRACTS_CLUSTER_LEDGER";
+/// Seconds between heartbeats: short, so that the tests are; detection bounds scale with it.
+pub(crate) const HEARTBEAT: u64 = 2;
+/// Each call's deadline.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Appends JSON lines to this process's ledger file; each line is written whole and flushed.
+#[derive(Clone)]
+struct Ledger(Arc<Mutex<std::fs::File>>);
+
+impl Ledger {
+    fn open(path: &Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Self(Arc::new(Mutex::new(file)))
+    }
+
+    fn write(&self, entry: Value) {
+        let mut file = self.0.lock().unwrap();
+        writeln!(file, "{entry}").expect("the ledger is writable");
+        file.flush().expect("the ledger flushes");
+    }
+}
+
+pub(crate) fn read_ledger(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("ledger line {l:?}: {e}")))
+        .collect()
+}
+
+/// The ledgered lab: `add(id, 0)` is call `id`; each execution is written down.
+#[service(name = "ledgered")]
+trait Ledgered {
+    async fn run(&self, id: i64) -> i64;
+}
+
+struct Server(Ledger);
+
+impl Ledgered for Server {
+    async fn run(&self, id: i64) -> i64 {
+        self.0.write(json!({"kind": "ran", "id": id, "at": now()}));
+        id
+    }
+}
+
+/// Write `lost` and `up` to the ledger, and print them, as the transport's connection goes and
+/// comes back.
+fn follow_connection(transport: &contracts_amqp::AmqpTransport, ledger: Ledger, who: &str) {
+    let mut connected = transport.watch_connected();
+    let who = who.to_owned();
+    tokio::spawn(async move {
+        while connected.changed().await.is_ok() {
+            let what = if *connected.borrow_and_update() {
+                "up"
+            } else {
+                "lost"
+            };
+            ledger.write(json!({"kind": what, "at": now()}));
+            println!("{who} {what}");
+        }
+    });
+}
+
+pub(crate) async fn child(role: &str) {
+    let ledger = Ledger::open(Path::new(
+        &std::env::var(LEDGER).expect("the ledger's path"),
+    ));
+    let config = Config::from_env().expect("the child's config");
+    let transport = config.connect().await.expect("the child connects");
+    follow_connection(&transport, ledger.clone(), role);
+    match role {
+        "service" => {
+            let handled = ledger.clone();
+            let handler = UserServiceContract::user_created()
+                .handler("audit", "on_user_created", move |e: UserCreated| {
+                    let handled = handled.clone();
+                    async move {
+                        handled.write(json!({"kind": "handled", "id": e.user_id, "at": now()}));
+                        Ok::<(), String>(())
+                    }
+                })
+                .dedupe(MemoryDedupe::new());
+            let _running = config
+                .runner(transport.clone())
+                .serve(LedgeredServer::new(Server(ledger)))
+                .subscribe(handler)
+                .start()
+                .await
+                .expect("the service starts");
+            println!("SERVING");
+            std::future::pending::<()>().await;
+        }
+        "client" => {
+            let rpc = RpcClient::connect(transport.clone(), "blackhole_client")
+                .await
+                .unwrap()
+                .with_timeout(DEADLINE);
+            let client = LedgeredClient::new(rpc);
+            let publisher = UserServicePublisher::new(transport.clone()).with_timeout(DEADLINE);
+            let stop = PathBuf::from(std::env::var(LEDGER).unwrap()).with_extension("stop");
+            println!("CALLING");
+            // Bounded: until the test says stop, or 5 minutes at most.
+            for id in 1..=30_000 {
+                if stop.exists() {
+                    break;
+                }
+                let began = now();
+                let outcome = match client.run(id).await {
+                    Ok(n) if n == id => "ok".to_owned(),
+                    Ok(n) => format!("wrong answer {n}"),
+                    Err(CallError::Unreachable { .. }) => "unreachable".to_owned(),
+                    Err(CallError::Timeout { .. }) => "timeout".to_owned(),
+                    Err(e) => format!("other: {e}"),
+                };
+                ledger.write(json!({
+                    "kind": "call", "id": id, "began": began, "ended": now(), "outcome": outcome,
+                }));
+                let event = UserCreated {
+                    user_id: u64::try_from(id).unwrap(),
+                    name: "blackhole".into(),
+                };
+                let published = match publisher.user_created(&event).await {
+                    Ok(()) => "confirmed".to_owned(),
+                    Err(e) => contracts_core::error::Report(&e).to_string(),
+                };
+                ledger.write(json!({"kind": "published", "id": id, "outcome": published}));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            println!("DONE");
+        }
+        other => panic!("no role {other}"),
+    }
+}
+
+/// The ledgers' folder, removed when dropped.
+struct LedgerDir(PathBuf);
+
+impl LedgerDir {
+    fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("contracts-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the ledgers' folder");
+        Self(dir)
+    }
+}
+
+impl Drop for LedgerDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Wait until the ledger at `path` has `n` entries matching `test`.
+pub(crate) async fn until_ledger(path: &Path, n: usize, test: impl Fn(&Value) -> bool, what: &str) {
+    guarded(what, async {
+        loop {
+            if read_ledger(path).iter().filter(|e| test(e)).count() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+/// A running scenario: the hosts, the cluster, the two processes, and the faults made so far.
+pub(crate) struct Scenario {
+    pub(crate) hosts: TestHosts,
+    pub(crate) cluster: FaultCluster,
+    dir: LedgerDir,
+    pub(crate) service: TestProcess,
+    pub(crate) client: TestProcess,
+    faults: Vec<(String, f64)>,
+}
+
+/// The hosts' names: three nodes, the service's host, the client's.
+pub(crate) const NODES: [&str; 3] = ["n0", "n1", "n2"];
+
+impl Scenario {
+    /// Start everything for the test named `test` (its children run it again in their role):
+    /// the service connects to n0 first, the client to n1, each listing the other nodes to
+    /// fail over to. Returns once calls flow.
+    pub(crate) async fn start(test: &str, label: &str) -> Self {
+        let hosts = TestHosts::create(&["n0", "n1", "n2", "svc", "cli"]);
+        let nodes: Vec<&Host> = NODES.iter().map(|n| hosts.host(n)).collect();
+        let cluster = FaultCluster::start_on(label, &nodes);
+        let dir = LedgerDir::new(label);
+        let uri = |first: usize| {
+            let nodes = cluster.nodes();
+            (0..3)
+                .map(|i| nodes[(first + i) % 3].raw_uri("/"))
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        let start = |role: &str, host: &str, first: usize| {
+            let (uri, ledger) = (uri(first), dir.0.join(format!("{role}.jsonl")));
+            TestProcess::start_on(
+                hosts.host(host),
+                test,
+                &[
+                    (ROLE, role),
+                    (LEDGER, ledger.to_str().unwrap()),
+                    ("AMQP_URI", &uri),
+                    ("QUEUE_TYPE", "quorum"),
+                    ("HEARTBEAT", &HEARTBEAT.to_string()),
+                    ("RECONNECT_DELAY", "0.1"),
+                    ("RECONNECT_MAX_DELAY", "1"),
+                ],
+            )
+        };
+        let mut service = start("service", "svc", 0);
+        service.expect_line("SERVING").await;
+        let mut client = start("client", "cli", 1);
+        client.expect_line("CALLING").await;
+        let scenario = Self {
+            hosts,
+            cluster,
+            dir,
+            service,
+            client,
+            faults: Vec::new(),
+        };
+        scenario.calls_served_after(0.0, 20, "calls flowing").await;
+        scenario
+    }
+
+    pub(crate) fn host(&self, name: &str) -> &Host {
+        self.hosts.host(name)
+    }
+
+    pub(crate) fn ledger(&self, role: &str) -> PathBuf {
+        self.dir.0.join(format!("{role}.jsonl"))
+    }
+
+    /// Record that the fault `what` was made now; returns when.
+    pub(crate) fn fault(&mut self, what: &str) -> f64 {
+        let at = now();
+        self.faults.push((what.to_owned(), at));
+        at
+    }
+
+    /// Wait until `n` calls that began after `after` succeeded.
+    pub(crate) async fn calls_served_after(&self, after: f64, n: usize, what: &str) {
+        let served = |e: &Value| {
+            e["kind"] == "call" && e["outcome"] == "ok" && e["began"].as_f64() > Some(after)
+        };
+        until_ledger(&self.ledger("client"), n, served, what).await;
+    }
+
+    /// The times at which `role`'s connection was lost (`lost`) or came back (`up`).
+    pub(crate) fn marks(&self, role: &str, kind: &str) -> Vec<f64> {
+        read_ledger(&self.ledger(role))
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .filter_map(|e| e["at"].as_f64())
+            .collect()
+    }
+
+    /// Stop the client, wait (30 s at most) for every confirmed event to be handled, and read
+    /// the ledgers.
+    pub(crate) async fn finish(mut self) -> Outcome {
+        std::fs::write(self.ledger("client").with_extension("stop"), "").unwrap();
+        self.client.expect_line("DONE").await;
+        let service_alive = self.service.is_running();
+        let entries = |role| read_ledger(&self.ledger(role));
+        let client_ledger = entries("client");
+        let confirmed: BTreeSet<u64> = client_ledger
+            .iter()
+            .filter(|e| e["kind"] == "published" && e["outcome"] == "confirmed")
+            .filter_map(|e| e["id"].as_u64())
+            .collect();
+        let counted = |kind: &str, ledger: &[Value]| {
+            let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+            for id in ledger
+                .iter()
+                .filter(|e| e["kind"] == kind)
+                .filter_map(|e| e["id"].as_u64())
+            {
+                *counts.entry(id).or_default() += 1;
+            }
+            counts
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            while !confirmed
+                .iter()
+                .all(|id| counted("handled", &entries("service")).contains_key(id))
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        let service_ledger = entries("service");
+        let handled = counted("handled", &service_ledger);
+        let calls: Vec<Value> = client_ledger
+            .iter()
+            .filter(|e| e["kind"] == "call")
+            .cloned()
+            .collect();
+        let recoveries = self
+            .faults
+            .iter()
+            .map(|(what, at)| {
+                let served = calls
+                    .iter()
+                    .filter(|c| c["outcome"] == "ok" && c["began"].as_f64() > Some(*at))
+                    .filter_map(|c| c["ended"].as_f64())
+                    .fold(f64::INFINITY, f64::min);
+                (what.clone(), served - at)
+            })
+            .collect();
+        Outcome {
+            service_alive,
+            lost: confirmed
+                .iter()
+                .copied()
+                .filter(|id| !handled.contains_key(id))
+                .collect(),
+            twice: handled.values().filter(|n| **n > 1).count(),
+            confirmed: confirmed.len(),
+            failed_publishes: client_ledger
+                .iter()
+                .filter(|e| e["kind"] == "published" && e["outcome"] != "confirmed")
+                .count(),
+            ran: counted("ran", &service_ledger),
+            calls,
+            recoveries,
+        }
+    }
+}
+
+/// What the ledgers say once a scenario is over.
+pub(crate) struct Outcome {
+    service_alive: bool,
+    confirmed: usize,
+    /// Confirmed events never handled.
+    lost: Vec<u64>,
+    /// Events handled more than once.
+    twice: usize,
+    failed_publishes: usize,
+    /// How often each call ran on the service.
+    ran: BTreeMap<u64, usize>,
+    calls: Vec<Value>,
+    /// Per fault: how long after it was made a call that began after it first succeeded.
+    recoveries: Vec<(String, f64)>,
+}
+
+impl Outcome {
+    /// Print what happened, then assert what docs/reliability.md promises under these faults:
+    /// the service process survives; no call outlives its deadline by more than a second;
+    /// calls fail only as `unreachable` or `timeout`, and a call that failed as `unreachable`
+    /// never ran; no confirmed event is lost, none is handled twice (the handler has a dedupe
+    /// store); every fault is recovered from within `bound` seconds (a call made after it
+    /// succeeds). Calls may run twice (a redelivered request): counted, not refused.
+    pub(crate) fn check(&self, scenario: &str, bound: f64) {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for call in &self.calls {
+            *counts.entry(call["outcome"].as_str().unwrap()).or_default() += 1;
+        }
+        let mut recoveries: Vec<f64> = self.recoveries.iter().map(|(_, r)| *r).collect();
+        recoveries.sort_by(f64::total_cmp);
+        let ran_twice = self.ran.values().filter(|n| **n > 1).count();
+        println!(
+            "{scenario}: recoveries {:?} (median {:.2} s, max {:.2} s); calls {} {counts:?}, \
+             {ran_twice} ran twice; events confirmed {}, lost {}, handled twice {}, publishes \
+             failed {}",
+            self.recoveries,
+            recoveries[recoveries.len() / 2],
+            recoveries.last().unwrap(),
+            self.calls.len(),
+            self.confirmed,
+            self.lost.len(),
+            self.twice,
+            self.failed_publishes,
+        );
+        assert!(self.service_alive, "the service process survived");
+        for (what, took) in &self.recoveries {
+            assert!(*took <= bound, "{what}: served again after {took:.2} s");
+        }
+        for call in &self.calls {
+            let took = call["ended"].as_f64().unwrap() - call["began"].as_f64().unwrap();
+            assert!(
+                took <= DEADLINE.as_secs_f64() + 1.0,
+                "a call outlived its deadline: {call}"
+            );
+            let outcome = call["outcome"].as_str().unwrap();
+            assert!(
+                ["ok", "unreachable", "timeout"].contains(&outcome),
+                "a call failed otherwise: {call}"
+            );
+            if outcome == "unreachable" {
+                let id = call["id"].as_u64().unwrap();
+                assert!(
+                    !self.ran.contains_key(&id),
+                    "an unreachable call ran: {call}"
+                );
+            }
+        }
+        assert_eq!(self.lost, Vec::<u64>::new(), "no confirmed event lost");
+        assert_eq!(self.twice, 0, "no event handled twice");
+    }
+}
