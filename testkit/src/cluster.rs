@@ -110,6 +110,22 @@ impl FaultNode {
             .unwrap_or_else(|| panic!("{queue} has no leader: {status:?}"))
     }
 
+    /// `rabbitmq-queues -n <this node> args…`, failing the test with its output if it fails.
+    pub fn queues(&self, args: &[&str]) -> String {
+        let out = command(self.netns.as_deref(), "rabbitmq-queues")
+            .args(["-n", &self.name])
+            .args(args)
+            .output()
+            .expect("rabbitmq-queues runs");
+        assert!(
+            out.status.success(),
+            "rabbitmq-queues {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn quorum_status(&self, queue: &str) -> Vec<serde_json::Value> {
         let out = command(self.netns.as_deref(), "rabbitmq-queues")
             .args([

@@ -213,9 +213,15 @@ pub(crate) struct Scenario {
 /// The hosts' names: three nodes, the service's host, the client's.
 pub(crate) const NODES: [&str; 3] = ["n0", "n1", "n2"];
 
+/// The node the client connects to first, where its reply queue lives. The scenarios take
+/// the service's node and the queue's leader down, never this one: a client whose reply queue
+/// (a classic queue, on one node) is on a node that is down cannot reconnect until the node
+/// is back, since re-declaring the queue fails (docs/fault-suite.md, "Found").
+pub(crate) const CLIENT_NODE: usize = 2;
+
 impl Scenario {
     /// Start everything for the test named `test` (its children run it again in their role):
-    /// the service connects to n0 first, the client to n1, each listing the other nodes to
+    /// the service connects to n0 first, the client to n2, each listing the other nodes to
     /// fail over to. Returns once calls flow.
     pub(crate) async fn start(test: &str, label: &str) -> Self {
         let hosts = TestHosts::create(&["n0", "n1", "n2", "svc", "cli"]);
@@ -247,7 +253,7 @@ impl Scenario {
         };
         let mut service = start("service", "svc", 0);
         service.expect_line("SERVING").await;
-        let mut client = start("client", "cli", 1);
+        let mut client = start("client", "cli", CLIENT_NODE);
         client.expect_line("CALLING").await;
         let scenario = Self {
             hosts,
@@ -259,6 +265,30 @@ impl Scenario {
         };
         scenario.calls_served_after(0.0, 20, "calls flowing").await;
         scenario
+    }
+
+    /// The node that leads the service's queue, moved off [`CLIENT_NODE`] first if it is there
+    /// (by taking that node's member out of the queue and putting it back).
+    pub(crate) fn leader(&self) -> usize {
+        let queue = "rpc-ledgered";
+        let index = |leader: String| {
+            NODES
+                .iter()
+                .position(|n| leader == format!("rabbit@{n}"))
+                .unwrap_or_else(|| panic!("the leader {leader} is one of ours"))
+        };
+        let leader = index(self.cluster.node(0).quorum_leader(queue));
+        if leader != CLIENT_NODE {
+            return leader;
+        }
+        let member = &self.cluster.node(CLIENT_NODE).name;
+        self.cluster
+            .node(0)
+            .queues(&["delete_member", queue, member]);
+        self.cluster.node(0).queues(&["add_member", queue, member]);
+        let leader = index(self.cluster.node(0).quorum_leader(queue));
+        assert_ne!(leader, CLIENT_NODE, "the leadership moved");
+        leader
     }
 
     pub(crate) fn host(&self, name: &str) -> &Host {
@@ -276,12 +306,38 @@ impl Scenario {
         at
     }
 
-    /// Wait until `n` calls that began after `after` succeeded.
+    /// Wait (30 s at most) until `n` calls that began after `after` succeeded; if they do not,
+    /// fail with what the ledgers say.
     pub(crate) async fn calls_served_after(&self, after: f64, n: usize, what: &str) {
         let served = |e: &Value| {
             e["kind"] == "call" && e["outcome"] == "ok" && e["began"].as_f64() > Some(after)
         };
-        until_ledger(&self.ledger("client"), n, served, what).await;
+        let waited = tokio::time::timeout(Duration::from_secs(30), async {
+            while read_ledger(&self.ledger("client"))
+                .iter()
+                .filter(|e| served(e))
+                .count()
+                < n
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        if waited.is_err() {
+            let calls: Vec<Value> = read_ledger(&self.ledger("client"))
+                .into_iter()
+                .filter(|e| e["kind"] == "call")
+                .collect();
+            panic!(
+                "{what}: fewer than {n} in 30 s. Service lost {:?}, up {:?}; client lost {:?}, \
+                 up {:?}; fault at {after}; last calls {:?}",
+                self.marks("service", "lost"),
+                self.marks("service", "up"),
+                self.marks("client", "lost"),
+                self.marks("client", "up"),
+                &calls[calls.len().saturating_sub(3)..],
+            );
+        }
     }
 
     /// The times at which `role`'s connection was lost (`lost`) or came back (`up`).
@@ -382,6 +438,14 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
+    /// Every call succeeded, and each was answered once: one outcome per call id.
+    pub(crate) fn all_calls_succeeded_once(&self) {
+        let failed: Vec<&Value> = self.calls.iter().filter(|c| c["outcome"] != "ok").collect();
+        assert!(failed.is_empty(), "calls failed: {failed:?}");
+        let ids: BTreeSet<u64> = self.calls.iter().filter_map(|c| c["id"].as_u64()).collect();
+        assert_eq!(ids.len(), self.calls.len(), "a call id answered twice");
+    }
+
     /// Print what happened, then assert what docs/reliability.md promises under these faults:
     /// the service process survives; no call outlives its deadline by more than a second;
     /// calls fail only as `unreachable` or `timeout`, and a call that failed as `unreachable`
