@@ -192,13 +192,6 @@ impl Host {
         command
     }
 
-    /// [`Self::command`] for tokio.
-    pub fn tokio_command(&self, program: &str) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new("ip");
-        command.args(["netns", "exec", &self.netns, program]);
-        command
-    }
-
     fn ip(&self, args: &[&str]) {
         let mut all = vec!["netns", "exec", &self.netns, "ip"];
         all.extend_from_slice(args);
