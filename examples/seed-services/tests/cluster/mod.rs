@@ -57,15 +57,18 @@ impl Ledger {
     }
 }
 
+/// The entries of a ledger so far: every whole line (the one its process may be writing now
+/// is left for the next read).
 pub(crate) fn read_ledger(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("ledger line {l:?}: {e}")))
         .collect()
 }
 
-/// The ledgered lab: `add(id, 0)` is call `id`; each execution is written down.
+/// The ledgered lab: `run(id)` is call `id`; each execution is written down.
 #[service(name = "ledgered")]
 trait Ledgered {
     async fn run(&self, id: i64) -> i64;
@@ -200,6 +203,10 @@ pub(crate) async fn until_ledger(path: &Path, n: usize, test: impl Fn(&Value) ->
     .await;
 }
 
+/// One scenario at a time: each starts three RabbitMQ nodes and two processes, and detection
+/// and recovery are timed, so they do not share the machine's two cores with each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A running scenario: the hosts, the cluster, the two processes, and the faults made so far.
 pub(crate) struct Scenario {
     pub(crate) hosts: TestHosts,
@@ -208,6 +215,8 @@ pub(crate) struct Scenario {
     pub(crate) service: TestProcess,
     pub(crate) client: TestProcess,
     faults: Vec<(String, f64)>,
+    /// Last, so that it is released after everything above is torn down.
+    _alone: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// The hosts' names: three nodes, the service's host, the client's.
@@ -224,6 +233,7 @@ impl Scenario {
     /// the service connects to n0 first, the client to n2, each listing the other nodes to
     /// fail over to. Returns once calls flow.
     pub(crate) async fn start(test: &str, label: &str) -> Self {
+        let alone = ONE_AT_A_TIME.lock().await;
         let hosts = TestHosts::create(&["n0", "n1", "n2", "svc", "cli"]);
         let nodes: Vec<&Host> = NODES.iter().map(|n| hosts.host(n)).collect();
         let cluster = FaultCluster::start_on(label, &nodes);
@@ -262,6 +272,7 @@ impl Scenario {
             service,
             client,
             faults: Vec::new(),
+            _alone: alone,
         };
         scenario.calls_served_after(0.0, 20, "calls flowing").await;
         scenario
