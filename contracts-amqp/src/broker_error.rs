@@ -42,10 +42,7 @@ pub(crate) fn closed(e: &lapin::Error) -> TransportError {
 
 /// Whether `e` is a channel or connection closed because the whole connection went (an I/O
 /// error, missed heartbeats, a connection-level AMQP close such as `320 CONNECTION_FORCED`),
-/// as opposed to a channel the broker closed over what was done on it. Such an operation is
-/// retried on the next connection even before the link has noticed the loss: lapin can report
-/// the broker's `connection.close` on a channel a moment before the connection's own state
-/// says it is closing.
+/// as opposed to a channel the broker closed over what was done on it.
 pub(crate) fn connection_gone(e: &TransportError) -> bool {
     let TransportError::Closed {
         source: Some(source),

@@ -308,6 +308,14 @@ impl Link {
         gone
     }
 
+    /// Whether an operation on the connection of `generation` that failed with `e` should be
+    /// retried on the next connection: the link saw that connection go, or `e` says it went
+    /// ([`connection_gone`]: lapin can report the broker's `connection.close` on a channel a
+    /// moment before the connection's own state says so).
+    pub(crate) fn lost_with(&self, generation: u64, e: &TransportError) -> bool {
+        self.suspect(generation) || connection_gone(e)
+    }
+
     /// Wait until the link is on a connection newer than `generation` (or finished).
     pub(crate) async fn newer_than(&self, generation: u64) {
         let mut state = self.state.subscribe();
@@ -370,7 +378,7 @@ impl Link {
         loop {
             match self.try_publisher().await {
                 Err((e, generation)) => {
-                    if !self.suspect(generation) && !connection_gone(&e) {
+                    if !self.lost_with(generation, &e) {
                         return Err(e);
                     }
                     self.newer_than(generation).await;
@@ -592,9 +600,7 @@ where
     loop {
         let (connection, generation) = link.connection().await?;
         match op(connection).await {
-            Err(e @ TransportError::Closed { .. })
-                if link.suspect(generation) || connection_gone(&e) =>
-            {
+            Err(e @ TransportError::Closed { .. }) if link.lost_with(generation, &e) => {
                 link.newer_than(generation).await;
             }
             other => return other,

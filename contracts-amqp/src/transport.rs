@@ -24,9 +24,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Connection};
 
-use crate::broker_error::{
-    NOT_FOUND, closed, connection_gone, declare_error, queue_type_error, reply_code,
-};
+use crate::broker_error::{NOT_FOUND, closed, declare_error, queue_type_error, reply_code};
 use crate::channel::Closing;
 use crate::consumer::AmqpConsumer;
 use crate::link::{
@@ -275,7 +273,7 @@ impl Transport for AmqpTransport {
                     // Not confirmed because the connection went: publish again on the next one
                     // (the broker may have stored the first copy: at least once).
                     Err(e @ TransportError::Closed { .. })
-                        if self.link.suspect(generation) || connection_gone(&e) =>
+                        if self.link.lost_with(generation, &e) =>
                     {
                         self.link.newer_than(generation).await;
                     }

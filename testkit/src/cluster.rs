@@ -127,24 +127,8 @@ impl FaultNode {
     }
 
     fn quorum_status(&self, queue: &str) -> Vec<serde_json::Value> {
-        let out = command(self.netns.as_deref(), "rabbitmq-queues")
-            .args([
-                "-n",
-                &self.name,
-                "quorum_status",
-                queue,
-                "--formatter",
-                "json",
-                "-q",
-            ])
-            .output()
-            .expect("rabbitmq-queues runs");
-        assert!(
-            out.status.success(),
-            "rabbitmq-queues quorum_status {queue}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("quorum_status lists JSON")
+        let listed = self.queues(&["quorum_status", queue, "--formatter", "json", "-q"]);
+        serde_json::from_str(&listed).expect("quorum_status lists JSON")
     }
 
     /// The nodes this node sees running in its cluster (0 when it cannot tell, as while it

@@ -6,7 +6,7 @@
 
 mod cluster;
 
-use cluster::{HEARTBEAT, NODES, ROLE, Scenario, now};
+use cluster::{HEARTBEAT, NODES, ROLE, Scenario};
 
 /// Run a test's child role if this process is one; `true` when it was.
 async fn child() -> bool {
@@ -101,10 +101,7 @@ async fn a_partitioned_node_is_left_and_the_cluster_heals() {
         s.calls_served_after(cut, 5, "calls served during the partition")
             .await;
         s.host(&node).restore_traffic();
-        let healed = now();
-        s.cluster.await_running(3);
-        s.calls_served_after(healed, 5, "calls served after the heal")
-            .await;
+        s.whole_again().await;
     }
     s.finish().await.check("partition", 60.0);
 }
@@ -137,10 +134,7 @@ async fn killed_and_stopped_nodes_are_left_and_rejoin() {
         s.calls_served_after(at, 5, "calls served without the node")
             .await;
         s.cluster.node(node).start();
-        let back = now();
-        s.cluster.await_running(3);
-        s.calls_served_after(back, 5, "calls served once it rejoined")
-            .await;
+        s.whole_again().await;
     }
     s.finish().await.check("killed nodes", 60.0);
 }

@@ -5,8 +5,6 @@
 //! what it saw to a ledger (a file per process, outside the faulted network); [`Scenario::finish`]
 //! reads them, and [`Outcome::check`] asserts the guarantees docs/reliability.md states.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,7 +15,7 @@ use contracts_amqp::Config;
 use contracts_core::RpcClient;
 use contracts_core::events::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
-use contracts_testkit::{FaultCluster, Host, TestHosts, TestProcess, guarded};
+use contracts_testkit::{FaultCluster, Host, TestHosts, TestProcess};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use serde_json::{Value, json};
 
@@ -190,19 +188,6 @@ impl Drop for LedgerDir {
     }
 }
 
-/// Wait until the ledger at `path` has `n` entries matching `test`.
-pub(crate) async fn until_ledger(path: &Path, n: usize, test: impl Fn(&Value) -> bool, what: &str) {
-    guarded(what, async {
-        loop {
-            if read_ledger(path).iter().filter(|e| test(e)).count() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-}
-
 /// One scenario at a time: each starts three RabbitMQ nodes and two processes, and detection
 /// and recovery are timed, so they do not share the machine's two cores with each other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -349,6 +334,15 @@ impl Scenario {
                 &calls[calls.len().saturating_sub(3)..],
             );
         }
+    }
+
+    /// Wait until the cluster has all three nodes running again, then until calls made after
+    /// that succeed.
+    pub(crate) async fn whole_again(&self) {
+        let back = now();
+        self.cluster.await_running(3);
+        self.calls_served_after(back, 5, "calls served once the cluster is whole again")
+            .await;
     }
 
     /// The times at which `role`'s connection was lost (`lost`) or came back (`up`).
