@@ -89,7 +89,8 @@ impl AmqpConsumer {
         }
         let consumer = channel
             .basic_consume(
-                self.queue.as_str().into(),
+                // The queue's replacement if its node went (link.rs, `redeclare`).
+                self.link.on_broker(&self.queue).as_str().into(),
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),

@@ -7,6 +7,7 @@
 //!
 //! What is guaranteed across a reconnection is in docs/reliability.md, "Reconnection".
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use contracts_core::transport::{BrokerCause, ExchangeSpec, QueueSpec, TransportError};
+use contracts_core::wire::topology;
 use futures_core::Stream;
 use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -23,7 +25,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::{Notify, watch};
 
-use crate::broker_error::{closed, connection_gone, describe};
+use crate::broker_error::{NOT_FOUND, closed, connection_gone, describe, reply_code};
 use crate::fields::to_table;
 use crate::uri::BrokerUri;
 
@@ -103,6 +105,15 @@ struct Declared {
     exchanges: Vec<ExchangeSpec>,
     queues: Vec<QueueSpec>,
     bindings: Vec<(String, String, String)>,
+    /// Queues declared under another name on the broker since their home node went: the
+    /// name they were declared by, and the replacement's.
+    replaced: HashMap<String, String>,
+}
+
+impl Declared {
+    fn on_broker<'a>(&'a self, queue: &'a str) -> &'a str {
+        self.replaced.get(queue).map_or(queue, String::as_str)
+    }
 }
 
 pub(crate) struct Link {
@@ -369,6 +380,14 @@ impl Link {
         let mut declared = self.declared.lock().expect("declared lock");
         declared.queues.retain(|q| q.name != queue);
         declared.bindings.retain(|(q, _, _)| q != queue);
+        declared.replaced.remove(queue);
+    }
+
+    /// The name on the broker of the queue declared as `queue`: the same, unless its home
+    /// node went and the link declared a replacement (see `redeclare`).
+    pub(crate) fn on_broker(&self, queue: &str) -> String {
+        let declared = self.declared.lock().expect("declared lock");
+        declared.on_broker(queue).to_owned()
     }
 
     /// A publish channel of the current connection, with its generation: one of a small pool,
@@ -385,6 +404,23 @@ impl Link {
                 }
                 Ok(found) => return Ok(found),
             }
+        }
+    }
+
+    /// Take `channel` out of the publish pool and close it: the broker refused a message on
+    /// it. A quorum queue's client state lives in the channel, and a channel that met a queue
+    /// during its leader election can go on refusing every message to it long after a new
+    /// leader took over (seen on RabbitMQ 3.10 after a node was killed); the next publish
+    /// opens a fresh one.
+    pub(crate) fn retire_publisher(&self, channel: &Arc<Channel>) {
+        let mut pool = self.publishers.lock().expect("publishers lock");
+        let before = pool.1.len();
+        pool.1.retain(|c| !Arc::ptr_eq(c, channel));
+        if pool.1.len() < before {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                let _ = channel.close(200, "refused a message".into()).await;
+            });
         }
     }
 
@@ -558,6 +594,15 @@ async fn reconnect(
 }
 
 /// Declare on `connection` everything declared on the link so far.
+///
+/// A classic queue lives on one node, its home; while that node is down or cut off, declaring
+/// the queue anywhere else is refused (`404`, "home node … is down or inaccessible"). For a
+/// queue that holds messages for others, waiting for that node is all there is to do (the
+/// reconnection rounds go on). A queue of this process's own that the broker may delete by
+/// itself ([`topology::replaceable`]: a reply queue) is declared again under a fresh name,
+/// with the same bindings, and its consumers move to it. A reply queue keeps its routing
+/// key, so calls made from then on are answered; replies already on their way to the old
+/// queue are lost, and their calls time out.
 async fn redeclare(link: &Link, connection: &Connection) -> Result<(), String> {
     let (exchanges, queues, bindings) = {
         let declared = link.declared.lock().expect("declared lock");
@@ -567,19 +612,49 @@ async fn redeclare(link: &Link, connection: &Connection) -> Result<(), String> {
             declared.bindings.clone(),
         )
     };
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| describe(&e))?;
+    let open = || async { connection.create_channel().await.map_err(|e| describe(&e)) };
+    let mut channel = open().await?;
     let fail = |e: lapin::Error| describe(&e);
     for spec in &exchanges {
         declare_exchange_on(&channel, spec).await.map_err(fail)?;
     }
     for spec in &queues {
-        declare_queue_on(&channel, spec).await.map_err(fail)?;
+        let current = QueueSpec {
+            name: link.on_broker(&spec.name),
+            ..spec.clone()
+        };
+        match declare_queue_on(&channel, &current).await {
+            Ok(()) => {}
+            Err(e) if reply_code(&e) == Some(NOT_FOUND) && topology::replaceable(spec) => {
+                // The refusal closed the channel.
+                channel = open().await?;
+                let replacement = QueueSpec {
+                    name: format!(
+                        "{}-{}",
+                        spec.name,
+                        &uuid::Uuid::new_v4().simple().to_string()[..8]
+                    ),
+                    ..spec.clone()
+                };
+                declare_queue_on(&channel, &replacement)
+                    .await
+                    .map_err(fail)?;
+                tracing::warn!(
+                    queue = %current.name,
+                    replacement = %replacement.name,
+                    refusal = %describe(&e),
+                    "declared a replacement for a queue whose node is gone"
+                );
+                let mut declared = link.declared.lock().expect("declared lock");
+                declared
+                    .replaced
+                    .insert(spec.name.clone(), replacement.name);
+            }
+            Err(e) => return Err(fail(e)),
+        }
     }
     for (queue, exchange, key) in &bindings {
-        bind_on(&channel, queue, exchange, key)
+        bind_on(&channel, &link.on_broker(queue), exchange, key)
             .await
             .map_err(fail)?;
     }

@@ -13,6 +13,7 @@
 //! its own deadline (docs/reliability.md, "Reconnection").
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use contracts_core::transport::{
     BoxFuture, Consumer, Delivery, ExchangeSpec, Message, QueueSpec, QueueType, Transport,
@@ -217,15 +218,20 @@ impl Transport for AmqpTransport {
         Box::pin(async move {
             on_connection(&self.link, |connection| async move {
                 let channel = self.scratch_channel(&connection).await?;
-                bind_on(&channel.0, queue, exchange, routing_key)
-                    .await
-                    .map_err(|e| match reply_code(&e) {
-                        Some(NOT_FOUND) => TransportError::closed_by(
-                            format!("cannot bind `{queue}` to `{exchange}`"),
-                            e.clone(),
-                        ),
-                        _ => closed(&e),
-                    })
+                bind_on(
+                    &channel.0,
+                    &self.link.on_broker(queue),
+                    exchange,
+                    routing_key,
+                )
+                .await
+                .map_err(|e| match reply_code(&e) {
+                    Some(NOT_FOUND) => TransportError::closed_by(
+                        format!("cannot bind `{queue}` to `{exchange}`"),
+                        e.clone(),
+                    ),
+                    _ => closed(&e),
+                })
             })
             .await?;
             self.link.record_binding(queue, exchange, routing_key);
@@ -235,12 +241,13 @@ impl Transport for AmqpTransport {
 
     fn delete_queue<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
+            let on_broker = &self.link.on_broker(queue);
             self.link.forget_queue(queue);
             on_connection(&self.link, |connection| async move {
                 let channel = self.scratch_channel(&connection).await?;
                 channel
                     .0
-                    .queue_delete(queue.into(), QueueDeleteOptions::default())
+                    .queue_delete(on_broker.as_str().into(), QueueDeleteOptions::default())
                     .await
                     .map(drop)
                     .map_err(|e| declare_error(&e, queue, TransportError::NoSuchQueue))
@@ -258,6 +265,7 @@ impl Transport for AmqpTransport {
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(async move {
             let properties = to_properties(&message.properties);
+            let mut refusals = 0;
             loop {
                 let (channel, generation) = self.link.publisher().await?;
                 match publish_once(
@@ -277,6 +285,18 @@ impl Transport for AmqpTransport {
                     {
                         self.link.newer_than(generation).await;
                     }
+                    // Refused: not taken, so publishing again duplicates nothing the broker
+                    // kept. A quorum queue refuses while it has no leader (a node just went)
+                    // and a refusing channel can stay stuck, so try again on a fresh channel
+                    // a few times, backing off, before the refusal is the caller's.
+                    Err(e @ TransportError::Nacked { .. }) => {
+                        self.link.retire_publisher(&channel);
+                        if refusals == NACK_RETRIES {
+                            return Err(e);
+                        }
+                        tokio::time::sleep(NACK_BACKOFF * 2u32.pow(refusals)).await;
+                        refusals += 1;
+                    }
                     other => return other,
                 }
             }
@@ -291,7 +311,10 @@ impl Transport for AmqpTransport {
             loop {
                 let (channel, generation) = self.getter().await?;
                 let got = channel
-                    .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+                    .basic_get(
+                        self.link.on_broker(queue).as_str().into(),
+                        BasicGetOptions { no_ack: false },
+                    )
                     .await;
                 match got {
                     Ok(got) => {
@@ -357,13 +380,23 @@ impl Transport for AmqpTransport {
             // A passive declare on a missing queue closes the channel with 404; the next
             // use of the get channel opens another.
             let declared = channel
-                .queue_declare(queue.into(), options, FieldTable::default())
+                .queue_declare(
+                    self.link.on_broker(queue).as_str().into(),
+                    options,
+                    FieldTable::default(),
+                )
                 .await
                 .map_err(|e| declare_error(&e, queue, TransportError::NoSuchQueue))?;
             Ok(Some(u64::from(declared.message_count())))
         })
     }
 }
+
+/// Publishes a refused message (`basic.nack`) again this many times, waiting `NACK_BACKOFF`,
+/// then twice as long each time (6.3 s in all): longer than a quorum queue's leader election
+/// takes after a node is lost, and the caller's deadline cuts it short anyway.
+const NACK_RETRIES: u32 = 6;
+const NACK_BACKOFF: Duration = Duration::from_millis(100);
 
 /// One publish on `channel`, awaiting its confirm.
 async fn publish_once(

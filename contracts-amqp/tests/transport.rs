@@ -159,3 +159,54 @@ async fn an_explicit_classic_type_matches_nameko_s_declaration_either_way() {
         assert_eq!(vhost.queue(&first.name).unwrap().kind, "classic");
     }
 }
+
+/// A queue that refuses messages when full (`x-overflow: reject-publish`) answers a publish with
+/// `basic.nack`: it is published again a few times on a fresh channel, then the refusal is the
+/// caller's as `Nacked`; the connection stays, and once the queue has room publishing works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_publish_is_retried_then_reported_and_publishing_goes_on() {
+    let vhost = TestVhost::create("nacked");
+    let broker = vhost.connect().await;
+    let mut arguments = contracts_core::transport::Headers::default();
+    arguments.insert("x-max-length".into(), 1.into());
+    arguments.insert("x-overflow".into(), "reject-publish".into());
+    let spec = QueueSpec {
+        name: "full".into(),
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        arguments,
+    };
+    broker.declare_queue(&spec).await.unwrap();
+    broker.bind("full", "amq.topic", "k").await.unwrap();
+    let message = || Message {
+        properties: topology::json_properties(),
+        body: b"{}".to_vec(),
+    };
+    broker
+        .publish("amq.topic", "k", message(), true)
+        .await
+        .unwrap();
+    match broker.publish("amq.topic", "k", message(), true).await {
+        Err(TransportError::Nacked {
+            exchange,
+            routing_key,
+        }) => assert_eq!(
+            (exchange.as_str(), routing_key.as_str()),
+            ("amq.topic", "k")
+        ),
+        other => panic!("expected Nacked, got {other:?}"),
+    }
+    assert!(broker.is_connected());
+    let (delivery, _) = broker
+        .get("full")
+        .await
+        .unwrap()
+        .expect("the first message");
+    delivery.acker.ack().await.unwrap();
+    broker
+        .publish("amq.topic", "k", message(), true)
+        .await
+        .unwrap();
+    assert_eq!(vhost.queue("full").unwrap().messages_ready, 1);
+}

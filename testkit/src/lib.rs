@@ -7,6 +7,7 @@ mod certs;
 mod cluster;
 mod hosts;
 pub mod http;
+pub mod latency;
 mod logs;
 pub mod nameko;
 mod otlp;

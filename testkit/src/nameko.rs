@@ -135,8 +135,23 @@ fn build_venv(venv: &Path, requirements: &Path) -> Result<(), String> {
     )
 }
 
-fn python_command(venv: &Venv, amqp_uri: &str, script: &Path) -> Command {
-    let mut command = Command::new(venv.python());
+/// `venv`'s Python running `script`, on `host` (`ip netns exec`) when there is one.
+fn python_command(
+    venv: &Venv,
+    amqp_uri: &str,
+    script: &Path,
+    host: Option<&crate::Host>,
+) -> Command {
+    let mut command = match host {
+        Some(host) => {
+            let mut command = Command::new("ip");
+            command
+                .args(["netns", "exec", &host.netns])
+                .arg(venv.python());
+            command
+        }
+        None => Command::new(venv.python()),
+    };
     command
         .arg(script)
         .env("AMQP_URI", amqp_uri)
@@ -174,8 +189,29 @@ impl NamekoProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let mut process = Self::spawn_in(venv, amqp_uri, script, args, env);
-        let output = process.output.as_mut().expect("fresh output");
+        Self::spawn(None, venv, amqp_uri, script, args, env)
+            .ready()
+            .await
+    }
+
+    /// [`Self::start_in`] on `host` (`ip netns exec`), for the fault scenarios on hosts of
+    /// their own.
+    pub async fn start_on(
+        host: &crate::Host,
+        venv: &Venv,
+        amqp_uri: &str,
+        script: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::spawn(Some(host), venv, amqp_uri, script, args, env)
+            .ready()
+            .await
+    }
+
+    async fn ready(mut self) -> Self {
+        let script = self.script.clone();
+        let output = self.output.as_mut().expect("fresh output");
         let ready = tokio::time::timeout(GUARD, async {
             while let Some(line) = output.recv().await {
                 if line.trim() == "READY" {
@@ -190,7 +226,7 @@ impl NamekoProcess {
             "{} never printed READY (see its stderr above)",
             script.display()
         );
-        process
+        self
     }
 
     /// Run `script` in `venv` without waiting for anything: every line it prints is in
@@ -202,7 +238,18 @@ impl NamekoProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let mut child = python_command(venv, amqp_uri, script)
+        Self::spawn(None, venv, amqp_uri, script, args, env)
+    }
+
+    fn spawn(
+        host: Option<&crate::Host>,
+        venv: &Venv,
+        amqp_uri: &str,
+        script: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = python_command(venv, amqp_uri, script, host)
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -268,7 +315,7 @@ pub async fn run_client_in(
 ) -> serde_json::Value {
     let output = tokio::time::timeout(
         GUARD * 2,
-        python_command(venv, vhost.raw_uri(), script)
+        python_command(venv, vhost.raw_uri(), script, None)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

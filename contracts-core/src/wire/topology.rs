@@ -95,6 +95,15 @@ pub fn reply_queue(caller: &str, id: &str) -> QueueSpec {
     }
 }
 
+/// Whether `spec` may be declared again under another name when its home node is gone: a
+/// queue only this process uses that holds nothing meant to outlive its consumer, which
+/// RabbitMQ deletes by itself once unused (a [`reply_queue`], with `x-expires`, or an
+/// exclusive queue). A queue that others share or that keeps messages for later (a work
+/// queue, a reliable broadcast queue) must wait for its node instead.
+pub fn replaceable(spec: &QueueSpec) -> bool {
+    spec.exclusive || spec.arguments.contains_key("x-expires")
+}
+
 /// How an event handler shares its queue: Nameko's `handler_type`, spelled as Nameko spells
 /// it in contracts and `service.json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

@@ -6,7 +6,7 @@
 
 mod cluster;
 
-use cluster::{HEARTBEAT, NODES, ROLE, Scenario};
+use cluster::{HEARTBEAT, Link, NODES, ROLE, Scenario};
 
 /// Run a test's child role if this process is one; `true` when it was.
 async fn child() -> bool {
@@ -34,8 +34,11 @@ async fn a_silent_blackhole_is_detected_by_heartbeats_and_recovered() {
     )
     .await;
     let mut detections = Vec::new();
-    for (role, host, node) in [("service", "svc", "n0"), ("client", "cli", "n2")] {
-        s.host(host).drop_traffic_with(&[s.host(node)]);
+    // Nameko's twin of each (the anchor service, the Nameko client) is cut off alike.
+    for (role, host, twin) in [("service", "svc", "nks"), ("client", "cli", "nkc")] {
+        for host in [host, twin] {
+            s.host(host).drop_traffic_with(&[s.host("n0")]);
+        }
         let cut = s.fault(&format!("{role} ↔ its node"));
         let process = if role == "service" {
             &mut s.service
@@ -58,7 +61,9 @@ async fn a_silent_blackhole_is_detected_by_heartbeats_and_recovered() {
             up - cut
         );
         detections.push((role, lost - cut));
-        s.host(host).restore_traffic();
+        for host in [host, twin] {
+            s.host(host).restore_traffic();
+        }
     }
     let outcome = s.finish().await;
     outcome.check("blackhole", 30.0);
@@ -139,22 +144,32 @@ async fn killed_and_stopped_nodes_are_left_and_rejoin() {
     s.finish().await.check("killed nodes", 60.0);
 }
 
-/// 2% of the client's packets lost, both ways, at random: TCP retransmits, and every call
-/// still succeeds within its deadline, each answered once. (Latency too would need `tc
-/// netem`, which this kernel lacks.)
+/// The clients (Rust and Nameko) reach the nodes through a forwarder that adds 100 ms ± 50 ms
+/// each way (`LATENCY`), and then lose 2% of their packets, both ways, at random: TCP
+/// retransmits, and every call still succeeds within its deadline, each answered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lossy_link_delays_calls_but_fails_none() {
+async fn a_slow_lossy_link_delays_calls_but_fails_none() {
     if child().await {
         return;
     }
-    let mut s = Scenario::start("a_lossy_link_delays_calls_but_fails_none", "loss").await;
-    s.host("cli").lose_packets(2);
-    let from = s.fault("2% loss on the client's link");
-    s.calls_served_after(from, 100, "calls over the lossy link")
+    let mut s = Scenario::start_with(
+        "a_slow_lossy_link_delays_calls_but_fails_none",
+        "loss",
+        Link::Delayed,
+    )
+    .await;
+    let clients = ["cli", "nkc"];
+    for client in clients {
+        s.host(client).lose_packets(2);
+    }
+    let from = s.fault("100 ms ± 50 ms and 2% loss on the clients' links");
+    s.calls_served_after(from, 50, "calls over the slow lossy link")
         .await;
-    s.host("cli").lose_packets(0);
+    for client in clients {
+        s.host(client).lose_packets(0);
+    }
     let outcome = s.finish().await;
-    outcome.check("loss", 30.0);
+    outcome.check("latency and loss", 30.0);
     outcome.all_calls_succeeded_once();
 }
 

@@ -15,6 +15,8 @@ use contracts_amqp::Config;
 use contracts_core::RpcClient;
 use contracts_core::events::dedupe::MemoryDedupe;
 use contracts_core::prelude::*;
+use contracts_testkit::latency::{self, Latency};
+use contracts_testkit::nameko::{NAMEKO2, NamekoProcess};
 use contracts_testkit::{FaultCluster, Host, TestHosts, TestProcess};
 use seed_contracts::{UserCreated, UserServiceContract, UserServicePublisher};
 use serde_json::{Value, json};
@@ -72,6 +74,12 @@ trait Ledgered {
     async fn run(&self, id: i64) -> i64;
 }
 
+/// The anchor's contract: `ledgered`'s twin, served by Nameko (`tests/nameko/cluster_roles.py`).
+#[service(name = "ledgered_nameko")]
+trait LedgeredNameko {
+    async fn run(&self, id: i64) -> i64;
+}
+
 struct Server(Ledger);
 
 impl Ledgered for Server {
@@ -100,6 +108,9 @@ fn follow_connection(transport: &contracts_amqp::AmqpTransport, ledger: Ledger, 
 }
 
 pub(crate) async fn child(role: &str) {
+    if role == "latency" {
+        return forward_with_latency().await;
+    }
     let ledger = Ledger::open(Path::new(
         &std::env::var(LEDGER).expect("the ledger's path"),
     ));
@@ -133,9 +144,16 @@ pub(crate) async fn child(role: &str) {
                 .await
                 .unwrap()
                 .with_timeout(DEADLINE);
-            let client = LedgeredClient::new(rpc);
+            let client = LedgeredClient::new(rpc.clone());
             let publisher = UserServicePublisher::new(transport.clone()).with_timeout(DEADLINE);
             let stop = PathBuf::from(std::env::var(LEDGER).unwrap()).with_extension("stop");
+            let anchor = LedgeredNamekoClient::new(rpc.clone());
+            // The anchor's calls, beside ours and at their pace: a call that waits out its
+            // deadline there must not slow the calls to the Rust service.
+            tokio::spawn(call_in_turn(ledger.clone(), stop.clone(), move |id| {
+                let anchor = anchor.clone();
+                async move { anchor.run(id).await }
+            }));
             println!("CALLING");
             // Bounded: until the test says stop, or 5 minutes at most.
             for id in 1..=30_000 {
@@ -143,13 +161,7 @@ pub(crate) async fn child(role: &str) {
                     break;
                 }
                 let began = now();
-                let outcome = match client.run(id).await {
-                    Ok(n) if n == id => "ok".to_owned(),
-                    Ok(n) => format!("wrong answer {n}"),
-                    Err(CallError::Unreachable { .. }) => "unreachable".to_owned(),
-                    Err(CallError::Timeout { .. }) => "timeout".to_owned(),
-                    Err(e) => format!("other: {e}"),
-                };
+                let outcome = outcome(id, client.run(id).await);
                 ledger.write(json!({
                     "kind": "call", "id": id, "began": began, "ended": now(), "outcome": outcome,
                 }));
@@ -167,6 +179,53 @@ pub(crate) async fn child(role: &str) {
             println!("DONE");
         }
         other => panic!("no role {other}"),
+    }
+}
+
+/// The `latency` role: forward port `LATENCY_PORT + i` of this host to the i-th address of
+/// `UPSTREAMS` with [`LATENCY`] added both ways, until killed.
+async fn forward_with_latency() {
+    let upstreams = std::env::var("UPSTREAMS").expect("the nodes' addresses");
+    for (i, upstream) in upstreams.split(';').enumerate() {
+        let listener =
+            tokio::net::TcpListener::bind(("0.0.0.0", LATENCY_PORT + u16::try_from(i).unwrap()))
+                .await
+                .expect("a port to forward");
+        let upstream = upstream.parse().expect("an address");
+        tokio::spawn(latency::forward_with_latency(listener, upstream, LATENCY));
+    }
+    println!("FORWARDING");
+    std::future::pending::<()>().await;
+}
+
+/// A call's outcome as the ledger says it.
+fn outcome(id: i64, result: Result<i64, CallError>) -> String {
+    match result {
+        Ok(n) if n == id => "ok".to_owned(),
+        Ok(n) => format!("wrong answer {n}"),
+        Err(CallError::Unreachable { .. }) => "unreachable".to_owned(),
+        Err(CallError::Timeout { .. }) => "timeout".to_owned(),
+        Err(e) => format!("other: {}", contracts_core::error::Report(&e)),
+    }
+}
+
+/// Call `call(id)` for ids 1, 2, … until `stop` exists, writing each outcome to `ledger` as an
+/// `anchor_call`.
+async fn call_in_turn<F, Fut>(ledger: Ledger, stop: PathBuf, call: F)
+where
+    F: Fn(i64) -> Fut,
+    Fut: Future<Output = Result<i64, CallError>>,
+{
+    for id in 1.. {
+        if stop.exists() {
+            break;
+        }
+        let began = now();
+        let outcome = outcome(id, call(id).await);
+        ledger.write(json!({
+            "kind": "anchor_call", "id": id, "began": began, "ended": now(), "outcome": outcome,
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -199,46 +258,97 @@ pub(crate) struct Scenario {
     dir: LedgerDir,
     pub(crate) service: TestProcess,
     pub(crate) client: TestProcess,
+    /// The anchor: `ledgered`'s twin in Nameko 2.14.1, on the classic queues Nameko declares,
+    /// called by the Rust client beside `ledgered`.
+    nameko_service: NamekoProcess,
+    /// A Nameko 2.14.1 client calling the Rust `ledgered`.
+    nameko_client: NamekoProcess,
     faults: Vec<(String, f64)>,
+    /// Between the clients and the nodes, with [`Link::Delayed`].
+    _forwarder: Option<TestProcess>,
     /// Last, so that it is released after everything above is torn down.
     _alone: tokio::sync::MutexGuard<'static, ()>,
 }
 
+/// How the clients (Rust and Nameko) reach the nodes.
+pub(crate) enum Link {
+    Direct,
+    /// Through a forwarder on a host of its own that adds [`LATENCY`] both ways
+    /// (`contracts_testkit::latency`; this kernel has no `tc netem`).
+    Delayed,
+}
+
+/// The latency of [`Link::Delayed`].
+pub(crate) const LATENCY: Latency = Latency {
+    delay: Duration::from_millis(100),
+    jitter: Duration::from_millis(50),
+};
+
+/// The first of the forwarder's ports, one per node.
+const LATENCY_PORT: u16 = 5671;
+
+/// The Nameko client's first call id: far from the Rust client's, so that the service's ledger
+/// tells them apart.
+const NAMEKO_CLIENT_FIRST_ID: &str = "1000000";
+
 /// The hosts' names: three nodes, the service's host, the client's.
 pub(crate) const NODES: [&str; 3] = ["n0", "n1", "n2"];
 
-/// The node the client connects to first, where its reply queue lives. The scenarios take
-/// the service's node and the queue's leader down, never this one: a client whose reply queue
-/// (a classic queue, on one node) is on a node that is down cannot reconnect until the node
-/// is back, since re-declaring the queue fails (docs/fault-suite.md, "Found").
-pub(crate) const CLIENT_NODE: usize = 2;
-
 impl Scenario {
     /// Start everything for the test named `test` (its children run it again in their role):
-    /// the service connects to n0 first, the client to n2, each listing the other nodes to
+    /// the service and the client connect to n0 first, each listing the other nodes to
     /// fail over to. Returns once calls flow.
     pub(crate) async fn start(test: &str, label: &str) -> Self {
+        Self::start_with(test, label, Link::Direct).await
+    }
+
+    /// [`Self::start`], the clients reaching the nodes over `link`.
+    pub(crate) async fn start_with(test: &str, label: &str, link: Link) -> Self {
         let alone = ONE_AT_A_TIME.lock().await;
-        let hosts = TestHosts::create(&["n0", "n1", "n2", "svc", "cli"]);
+        let hosts = TestHosts::create(&["n0", "n1", "n2", "svc", "cli", "nks", "nkc", "lat"]);
         let nodes: Vec<&Host> = NODES.iter().map(|n| hosts.host(n)).collect();
         let cluster = FaultCluster::start_on(label, &nodes);
         let dir = LedgerDir::new(label);
-        let uri = |first: usize| {
-            let nodes = cluster.nodes();
-            (0..3)
-                .map(|i| nodes[(first + i) % 3].raw_uri("/"))
-                .collect::<Vec<_>>()
-                .join(";")
+        let uri = cluster
+            .nodes()
+            .iter()
+            .map(|node| node.raw_uri("/"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let (forwarder, client_uri) = match link {
+            Link::Direct => (None, uri.clone()),
+            Link::Delayed => {
+                let upstreams = cluster
+                    .nodes()
+                    .iter()
+                    .zip(&nodes)
+                    .map(|(node, host)| format!("{}:{}", host.addr, node.port))
+                    .collect::<Vec<_>>()
+                    .join(";");
+                let mut forwarder = TestProcess::start_on(
+                    hosts.host("lat"),
+                    test,
+                    &[(ROLE, "latency"), ("UPSTREAMS", &upstreams)],
+                );
+                forwarder.expect_line("FORWARDING").await;
+                let at = hosts.host("lat").addr;
+                let uri = (0..NODES.len())
+                    .map(|i| format!("amqp://guest:guest@{at}:{}/%2f", LATENCY_PORT + i as u16))
+                    .collect::<Vec<_>>()
+                    .join(";");
+                (Some(forwarder), uri)
+            }
         };
-        let start = |role: &str, host: &str, first: usize| {
-            let (uri, ledger) = (uri(first), dir.0.join(format!("{role}.jsonl")));
+        let start = |role: &str, host: &str| {
+            let uri = if role == "client" { &client_uri } else { &uri };
+            let ledger = dir.0.join(format!("{role}.jsonl"));
             TestProcess::start_on(
                 hosts.host(host),
                 test,
                 &[
                     (ROLE, role),
                     (LEDGER, ledger.to_str().unwrap()),
-                    ("AMQP_URI", &uri),
+                    ("AMQP_URI", uri),
                     ("QUEUE_TYPE", "quorum"),
                     ("HEARTBEAT", &HEARTBEAT.to_string()),
                     ("RECONNECT_DELAY", "0.1"),
@@ -246,16 +356,48 @@ impl Scenario {
                 ],
             )
         };
-        let mut service = start("service", "svc", 0);
+        let nameko = |role: &str, host: &str, args: &[&str]| {
+            let ledger = dir.0.join(format!("{role}.jsonl"));
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nameko/cluster_roles.py");
+            let env = [
+                ("LEDGER", ledger.to_str().unwrap().to_owned()),
+                ("HEARTBEAT", HEARTBEAT.to_string()),
+            ];
+            let uri = if role == "nameko_client" {
+                &client_uri
+            } else {
+                &uri
+            };
+            let (host, uri) = (hosts.host(host), uri.clone());
+            let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                NamekoProcess::start_on(host, &NAMEKO2, &uri, &script, &args, &env).await
+            }
+        };
+        let mut service = start("service", "svc");
         service.expect_line("SERVING").await;
-        let mut client = start("client", "cli", CLIENT_NODE);
+        let nameko_service = nameko("nameko_service", "nks", &["service"]).await;
+        let mut client = start("client", "cli");
         client.expect_line("CALLING").await;
+        let deadline = DEADLINE.as_secs().to_string();
+        let nameko_client = nameko(
+            "nameko_client",
+            "nkc",
+            &["client", "ledgered", NAMEKO_CLIENT_FIRST_ID, &deadline],
+        )
+        .await;
         let scenario = Self {
             hosts,
             cluster,
             dir,
             service,
             client,
+            nameko_service,
+            nameko_client,
+            _forwarder: forwarder,
             faults: Vec::new(),
             _alone: alone,
         };
@@ -263,28 +405,13 @@ impl Scenario {
         scenario
     }
 
-    /// The node that leads the service's queue, moved off [`CLIENT_NODE`] first if it is there
-    /// (by taking that node's member out of the queue and putting it back).
+    /// The node that leads the service's queue.
     pub(crate) fn leader(&self) -> usize {
-        let queue = "rpc-ledgered";
-        let index = |leader: String| {
-            NODES
-                .iter()
-                .position(|n| leader == format!("rabbit@{n}"))
-                .unwrap_or_else(|| panic!("the leader {leader} is one of ours"))
-        };
-        let leader = index(self.cluster.node(0).quorum_leader(queue));
-        if leader != CLIENT_NODE {
-            return leader;
-        }
-        let member = &self.cluster.node(CLIENT_NODE).name;
-        self.cluster
-            .node(0)
-            .queues(&["delete_member", queue, member]);
-        self.cluster.node(0).queues(&["add_member", queue, member]);
-        let leader = index(self.cluster.node(0).quorum_leader(queue));
-        assert_ne!(leader, CLIENT_NODE, "the leadership moved");
-        leader
+        let leader = self.cluster.node(0).quorum_leader("rpc-ledgered");
+        NODES
+            .iter()
+            .position(|n| leader == format!("rabbit@{n}"))
+            .unwrap_or_else(|| panic!("the leader {leader} is one of ours"))
     }
 
     pub(crate) fn host(&self, name: &str) -> &Host {
@@ -357,7 +484,11 @@ impl Scenario {
     /// Stop the client, wait (30 s at most) for every confirmed event to be handled, and read
     /// the ledgers.
     pub(crate) async fn finish(mut self) -> Outcome {
-        std::fs::write(self.ledger("client").with_extension("stop"), "").unwrap();
+        let nameko_service_alive = running(&mut self.nameko_service).await;
+        let nameko_client_alive = running(&mut self.nameko_client).await;
+        for role in ["client", "nameko_client"] {
+            std::fs::write(self.ledger(role).with_extension("stop"), "").unwrap();
+        }
         self.client.expect_line("DONE").await;
         let service_alive = self.service.is_running();
         let entries = |role| read_ledger(&self.ledger(role));
@@ -394,19 +525,27 @@ impl Scenario {
             .filter(|e| e["kind"] == "call")
             .cloned()
             .collect();
-        let recoveries = self
-            .faults
-            .iter()
-            .map(|(what, at)| {
-                let served = calls
-                    .iter()
-                    .filter(|c| c["outcome"] == "ok" && c["began"].as_f64() > Some(*at))
-                    .filter_map(|c| c["ended"].as_f64())
-                    .fold(f64::INFINITY, f64::min);
-                (what.clone(), served - at)
-            })
-            .collect();
+        let of_kind = |ledger: &[Value], kind: &str| -> Vec<Value> {
+            ledger
+                .iter()
+                .filter(|e| e["kind"] == kind)
+                .cloned()
+                .collect()
+        };
+        let anchor_calls = of_kind(&client_ledger, "anchor_call");
+        let nameko_client_calls = of_kind(&entries("nameko_client"), "call");
         Outcome {
+            recoveries: served_again(&calls, &self.faults),
+            anchor: Others {
+                recoveries: served_again(&anchor_calls, &self.faults),
+                outcomes: outcomes(&anchor_calls),
+                alive: nameko_service_alive,
+            },
+            nameko_client: Others {
+                recoveries: served_again(&nameko_client_calls, &self.faults),
+                outcomes: outcomes(&nameko_client_calls),
+                alive: nameko_client_alive,
+            },
             service_alive,
             lost: confirmed
                 .iter()
@@ -421,8 +560,88 @@ impl Scenario {
                 .count(),
             ran: counted("ran", &service_ledger),
             calls,
-            recoveries,
         }
+    }
+}
+
+/// Whether `process` is still running.
+async fn running(process: &mut NamekoProcess) -> bool {
+    tokio::time::timeout(Duration::ZERO, process.exit())
+        .await
+        .is_err()
+}
+
+/// Per fault, how long it took to be served again: from the fault to the end of the first
+/// successful call that began after the last call to fail before the next fault (infinite if
+/// none did). A fault can take a while to bite (a partition is noticed after the tick time),
+/// so the first success after it says little; the last failure says when it was over.
+fn served_again(calls: &[Value], faults: &[(String, f64)]) -> Vec<(String, f64)> {
+    faults
+        .iter()
+        .enumerate()
+        .map(|(i, (what, at))| {
+            let until = faults.get(i + 1).map_or(f64::INFINITY, |(_, next)| *next);
+            let time = |c: &Value, field: &str| c[field].as_f64().unwrap();
+            let window: Vec<&Value> = calls
+                .iter()
+                .filter(|c| (*at..until).contains(&time(c, "began")))
+                .collect();
+            let last_failure = window
+                .iter()
+                .filter(|c| c["outcome"] != "ok")
+                .map(|c| time(c, "ended"))
+                .fold(*at, f64::max);
+            let served = window
+                .iter()
+                .filter(|c| c["outcome"] == "ok" && time(c, "began") >= last_failure)
+                .map(|c| time(c, "ended"))
+                .fold(f64::INFINITY, f64::min);
+            (what.clone(), served - at)
+        })
+        .collect()
+}
+
+/// How many calls ended each way.
+fn outcomes(calls: &[Value]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for call in calls {
+        *counts
+            .entry(call["outcome"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// The Nameko side of a scenario, reported beside ours: the anchor (the Rust client calling
+/// a Nameko service), or a Nameko client calling the Rust service.
+pub(crate) struct Others {
+    recoveries: Vec<(String, f64)>,
+    outcomes: BTreeMap<String, usize>,
+    /// Whether the Nameko process was still running at the end.
+    alive: bool,
+}
+
+impl std::fmt::Display for Others {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let recoveries: Vec<String> = self
+            .recoveries
+            .iter()
+            .map(|(what, took)| match took.is_finite() {
+                true => format!("{what}: {took:.2} s"),
+                false => format!("{what}: not within the scenario"),
+            })
+            .collect();
+        write!(
+            f,
+            "served again after [{}]; calls {:?}{}",
+            recoveries.join("; "),
+            self.outcomes,
+            if self.alive {
+                ""
+            } else {
+                "; its process exited"
+            }
+        )
     }
 }
 
@@ -438,8 +657,12 @@ pub(crate) struct Outcome {
     /// How often each call ran on the service.
     ran: BTreeMap<u64, usize>,
     calls: Vec<Value>,
-    /// Per fault: how long after it was made a call that began after it first succeeded.
+    /// Per fault: how long until it was served again ([`served_again`]).
     recoveries: Vec<(String, f64)>,
+    /// The Rust client calling the anchor, Nameko's `ledgered_nameko`.
+    anchor: Others,
+    /// A Nameko client calling the Rust service.
+    nameko_client: Others,
 }
 
 impl Outcome {
@@ -455,8 +678,9 @@ impl Outcome {
     /// the service process survives; no call outlives its deadline by more than a second;
     /// calls fail only as `unreachable` or `timeout`, and a call that failed as `unreachable`
     /// never ran; no confirmed event is lost, none is handled twice (the handler has a dedupe
-    /// store); every fault is recovered from within `bound` seconds (a call made after it
-    /// succeeds). Calls may run twice (a redelivered request): counted, not refused.
+    /// store); every fault is recovered from within `bound` seconds ([`served_again`]). A
+    /// Nameko client of the service is never answered wrongly; the rest of the Nameko side
+    /// (its client's and the anchor's figures) is reported. Calls may run twice (a redelivered request): counted, not refused.
     pub(crate) fn check(&self, scenario: &str, bound: f64) {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for call in &self.calls {
@@ -465,20 +689,44 @@ impl Outcome {
         let mut recoveries: Vec<f64> = self.recoveries.iter().map(|(_, r)| *r).collect();
         recoveries.sort_by(f64::total_cmp);
         let ran_twice = self.ran.values().filter(|n| **n > 1).count();
+        let mut took: Vec<f64> = self
+            .calls
+            .iter()
+            .map(|c| c["ended"].as_f64().unwrap() - c["began"].as_f64().unwrap())
+            .collect();
+        took.sort_by(f64::total_cmp);
         println!(
-            "{scenario}: recoveries {:?} (median {:.2} s, max {:.2} s); calls {} {counts:?}, \
-             {ran_twice} ran twice; events confirmed {}, lost {}, handled twice {}, publishes \
+            "{scenario}: recoveries {:?} (median {:.2} s, max {:.2} s); calls {} {counts:?} \
+             (median {:.3} s), {ran_twice} ran twice; events confirmed {}, lost {}, handled twice {}, publishes \
              failed {}",
             self.recoveries,
             recoveries[recoveries.len() / 2],
             recoveries.last().unwrap(),
             self.calls.len(),
+            took[took.len() / 2],
             self.confirmed,
             self.lost.len(),
             self.twice,
             self.failed_publishes,
         );
+        println!("{scenario}, the anchor (a Nameko service): {}", self.anchor);
+        println!(
+            "{scenario}, a Nameko client of the Rust service: {}",
+            self.nameko_client
+        );
         assert!(self.service_alive, "the service process survived");
+        // What the Rust service answered a Nameko client was right; how soon that client
+        // came back is Nameko's, reported.
+        let answered_wrong: Vec<&String> = self
+            .nameko_client
+            .outcomes
+            .keys()
+            .filter(|o| o.starts_with("wrong") || o.starts_with("remote"))
+            .collect();
+        assert!(
+            answered_wrong.is_empty(),
+            "a Nameko client was answered {answered_wrong:?}"
+        );
         for (what, took) in &self.recoveries {
             assert!(*took <= bound, "{what}: served again after {took:.2} s");
         }
