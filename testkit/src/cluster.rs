@@ -241,6 +241,24 @@ impl FaultNode {
         self.wait_for_port();
     }
 
+    /// The last lines of each of the node's log files, for a failure's message.
+    fn log_tail(&self) -> String {
+        let Ok(files) = std::fs::read_dir(self.home.join("log")) else {
+            return "(no log folder)".into();
+        };
+        let mut tail = String::new();
+        for file in files.flatten() {
+            let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            tail += &format!("== {}\n", file.path().display());
+            for line in &lines[lines.len().saturating_sub(15)..] {
+                tail += line;
+                tail.push('\n');
+            }
+        }
+        tail
+    }
+
     /// Wait until the node listens on its AMQP port, and on its TLS port if it has one.
     fn wait_for_port(&self) {
         let open = |port: u16| match &self.netns {
@@ -256,8 +274,9 @@ impl FaultNode {
             while !open(port) {
                 assert!(
                     Instant::now() < deadline,
-                    "node {} never listened on {port}",
-                    self.name
+                    "node {} never listened on {port}; the end of its logs:\n{}",
+                    self.name,
+                    self.log_tail()
                 );
                 std::thread::sleep(Duration::from_millis(100));
             }

@@ -486,6 +486,7 @@ impl Scenario {
     pub(crate) async fn finish(mut self) -> Outcome {
         let nameko_service_alive = running(&mut self.nameko_service).await;
         let nameko_client_alive = running(&mut self.nameko_client).await;
+        let end = now();
         for role in ["client", "nameko_client"] {
             std::fs::write(self.ledger(role).with_extension("stop"), "").unwrap();
         }
@@ -540,11 +541,15 @@ impl Scenario {
                 recoveries: served_again(&anchor_calls, &self.faults),
                 outcomes: outcomes(&anchor_calls),
                 alive: nameko_service_alive,
+                stalled: stalled(&anchor_calls, end),
+                longest: longest(&anchor_calls),
             },
             nameko_client: Others {
                 recoveries: served_again(&nameko_client_calls, &self.faults),
                 outcomes: outcomes(&nameko_client_calls),
                 alive: nameko_client_alive,
+                stalled: stalled(&nameko_client_calls, end),
+                longest: longest(&nameko_client_calls),
             },
             service_alive,
             lost: confirmed
@@ -571,34 +576,64 @@ async fn running(process: &mut NamekoProcess) -> bool {
         .is_err()
 }
 
-/// Per fault, how long it took to be served again: from the fault to the end of the first
-/// successful call that began after the last call to fail before the next fault (infinite if
-/// none did). A fault can take a while to bite (a partition is noticed after the tick time),
-/// so the first success after it says little; the last failure says when it was over.
+/// Per fault, how long its callers went unserved: the longest outage among the calls begun
+/// from the fault until the next one. An outage runs from the end of the last successful call
+/// before a run of failed ones (or from the fault) to the end of the first successful call
+/// after them; with no failure, it is the time from the fault to the first success. Infinite
+/// if no call succeeded afterwards. (A fault can bite late, as a partition does once the tick
+/// time has passed, and a heal can cost another outage: the longest counts.)
 fn served_again(calls: &[Value], faults: &[(String, f64)]) -> Vec<(String, f64)> {
+    let time = |c: &Value, field: &str| c[field].as_f64().unwrap();
+    let mut calls: Vec<&Value> = calls.iter().collect();
+    calls.sort_by(|a, b| time(a, "began").total_cmp(&time(b, "began")));
     faults
         .iter()
         .enumerate()
         .map(|(i, (what, at))| {
             let until = faults.get(i + 1).map_or(f64::INFINITY, |(_, next)| *next);
-            let time = |c: &Value, field: &str| c[field].as_f64().unwrap();
-            let window: Vec<&Value> = calls
-                .iter()
-                .filter(|c| (*at..until).contains(&time(c, "began")))
-                .collect();
-            let last_failure = window
-                .iter()
-                .filter(|c| c["outcome"] != "ok")
-                .map(|c| time(c, "ended"))
-                .fold(*at, f64::max);
-            let served = window
-                .iter()
-                .filter(|c| c["outcome"] == "ok" && time(c, "began") >= last_failure)
-                .map(|c| time(c, "ended"))
-                .fold(f64::INFINITY, f64::min);
-            (what.clone(), served - at)
+            let mut longest = None::<f64>;
+            let mut last_ok = *at;
+            let mut failing = false;
+            for call in calls.iter().filter(|c| time(c, "began") >= *at) {
+                if call["outcome"] == "ok" {
+                    if failing || longest.is_none() {
+                        let outage = time(call, "ended") - last_ok;
+                        longest = Some(longest.map_or(outage, |l| l.max(outage)));
+                    }
+                    failing = false;
+                    last_ok = time(call, "ended");
+                    if time(call, "began") >= until {
+                        break;
+                    }
+                } else if time(call, "began") < until {
+                    failing = true;
+                }
+            }
+            let outage = match (failing, longest) {
+                (false, Some(longest)) => longest,
+                _ => f64::INFINITY,
+            };
+            (what.clone(), outage)
         })
         .collect()
+}
+
+/// How long before `end` the last of `calls` ended, if longer than any call may take: the
+/// caller was stuck.
+fn stalled(calls: &[Value], end: f64) -> Option<f64> {
+    let last = calls
+        .iter()
+        .filter_map(|c| c["ended"].as_f64())
+        .fold(0.0, f64::max);
+    Some(end - last).filter(|quiet| *quiet > DEADLINE.as_secs_f64() + 2.0)
+}
+
+/// The longest any of `calls` took.
+fn longest(calls: &[Value]) -> f64 {
+    calls
+        .iter()
+        .map(|c| c["ended"].as_f64().unwrap() - c["began"].as_f64().unwrap())
+        .fold(0.0, f64::max)
 }
 
 /// How many calls ended each way.
@@ -619,6 +654,10 @@ pub(crate) struct Others {
     outcomes: BTreeMap<String, usize>,
     /// Whether the Nameko process was still running at the end.
     alive: bool,
+    /// How long before the end its calls stopped, if a call never ended.
+    stalled: Option<f64>,
+    /// The longest a call took.
+    longest: f64,
 }
 
 impl std::fmt::Display for Others {
@@ -633,15 +672,18 @@ impl std::fmt::Display for Others {
             .collect();
         write!(
             f,
-            "served again after [{}]; calls {:?}{}",
+            "served again after [{}]; calls {:?}, the longest {:.1} s",
             recoveries.join("; "),
             self.outcomes,
-            if self.alive {
-                ""
-            } else {
-                "; its process exited"
-            }
-        )
+            self.longest,
+        )?;
+        if let Some(quiet) = self.stalled {
+            write!(f, "; a call hung: none ended in the last {quiet:.0} s")?;
+        }
+        if !self.alive {
+            write!(f, "; its process exited")?;
+        }
+        Ok(())
     }
 }
 
