@@ -48,6 +48,7 @@ async fn a_silent_blackhole_is_detected_by_heartbeats_and_recovered() {
         process.expect_line(&format!("{role} lost")).await;
         process.expect_line(&format!("{role} up")).await;
         s.calls_served_after(cut, 5, "calls after the cut").await;
+        s.nameko_side_served_after(cut).await;
         let lost = s
             .marks(role, "lost")
             .into_iter()
@@ -105,6 +106,7 @@ async fn a_partitioned_node_is_left_and_the_cluster_heals() {
         let cut = s.fault(&format!("partition of {target} ({node})"));
         s.calls_served_after(cut, 5, "calls served during the partition")
             .await;
+        s.nameko_side_served_after(cut).await;
         s.host(&node).restore_traffic();
         s.whole_again().await;
     }
@@ -138,6 +140,7 @@ async fn killed_and_stopped_nodes_are_left_and_rejoin() {
         let at = s.fault(&format!("{target} (n{node})"));
         s.calls_served_after(at, 5, "calls served without the node")
             .await;
+        s.nameko_side_served_after(at).await;
         s.cluster.node(node).start();
         s.whole_again().await;
     }
@@ -188,6 +191,7 @@ async fn a_rolling_restart_of_the_cluster_is_ridden_out() {
         s.cluster.await_running(3);
         s.calls_served_after(at, 5, "calls served after the restart")
             .await;
+        s.nameko_side_served_after(at).await;
     }
     s.finish().await.check("rolling restart", 60.0);
 }

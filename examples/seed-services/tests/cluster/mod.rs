@@ -429,6 +429,24 @@ impl Scenario {
         at
     }
 
+    /// Give the Nameko side the same fault (20 s at most): wait until the anchor and the Nameko
+    /// client have each had a call that began after `after` succeed, so that their figures
+    /// say how long they took rather than that the scenario moved on first. Not an assertion:
+    /// those figures are Nameko's.
+    pub(crate) async fn nameko_side_served_after(&self, after: f64) {
+        let served = |role: &str, kind: &str| {
+            read_ledger(&self.ledger(role)).iter().any(|e| {
+                e["kind"] == kind && e["outcome"] == "ok" && e["began"].as_f64() > Some(after)
+            })
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(20), async {
+            while !(served("client", "anchor_call") && served("nameko_client", "call")) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+    }
+
     /// Wait (30 s at most) until `n` calls that began after `after` succeeded; if they do not,
     /// fail with what the ledgers say.
     pub(crate) async fn calls_served_after(&self, after: f64, n: usize, what: &str) {
