@@ -424,3 +424,14 @@ fn validate_reads_standard_input() {
         "{text}"
     );
 }
+
+/// `contracts --version` names the tool and the version it was built as (issue 25, item 4).
+#[test]
+fn version_names_the_tool_and_its_version() {
+    let output = contracts(&["--version"]);
+    assert_eq!(code(&output), 0);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        format!("contracts {}", env!("CARGO_PKG_VERSION"))
+    );
+}
