@@ -287,9 +287,12 @@ impl Link {
     fn set(&self, state: State) -> State {
         // A new connection starts unblocked; the broker says so again if the alarm holds.
         self.blocked.send_replace(None);
-        self.connected
-            .send_replace(matches!(state, State::Up { .. }));
-        self.state.send_replace(state)
+        // The state first: whoever `connected` wakes must find it (a readiness probe woken by
+        // a loss once read the link as still up).
+        let up = matches!(state, State::Up { .. });
+        let before = self.state.send_replace(state);
+        self.connected.send_replace(up);
+        before
     }
 
     /// Whether the link is connected now.
