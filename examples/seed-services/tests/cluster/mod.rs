@@ -559,20 +559,8 @@ impl Scenario {
         let nameko_client_calls = of_kind(&entries("nameko_client"), "call");
         Outcome {
             recoveries: served_again(&calls, &self.faults),
-            anchor: Others {
-                recoveries: served_again(&anchor_calls, &self.faults),
-                outcomes: outcomes(&anchor_calls),
-                alive: nameko_service_alive,
-                stalled: stalled(&anchor_calls, end),
-                longest: longest(&anchor_calls),
-            },
-            nameko_client: Others {
-                recoveries: served_again(&nameko_client_calls, &self.faults),
-                outcomes: outcomes(&nameko_client_calls),
-                alive: nameko_client_alive,
-                stalled: stalled(&nameko_client_calls, end),
-                longest: longest(&nameko_client_calls),
-            },
+            anchor: Others::of(&anchor_calls, &self.faults, nameko_service_alive, end),
+            nameko_client: Others::of(&nameko_client_calls, &self.faults, nameko_client_alive, end),
             service_alive,
             lost: confirmed
                 .iter()
@@ -680,6 +668,19 @@ pub(crate) struct Others {
     stalled: Option<f64>,
     /// The longest a call took.
     longest: f64,
+}
+
+impl Others {
+    /// What `calls` say of the faults, the process `alive` or not at `end`.
+    fn of(calls: &[Value], faults: &[(String, f64)], alive: bool, end: f64) -> Self {
+        Self {
+            recoveries: served_again(calls, faults),
+            outcomes: outcomes(calls),
+            alive,
+            stalled: stalled(calls, end),
+            longest: longest(calls),
+        }
+    }
 }
 
 impl std::fmt::Display for Others {
