@@ -34,3 +34,8 @@ pub use shutdown::{FORCED_EXIT_CODE, Signal, shutdown_signal};
 pub use tls::{InvalidTls, TlsOptions};
 pub use transport::AmqpTransport;
 pub use uri::{BrokerUri, DEFAULT_AMQP_URI, InvalidUri};
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -36,3 +36,8 @@ pub mod validate;
 pub fn report(error: &dyn std::error::Error) -> String {
     contracts_core::error::Report(error).to_string()
 }
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

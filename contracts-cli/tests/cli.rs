@@ -290,6 +290,8 @@ fn help_shows_examples_for_every_command() {
         "call",
         "dispatch",
         "dead-letters",
+        "completions",
+        "man",
     ] {
         let out = contracts(&[command, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout);
@@ -434,4 +436,101 @@ fn version_names_the_tool_and_its_version() {
         String::from_utf8(output.stdout).unwrap().trim(),
         format!("contracts {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// The bash script completes what the parser knows: sourced in a real bash, its function
+/// offers `check` for `contracts ch` and the flags of `check` after it.
+#[test]
+fn completions_complete_commands_and_flags_in_bash() {
+    let output = contracts(&["completions", "bash"]);
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = scratch("completions");
+    let script = dir.join("contracts.bash");
+    std::fs::write(&script, &output.stdout).unwrap();
+    let complete = |words: &str| {
+        let line = format!(
+            "source {script}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; \
+             _contracts contracts \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script = script.display()
+        );
+        let out = Command::new("bash")
+            .args(["-c", &line])
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let commands = complete("contracts ch");
+    assert_eq!(
+        commands.lines().collect::<Vec<_>>(),
+        ["check"],
+        "{commands}"
+    );
+    let flags = complete("contracts check --");
+    assert!(flags.lines().any(|flag| flag == "--against"), "{flags}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let output = contracts(&["completions", shell]);
+        assert_eq!(code(&output), 0);
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains("dead-letters"), "{shell}: {script}");
+    }
+    assert_eq!(code(&contracts(&["completions", "tcsh"])), 2);
+}
+
+/// One page per command, each one groff renders without a warning.
+#[test]
+fn man_pages_render_for_every_command() {
+    let dir = scratch("man");
+    let output = contracts(&["man", "--out", dir.to_str().unwrap()]);
+    assert_eq!(
+        code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for page in [
+        "contracts",
+        "contracts-check",
+        "contracts-validate",
+        "contracts-docs",
+        "contracts-codegen",
+        "contracts-codegen-python",
+        "contracts-call",
+        "contracts-dead-letters",
+        "contracts-dispatch",
+        "contracts-record",
+        "contracts-infer",
+        "contracts-conform",
+        "contracts-completions",
+        "contracts-man",
+    ] {
+        let path = dir.join(format!("{page}.1"));
+        assert!(path.is_file(), "no {}", path.display());
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-P-cbou", "-ww"])
+            .arg(&path)
+            .output()
+            .expect("groff renders man pages (Debian's groff-base)");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{page}: {stderr}"
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("NAME") && text.contains(page),
+            "{page}: {text}"
+        );
+    }
 }

@@ -196,3 +196,8 @@ pub mod __private {
     pub use serde_json;
     pub use std::sync::OnceLock;
 }
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -32,3 +32,8 @@ mod problem;
 
 pub use components::{Components, component_key};
 pub use problem::Problem;
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

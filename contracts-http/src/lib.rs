@@ -40,3 +40,8 @@ pub const KEYS: [Key; 1] = [WEB_SERVER_PORT];
 
 pub use axum;
 pub use gateway::Gateway;
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -28,3 +28,8 @@ pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(errors) => fallback::expand(&item, errors).into(),
     }
 }
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

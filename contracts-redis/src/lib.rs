@@ -111,3 +111,8 @@ impl DedupeStore for RedisDedupe {
         })
     }
 }
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -235,3 +235,8 @@ fn tracer_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, Teleme
         .with_resource(resource.build())
         .build())
 }
+
+// The crate's README (its registry page) is tested as documentation: its examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -4,11 +4,13 @@
 mod call;
 mod check;
 mod codegen;
+mod completions;
 mod conform;
 mod dead_letters;
 mod dispatch;
 mod docs;
 mod infer;
+mod man;
 mod record;
 mod validate;
 
@@ -48,6 +50,8 @@ enum Command {
     Record(record::Record),
     Infer(infer::Infer),
     Conform(conform::Conform),
+    Completions(completions::Completions),
+    Man(man::Man),
 }
 
 impl Cli {
@@ -64,6 +68,8 @@ impl Cli {
             Command::Record(command) => command.run(schemas),
             Command::Infer(command) => command.run(),
             Command::Conform(command) => command.run(schemas),
+            Command::Completions(command) => command.run(),
+            Command::Man(command) => command.run(),
         }
     }
 }
