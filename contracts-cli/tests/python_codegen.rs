@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use contracts_cli::catalog::Catalog;
-use contracts_testkit::nameko::NAMEKO2;
+use contracts_testkit::nameko::{NAMEKO2, PYCONTRACTS};
 use serde_json::Value;
 
 fn workspace() -> PathBuf {
@@ -60,6 +60,80 @@ fn the_committed_package_is_what_the_schemas_generate() {
             path.display()
         );
     }
+}
+
+/// The package builds as a wheel and an sdist that pass `twine check --strict`, and the wheel
+/// installs and works in an environment where PyContracts owns the `contracts` module.
+#[test]
+fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
+    let build = NAMEKO2.python();
+    let scratch = std::env::temp_dir().join(format!("contracts-pydist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let source = scratch.join("source");
+    for file in files(&committed()) {
+        let to = source.join(&file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(committed().join(&file), to).unwrap();
+    }
+    let dist = scratch.join("dist");
+    let run = |command: &mut Command, what: &str| {
+        let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(
+            out.status.success(),
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // --no-isolation: the build backend comes from the venv (pinned), not a download per run.
+    run(
+        Command::new(&build)
+            .args(["-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir"])
+            .arg(&dist)
+            .arg(&source),
+        "python -m build",
+    );
+    let mut built: Vec<PathBuf> = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    built.sort();
+    let names: Vec<String> = built
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["seed_contracts-0.1.0-py3-none-any.whl", "seed_contracts-0.1.0.tar.gz"]
+    );
+    let checked = run(
+        Command::new(build.with_file_name("twine"))
+            .args(["check", "--strict"])
+            .args(&built),
+        "twine check --strict",
+    );
+    assert_eq!(checked.matches("PASSED").count(), 2, "{checked}");
+
+    let python = PYCONTRACTS.python();
+    run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--force-reinstall", "--no-deps"])
+            .arg(&built[0]),
+        "pip install of the wheel",
+    );
+    run(Command::new(&python).args(["-m", "pip", "check"]), "pip check");
+    let out = run(
+        Command::new(&python)
+            .arg(sample("beside_pycontracts.py"))
+            .arg(concat!("contracts ", env!("CARGO_PKG_VERSION")))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONWARNINGS", "ignore")
+            .current_dir(&scratch),
+        "the package beside PyContracts",
+    );
+    assert_eq!(out.trim(), "ok");
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 #[test]
@@ -347,16 +421,18 @@ fn omittable_fields_refuse_null_unless_nullable() {
 /// each of `samples` as `expected` says (the schema's own verdicts).
 fn assert_models_agree(label: &str, schema: &Value, samples: &[Value], expected: &[bool]) {
     let dir = std::env::temp_dir().join(format!("contracts-sink-{label}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let package = dir.join("sinkpkg");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("__init__.py"), "").unwrap();
     std::fs::write(
-        dir.join("sink.py"),
+        package.join("sink.py"),
         contracts_cli::python::message_module("sink", schema),
     )
     .unwrap();
-    // The runtime the module imports (`contracts.messages`), beside it.
+    // The runtime the module imports (`._runtime.messages`), beside it in its package.
     let empty = contracts_cli::catalog::Catalog::default();
-    for (path, text) in contracts_cli::python::package(&empty, "unused") {
-        if path.starts_with("contracts") {
+    for (path, text) in contracts_cli::python::package(&empty, "sinkpkg") {
+        if path.starts_with("sinkpkg/_runtime") {
             std::fs::create_dir_all(dir.join(&path).parent().unwrap()).unwrap();
             std::fs::write(dir.join(&path), text).unwrap();
         }
@@ -375,7 +451,7 @@ fn assert_models_agree(label: &str, schema: &Value, samples: &[Value], expected:
         out.status.success(),
         "{}\n{}",
         String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(dir.join("sink.py")).unwrap()
+        std::fs::read_to_string(package.join("sink.py")).unwrap()
     );
     let verdicts: Vec<bool> = serde_json::from_slice(&out.stdout).unwrap();
     let disagreements: Vec<String> = samples
@@ -388,7 +464,7 @@ fn assert_models_agree(label: &str, schema: &Value, samples: &[Value], expected:
         disagreements.is_empty(),
         "the model disagrees with the schema:\n{}\n\n{}",
         disagreements.join("\n"),
-        std::fs::read_to_string(dir.join("sink.py")).unwrap()
+        std::fs::read_to_string(package.join("sink.py")).unwrap()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -431,16 +507,12 @@ fn sample(name: &str) -> PathBuf {
 #[test]
 fn the_package_passes_mypy_strict_and_ruff() {
     let package = committed();
-    let targets = [
-        package.join("seed_contracts"),
-        package.join("contracts"),
-        sample("typed_usage.py"),
-    ];
+    let targets = [package.join("seed_contracts"), sample("typed_usage.py")];
     let (clean, report) = mypy(&package, &targets);
     assert!(clean, "mypy --strict:\n{report}");
     let ruff = Command::new(NAMEKO2.python().with_file_name("ruff"))
         .args(["check", "--no-cache", "--isolated"])
-        .args(&targets[..2])
+        .arg(&targets[0])
         .output()
         .expect("ruff runs");
     assert!(
@@ -545,7 +617,7 @@ fn a_breaking_change_shows_in_the_generated_python() {
         .arg("-c")
         .arg(
             "import json\n\
-             from contracts.exceptions import ValidationError\n\
+             from seed_contracts import ValidationError\n\
              from seed_contracts.user_service import CONTRACT\n\
              try:\n    CONTRACT.request('create_user', {'user_data': {'user_id': 5, 'name': 'Ada'}})\n\
              except ValidationError as e:\n    print(json.dumps([f.pointer for f in e.failures]))\n",

@@ -44,6 +44,16 @@ pub const NAMEKO3: Venv = Venv {
     requirements: include_str!("../nameko3-requirements.txt"),
 };
 
+/// PyContracts, which installs a top-level `contracts` module, beside Nameko 2.14.1 and
+/// pydantic (`testkit/pycontracts-requirements.txt`), at `CONTRACTS_PYCONTRACTS_VENV` or
+/// `target/pycontracts-venv`: the generated Python package must install and work there.
+pub const PYCONTRACTS: Venv = Venv {
+    env: "CONTRACTS_PYCONTRACTS_VENV",
+    dir: "pycontracts-venv",
+    file: "pycontracts-requirements.txt",
+    requirements: include_str!("../pycontracts-requirements.txt"),
+};
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

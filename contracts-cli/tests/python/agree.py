@@ -1,7 +1,7 @@
 """Prints, for each sample, whether the generated model accepts it.
 
-Usage: agree.py MODULE_DIR SAMPLES_FILE (a JSON array of values). The module is `sink.py`,
-its model `REQUESTS["sink"]`.
+Usage: agree.py DIR SAMPLES_FILE (a JSON array of values). The module is `sinkpkg/sink.py`
+under DIR (in a package, beside the runtime it imports), its model `REQUESTS["sink"]`.
 """
 
 import json
@@ -11,7 +11,7 @@ import pydantic
 
 sys.path.insert(0, sys.argv[1])
 
-import sink  # noqa: E402
+from sinkpkg import sink  # noqa: E402
 
 model = sink.REQUESTS["sink"]
 verdicts = []

@@ -7,9 +7,9 @@ from typing import Any
 import pydantic
 from nameko.exceptions import deserialize, serialize
 
-from contracts.contract import Contract
-from contracts.events import ServiceEvents
-from contracts.exceptions import DeclaredError, ValidationError
+from seed_contracts._runtime.contract import Contract
+from seed_contracts._runtime.events import ServiceEvents
+from seed_contracts import DeclaredError, ValidationError
 from seed_contracts import user_service
 from seed_contracts.user_service import UserError
 

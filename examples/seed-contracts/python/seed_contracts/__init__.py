@@ -2,5 +2,9 @@
 """The another_service, my_client_service, my_service, notification_service, user_service contracts: typed models, clients, guards and events."""
 
 from . import another_service, my_client_service, my_service, notification_service, user_service
+from ._runtime.exceptions import DeclaredError, Failure, ValidationError
 
-__all__ = ["another_service", "my_client_service", "my_service", "notification_service", "user_service"]
+#: The tool that wrote this package, and its version.
+GENERATOR = "contracts 0.1.0"
+
+__all__ = ["another_service", "my_client_service", "my_service", "notification_service", "user_service", "DeclaredError", "Failure", "ValidationError", "GENERATOR"]

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel
 
-from contracts.client import Method, Reply, ServiceClient, ServiceRpc
-from contracts.contract import Contract
-from contracts.guard import Guard
-from contracts.messages import whole_number
+from ._runtime.client import Method, Reply, ServiceClient, ServiceRpc
+from ._runtime.contract import Contract
+from ._runtime.guard import Guard
+from ._runtime.messages import whole_number
 
 
 class UserData(BaseModel):

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from contracts.client import Method, Reply, ServiceClient, ServiceRpc
-from contracts.contract import Contract
-from contracts.guard import Guard
+from ._runtime.client import Method, Reply, ServiceClient, ServiceRpc
+from ._runtime.contract import Contract
+from ._runtime.guard import Guard
 
 
 class HelloRequest(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from contracts.client import ServiceClient, ServiceRpc
-from contracts.contract import Contract
-from contracts.guard import Guard
+from ._runtime.client import ServiceClient, ServiceRpc
+from ._runtime.contract import Contract
+from ._runtime.guard import Guard
 
 
 REQUESTS: dict[str, type[BaseModel]] = {

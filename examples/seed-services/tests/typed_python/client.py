@@ -12,8 +12,8 @@ from typing import Any
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "seed-contracts" / "python"))
 
-from contracts.client import NAMEKO_3  # noqa: E402
-from contracts.exceptions import ValidationError  # noqa: E402
+from seed_contracts._runtime.client import NAMEKO_3  # noqa: E402
+from seed_contracts import ValidationError  # noqa: E402
 from seed_contracts.user_service import (  # noqa: E402
     UserCreated,
     UserData,

@@ -30,7 +30,7 @@ from nameko.events import event_handler  # noqa: E402
 from nameko.rpc import rpc  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
-from contracts.client import NAMEKO_3  # noqa: E402
+from seed_contracts._runtime.client import NAMEKO_3  # noqa: E402
 from seed_contracts import user_service  # noqa: E402
 from seed_contracts.user_service import (  # noqa: E402
     Created,

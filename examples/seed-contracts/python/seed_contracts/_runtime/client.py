@@ -6,7 +6,7 @@ A generated `<Service>Client` wraps a proxy to the service: inside a Nameko serv
 the generated `<Service>Rpc` dependency, standalone through `<Service>Client.standalone()`,
 or around `cluster.<service>` of a `ClusterRpcProxy` / `ClusterRpcClient` you already hold.
 Each call checks its request before sending it and its reply (or declared error) before
-returning it; a failure is a `contracts.exceptions.ValidationError`.
+returning it; a failure is a `ValidationError` (`exceptions`).
 """
 
 from __future__ import annotations

@@ -82,23 +82,28 @@ class ValidationError(Exception):
         return self.message
 
 
-# Nameko clients re-raise it from Rust and Python services alike.
-_nameko_registry["contracts.exceptions.ValidationError"] = ValidationError
-
-P = TypeVar("P", bound=BaseModel)
-
-
 def _wire_module(name: str) -> str:
     """The `__module__` under which a class's Nameko `exc_path` is `name.<Class>`.
 
-    Nameko names an exception by `sys.modules[cls.__module__].__name__`; a declared error's
-    path is the contract's `<service>.<Type>`, whatever package the class lives in, so the
-    class points at a stand-in module of that name, kept under a key of our own.
+    Nameko names an exception by `sys.modules[cls.__module__].__name__`; an error's path is
+    a wire name (`contracts.exceptions.ValidationError`, a declared error's
+    `<service>.<Type>`), whatever package the class lives in, so the class points at a
+    stand-in module of that name, kept under a key of this package's own.
     """
-    key = f"contracts.exceptions.wire.{name}"
+    key = f"{__name__}.wire.{name}"
     if key not in sys.modules:
         sys.modules[key] = types.ModuleType(name)
     return key
+
+
+# Its wire name is `contracts.exceptions.ValidationError` (what Rust services send), though
+# the class lives in the generated package: Nameko clients re-raise it from Rust and Python
+# services alike, and Nameko serializes it under that name when a guard raises it.
+VALIDATION_ERROR = "contracts.exceptions.ValidationError"
+ValidationError.__module__ = _wire_module(VALIDATION_ERROR.rpartition(".")[0])
+_nameko_registry[VALIDATION_ERROR] = ValidationError
+
+P = TypeVar("P", bound=BaseModel)
 
 
 class DeclaredError(Exception, Generic[P]):
