@@ -89,7 +89,14 @@ fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
     // --no-isolation: the build backend comes from the venv (pinned), not a download per run.
     run(
         Command::new(&build)
-            .args(["-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir"])
+            .args([
+                "-m",
+                "build",
+                "--no-isolation",
+                "--sdist",
+                "--wheel",
+                "--outdir",
+            ])
             .arg(&dist)
             .arg(&source),
         "python -m build",
@@ -105,7 +112,10 @@ fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
         .collect();
     assert_eq!(
         names,
-        ["seed_contracts-0.1.0-py3-none-any.whl", "seed_contracts-0.1.0.tar.gz"]
+        [
+            "seed_contracts-0.1.0-py3-none-any.whl",
+            "seed_contracts-0.1.0.tar.gz"
+        ]
     );
     let checked = run(
         Command::new(build.with_file_name("twine"))
@@ -118,11 +128,21 @@ fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
     let python = PYCONTRACTS.python();
     run(
         Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "--force-reinstall", "--no-deps"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--force-reinstall",
+                "--no-deps",
+            ])
             .arg(&built[0]),
         "pip install of the wheel",
     );
-    run(Command::new(&python).args(["-m", "pip", "check"]), "pip check");
+    run(
+        Command::new(&python).args(["-m", "pip", "check"]),
+        "pip check",
+    );
     let out = run(
         Command::new(&python)
             .arg(sample("beside_pycontracts.py"))

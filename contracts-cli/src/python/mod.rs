@@ -246,7 +246,11 @@ fn runtime_imports(classes: &str) -> String {
             .map(|(name, _)| *name)
             .collect();
         if !used.is_empty() {
-            let _ = writeln!(text, "from .{RUNTIME_DIR}.{module} import {}", used.join(", "));
+            let _ = writeln!(
+                text,
+                "from .{RUNTIME_DIR}.{module} import {}",
+                used.join(", ")
+            );
         }
     }
     text
