@@ -371,7 +371,6 @@ fn judged_in_python(contracts: &[ServiceContract], messages: &[Message]) -> Vec<
         .args(["-m", "mypy", "--strict", "--no-incremental", "--cache-dir"])
         .arg(dir.join("mypy-cache"))
         .arg(dir.join("verdicts"))
-        .arg(dir.join("contracts"))
         .env("MYPYPATH", &dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .current_dir(&dir)
