@@ -62,12 +62,11 @@ fn the_committed_package_is_what_the_schemas_generate() {
     }
 }
 
-/// The package builds as a wheel and an sdist that pass `twine check --strict`, and the wheel
-/// installs and works in an environment where PyContracts owns the `contracts` module.
-#[test]
-fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
-    let build = NAMEKO2.python();
-    let scratch = std::env::temp_dir().join(format!("contracts-pydist-{}", std::process::id()));
+/// A fresh scratch folder `contracts-<name>-<pid>` holding a copy of the committed package in
+/// `source/`: pip and build write into the tree they build, and the committed one must stay
+/// as generated.
+fn committed_copy(name: &str) -> (PathBuf, PathBuf) {
+    let scratch = std::env::temp_dir().join(format!("contracts-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let source = scratch.join("source");
     for file in files(&committed()) {
@@ -75,6 +74,15 @@ fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(committed().join(&file), to).unwrap();
     }
+    (scratch, source)
+}
+
+/// The package builds as a wheel and an sdist that pass `twine check --strict`, and the wheel
+/// installs and works in an environment where PyContracts owns the `contracts` module.
+#[test]
+fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
+    let build = NAMEKO2.python();
+    let (scratch, source) = committed_copy("pydist");
     let dist = scratch.join("dist");
     let run = |command: &mut Command, what: &str| {
         let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -159,15 +167,7 @@ fn the_package_builds_passes_twine_and_installs_beside_pycontracts() {
 #[test]
 fn the_package_installs_and_its_models_agree_with_the_fixtures() {
     let python = NAMEKO2.python();
-    let scratch = std::env::temp_dir().join(format!("contracts-pypkg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    // pip builds in the source tree: build a copy, so the committed one stays as generated.
-    let source = scratch.join("source");
-    for file in files(&committed()) {
-        let to = source.join(&file);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(committed().join(&file), to).unwrap();
-    }
+    let (scratch, source) = committed_copy("pypkg");
     let target = scratch.join("site");
     let installed = Command::new(&python)
         .args(["-m", "pip", "install", "-q", "--no-deps", "--target"])
