@@ -116,7 +116,7 @@ pub(crate) fn queue_type_error(
              {configured}). Every process that \
              declares a queue must agree on its type, and Nameko 2 declares only classic \
              queues: set QUEUE_TYPE: {other} here, or move the queue to {asked} once no process \
-             of the other kind uses it (docs/reliability.md, \"Quorum queues\"). The broker \
+             of the other kind uses it (book/src/reliability.md, \"Quorum queues\"). The broker \
              said: {detail}"
         ),
     })

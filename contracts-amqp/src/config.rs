@@ -1,4 +1,4 @@
-//! Service configuration in Nameko's YAML, keys and all (docs/nameko-wire.md, "Configuration keys").
+//! Service configuration in Nameko's YAML, keys and all (book/src/wire.md, "Configuration keys").
 //!
 //! ```yaml
 //! AMQP_URI: ${AMQP_URI:amqp://guest:guest@localhost:5672/%2f}

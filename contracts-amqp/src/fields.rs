@@ -1,6 +1,6 @@
 //! AMQP field tables ⇄ JSON headers.
 //!
-//! Encoded as py-amqp encodes Python values (docs/nameko-wire.md, "Context headers"), so a Nameko peer decodes
+//! Encoded as py-amqp encodes Python values (book/src/wire.md, "Context headers"), so a Nameko peer decodes
 //! exactly what it would have sent: strings as long strings (`S`), integers as `I` or `L` by
 //! size, floats as `d`, lists as `A`, dicts as `F`, `None` as `V`.
 

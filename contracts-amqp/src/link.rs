@@ -5,7 +5,7 @@
 //! Consumers re-subscribe by themselves (`consumer.rs`); publishers and declarations wait for
 //! the link and retry (`transport.rs`).
 //!
-//! What is guaranteed across a reconnection is in docs/reliability.md, "Reconnection".
+//! What is guaranteed across a reconnection is in book/src/reliability.md, "Reconnection".
 
 use std::collections::HashMap;
 use std::future::Future;

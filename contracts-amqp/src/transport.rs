@@ -1,6 +1,6 @@
 //! [`Transport`] over RabbitMQ (lapin), kept connected.
 //!
-//! Channel use follows lapin's and RabbitMQ's advice (docs/reliability.md, "Publishing"):
+//! Channel use follows lapin's and RabbitMQ's advice (book/src/reliability.md, "Publishing"):
 //! - declarations run on a throwaway channel each, because a refused declaration (`406`,
 //!   `404`) closes the channel it ran on;
 //! - publishes go through a small pool of confirm-mode channels, and confirms are awaited per
@@ -10,7 +10,7 @@
 //! The connection is supervised (`link.rs`): when it is lost, the link reconnects and
 //! re-declares what was declared; meanwhile declarations and publishes wait for it and are
 //! retried on the new connection, and consumers re-subscribe. A caller bounds the wait with
-//! its own deadline (docs/reliability.md, "Reconnection").
+//! its own deadline (book/src/reliability.md, "Reconnection").
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -427,7 +427,7 @@ async fn publish_once(
         .map_err(missing)?;
     match confirm.await.map_err(missing)? {
         // With `mandatory`, RabbitMQ sends `basic.return` before the ack: an ack can carry a
-        // returned message (docs/reliability.md, "Publishing").
+        // returned message (book/src/reliability.md, "Publishing").
         Confirmation::Ack(Some(_)) | Confirmation::Nack(Some(_)) => {
             Err(TransportError::Unroutable {
                 exchange: exchange.to_owned(),

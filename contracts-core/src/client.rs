@@ -34,7 +34,7 @@ fn rejected(error: &ErrorDict) -> Option<ValidationError> {
 }
 
 /// How long a call waits for its reply unless the client says otherwise. Nameko's service
-/// proxies wait forever (docs/nameko-wire.md, "What Nameko gets wrong"); a caller stuck forever is worse than an error.
+/// proxies wait forever (book/src/wire.md, "What Nameko gets wrong"); a caller stuck forever is worse than an error.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Calls waiting for their reply, by correlation id. The ids are random UUIDs of our own, so

@@ -241,7 +241,7 @@ impl Host {
     /// Drop `percent` of the packets this host sends and receives, at random, from now on
     /// (nftables' `numgen random`): a lossy link, which TCP rides out by retransmitting.
     /// `0` ends it. (Latency would need `tc netem`, which the kernels these tests run on
-    /// lack: docs/fault-suite.md.)
+    /// lack: book/src/fault-suite.md.)
     pub fn lose_packets(&self, percent: u8) {
         let mut rules =
             "table inet contracts_loss {}\ndelete table inet contracts_loss\n".to_owned();

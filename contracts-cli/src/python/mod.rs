@@ -2,7 +2,7 @@
 //! per service with Pydantic v2 models of its requests, replies, declared errors and events,
 //! and on them its typed client, guard, declared error classes and typed events — with the
 //! runtime they build on (`runtime/_runtime/`), carried inside the package as `<package>._runtime`
-//! so it installs beside anything (no top-level module of ours). docs/python.md describes it.
+//! so it installs beside anything (no top-level module of ours). book/src/python.md describes it.
 //!
 //! The files are returned as text by path, so the command writes them and a test compares
 //! them with the committed copy.

@@ -2,7 +2,7 @@
 //! TTL'd retry queues, then a dead-letter queue per handler that can be listed and replayed.
 //!
 //! Nameko acks and drops a failed event, or with `requeue_on_error` redelivers it at once, in
-//! a loop (docs/nameko-wire.md, "What Nameko gets wrong"; docs/reliability.md). Here a failed event is republished to
+//! a loop (book/src/wire.md, "What Nameko gets wrong"; book/src/reliability.md). Here a failed event is republished to
 //! `<handler queue>.retry.<ms>`, a queue nobody consumes whose `x-message-ttl` is the delay
 //! and whose dead-letter target is the handler queue: the broker hands it back after the
 //! delay, no consumer blocks meanwhile and other events keep flowing. After the last attempt

@@ -105,7 +105,7 @@ pub struct QueueSpec {
 }
 
 /// Which kind of RabbitMQ queue the durable queues that instances share become: the config
-/// key `QUEUE_TYPE` (docs/reliability.md, "Quorum queues").
+/// key `QUEUE_TYPE` (book/src/reliability.md, "Quorum queues").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueType {

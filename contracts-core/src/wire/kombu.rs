@@ -1,5 +1,5 @@
 //! kombu's JSON type envelopes (`{"__type__": …, "__value__": …}`, kombu ≥ 5.3), turned into
-//! the plain JSON the schemas describe (docs/nameko-wire.md, "Messages and properties").
+//! the plain JSON the schemas describe (book/src/wire.md, "Messages and properties").
 //!
 //! A Python caller passing a `datetime`, `date`, `time`, `Decimal` or `UUID` sends an envelope;
 //! the Rust types for these (chrono, `rust_decimal`, `uuid`) read the ISO or decimal string

@@ -1,6 +1,6 @@
 //! Nameko's message bodies: request and reply envelopes, and the error dict.
 //!
-//! See docs/nameko-wire.md, "Messages and properties" and "Error dicts": requests are `{"args": [...], "kwargs": {...}}`, replies are
+//! See book/src/wire.md, "Messages and properties" and "Error dicts": requests are `{"args": [...], "kwargs": {...}}`, replies are
 //! `{"result": ..., "error": null | {exc_type, exc_path, exc_args, value}}`.
 
 pub mod context;

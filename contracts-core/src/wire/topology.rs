@@ -1,5 +1,5 @@
 //! Nameko's names and declaration flags for exchanges and queues, and the properties its
-//! messages carry (docs/nameko-wire.md, "Topology").
+//! messages carry (book/src/wire.md, "Topology").
 //! Every flag here must match Nameko's bit for bit, or RabbitMQ refuses one of the two
 //! declarations when Rust and Python instances share a broker.
 
@@ -183,7 +183,7 @@ pub fn event_queue_name(
 /// `reliable_delivery` (the default) a service pool's or singleton's queue is a
 /// [`work_queue`]; without it the queue goes with its last consumer (events published
 /// meanwhile are lost), and a broadcast queue is also exclusive to its connection
-/// (docs/nameko-wire.md, "Events"). Broadcast queues, one per instance, and queues that go
+/// (book/src/wire.md, "Events"). Broadcast queues, one per instance, and queues that go
 /// with their consumer are classic whatever `queue_type` says, and say so.
 pub fn event_queue(
     names: HandlerNames<'_>,

@@ -6,6 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+#[cfg(doctest)]
+mod guide;
+
 use contracts_core::{
     CallError, RpcClient, RunningServices, ServiceRunner, SharedTransport, TransportError,
 };

@@ -320,7 +320,7 @@ async fn graceful_stop_replies_then_acks_so_nothing_runs_twice() {
         (0, 0, 0),
         "every request acked before the consumer went: {queue:?}"
     );
-    // A new instance finds nothing to redo (Nameko re-executes here, docs/nameko-wire.md).
+    // A new instance finds nothing to redo (Nameko re-executes here, book/src/wire.md).
     let again = ServiceRunner::new(broker.clone())
         .serve(LabServer::new(lab.clone()))
         .start()

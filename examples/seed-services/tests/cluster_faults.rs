@@ -2,7 +2,7 @@
 //! a process and its node, a node partitioned from the other two, a node's Erlang VM killed
 //! and a node stopped, a lossy link, a rolling restart. Each is made under continuous
 //! calls and event publishing, on quorum queues, and checked against the ledgers (the
-//! `cluster` module; docs/fault-suite.md reports the figures).
+//! `cluster` module; book/src/fault-suite.md reports the figures).
 
 mod cluster;
 

@@ -1,6 +1,6 @@
 //! The fault suite: broker restarts and a node failing over, on RabbitMQ nodes this suite
 //! starts itself (own names and ports, see `contracts_testkit::FaultCluster`), so the restarts
-//! never disturb the other tests. It prints its figures; docs/fault-suite.md records a run.
+//! never disturb the other tests. It prints its figures; book/src/fault-suite.md records a run.
 //!
 //! ```sh
 //! scripts/test -p seed-services --test fault_suite -- --nocapture --test-threads 1
@@ -468,7 +468,7 @@ async fn wait_for(
 
 /// The longest a service may take to serve again once the broker takes connections (or, for a
 /// closed connection, once it was closed), and the most its median may be over a scenario.
-/// Measured: at most 0.8 s and a median of 0.6 s on the 2-core machine (docs/fault-suite.md);
+/// Measured: at most 0.8 s and a median of 0.6 s on the 2-core machine (book/src/fault-suite.md);
 /// the bounds leave a slower machine room, and still fail a recovery that waits out a backoff
 /// or a heartbeat.
 const RECOVERY_MAX: Duration = Duration::from_secs(10);
@@ -731,7 +731,7 @@ impl EventLoad {
 }
 
 impl EventReport {
-    /// Print the figures, then assert what docs/reliability.md promises: no confirmed event
+    /// Print the figures, then assert what book/src/reliability.md promises: no confirmed event
     /// lost, none handled twice with a dedupe store, no publish failed, and at least
     /// `redeliveries` copies suppressed by the store.
     fn check(&self, what: &str, redeliveries: usize) {

@@ -1,7 +1,7 @@
 //! A three-node RabbitMQ cluster on hosts of the test's own (network namespaces and veth
 //! pairs, `contracts_testkit::TestHosts`), with the service and its client each a process on
 //! a host of its own: the ground the partition, blackhole and crash scenarios stand on
-//! (docs/fault-suite.md). Needs root, iproute2 and nftables; `scripts/test` provides them.
+//! (book/src/fault-suite.md). Needs root, iproute2 and nftables; `scripts/test` provides them.
 
 mod lab;
 

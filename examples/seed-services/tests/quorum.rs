@@ -1,7 +1,7 @@
 //! Quorum queues (`QUEUE_TYPE: quorum`) on the real RabbitMQ, each test in its own vhost: the
 //! type and arguments of every queue the runtime declares, the event failure path (retries,
 //! dead letters, replay) on quorum queues, a request whose consumers keep dying, and a Nameko
-//! 2.14.1 service meeting a queue of the other type, in both orders. docs/reliability.md,
+//! 2.14.1 service meeting a queue of the other type, in both orders. book/src/reliability.md,
 //! "Quorum queues", says what these hold.
 
 mod failures;
@@ -414,7 +414,7 @@ fn listed(what: &str, columns: &[&str]) -> Vec<Value> {
 }
 
 /// What RabbitMQ 4 removed or deprecates, checked against what a running fleet sends
-/// (docs/reliability.md, "RabbitMQ 4"), under either queue type: no transient non-exclusive
+/// (book/src/reliability.md, "RabbitMQ 4"), under either queue type: no transient non-exclusive
 /// queue, no mirroring or other removed queue argument, an explicit delivery limit on every
 /// quorum queue, no global QoS, a `frame_max` above 4.x's minimum of 8192.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

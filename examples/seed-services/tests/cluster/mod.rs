@@ -3,7 +3,7 @@
 //! processes on hosts of their own: the service (RPC `ledgered.run` and an event handler with
 //! a dedupe store) and a client that calls and publishes without pause. Every process writes
 //! what it saw to a ledger (a file per process, outside the faulted network); [`Scenario::finish`]
-//! reads them, and [`Outcome::check`] asserts the guarantees docs/reliability.md states.
+//! reads them, and [`Outcome::check`] asserts the guarantees book/src/reliability.md states.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -739,7 +739,7 @@ impl Outcome {
         assert_eq!(ids.len(), self.calls.len(), "a call id answered twice");
     }
 
-    /// Print what happened, then assert what docs/reliability.md promises under these faults:
+    /// Print what happened, then assert what book/src/reliability.md promises under these faults:
     /// the service process survives; no call outlives its deadline by more than a second;
     /// calls fail only as `unreachable` or `timeout`, and a call that failed as `unreachable`
     /// never ran; no confirmed event is lost, none is handled twice (the handler has a dedupe
