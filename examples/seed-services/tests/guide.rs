@@ -23,34 +23,62 @@ fn chapters() -> Vec<String> {
     chapters
 }
 
-/// Each fenced block's info string, with the line it opens on.
-fn fences(text: &str) -> Vec<(usize, String)> {
-    let mut open = false;
+/// A fenced block: the line it opens on, its info string, its text, and the paragraph just
+/// before it (what introduces it).
+struct Block {
+    line: usize,
+    info: String,
+    text: String,
+    intro: String,
+}
+
+fn blocks(markdown: &str) -> Vec<Block> {
+    let lines: Vec<&str> = markdown.lines().collect();
     let mut found = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if let Some(info) = trimmed.strip_prefix("```") {
-            if !open {
-                found.push((n + 1, info.trim().to_string()));
-            }
-            open = !open;
-        }
+    let mut n = 0;
+    while n < lines.len() {
+        let Some(info) = lines[n].trim_start().strip_prefix("```") else {
+            n += 1;
+            continue;
+        };
+        let end = (n + 1..lines.len())
+            .find(|&e| lines[e].trim_start().starts_with("```"))
+            .unwrap_or_else(|| panic!("the block opened on line {} is never closed", n + 1));
+        let mut intro: Vec<&str> = lines[..n]
+            .iter()
+            .rev()
+            .skip_while(|l| l.trim().is_empty())
+            .take_while(|l| !l.trim().is_empty())
+            .copied()
+            .collect();
+        intro.reverse();
+        found.push(Block {
+            line: n + 1,
+            info: info.trim().to_string(),
+            text: lines[n + 1..end].iter().map(|l| format!("{l}\n")).collect(),
+            intro: intro.join(" "),
+        });
+        n = end + 1;
     }
-    assert!(!open, "a fenced block is never closed");
     found
 }
 
-#[test]
-fn every_code_block_names_its_language_and_no_rust_block_escapes_the_build() {
+/// The README, BENCHMARKS.md and every chapter.
+fn documents() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = ["README.md", "BENCHMARKS.md"]
         .iter()
         .map(|f| root().join(f))
         .collect();
     files.extend(chapters().iter().map(|c| root().join("book/src").join(c)));
+    files
+}
+
+#[test]
+fn every_code_block_names_its_language_and_no_rust_block_escapes_the_build() {
     let mut wrong = Vec::new();
     let mut rust_blocks = 0;
-    for file in &files {
-        for (line, info) in fences(&read(file)) {
+    for file in documents() {
+        for Block { line, info, .. } in blocks(&read(&file)) {
             let place = format!("{}:{line}", file.display());
             let lang = info.split(',').next().unwrap_or("");
             if lang.is_empty() {
@@ -92,5 +120,48 @@ fn every_chapter_is_in_the_summary_and_built_as_doc_tests() {
     assert_eq!(
         read(&root().join("book/src/benchmarks.md")).trim(),
         "{{#include ../../BENCHMARKS.md}}"
+    );
+}
+
+/// A block introduced by naming a file of its own kind (a YAML block after `config.yaml`, say)
+/// shows what that file holds, word for word. (Rust blocks are doc tests instead.)
+#[test]
+fn a_block_that_names_its_file_shows_what_the_file_holds() {
+    let kinds = [
+        ("yaml", ".yaml"),
+        ("toml", ".toml"),
+        ("python", ".py"),
+        ("json", ".json"),
+    ];
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for file in documents() {
+        for block in blocks(&read(&file)) {
+            let lang = block.info.split(',').next().unwrap_or("");
+            let Some(&(_, ext)) = kinds.iter().find(|(l, _)| *l == lang) else {
+                continue;
+            };
+            let named = block
+                .intro
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|p| p.ends_with(ext) && root().join(p).is_file());
+            for path in named {
+                checked += 1;
+                if !read(&root().join(path)).contains(&block.text) {
+                    wrong.push(format!(
+                        "{}:{}: the block is not what {path} holds",
+                        file.display(),
+                        block.line
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(
+        checked >= 1,
+        "no block names its file: the check checks nothing"
     );
 }
