@@ -55,11 +55,20 @@ enum Program {
 impl Program {
     /// The operations it makes when asked for `operations`: each caller makes an equal share.
     fn made(self, operations: u64) -> u64 {
-        let callers = match self {
+        self.each(operations) * self.callers()
+    }
+
+    /// Callers (or publishers) at once.
+    fn callers(self) -> u64 {
+        match self {
             Program::Calls { in_flight, .. } => in_flight,
             Program::Events => IN_FLIGHT,
-        };
-        operations / callers * callers
+        }
+    }
+
+    /// Each caller's share of `operations`: the same for all, so a remainder is not made.
+    fn each(self, operations: u64) -> u64 {
+        operations / self.callers()
     }
 
     /// How the child process is told what to run.
@@ -105,12 +114,13 @@ impl Program {
             .enable_all()
             .build()
             .unwrap();
+        let each = self.each(operations);
         match self {
             Program::Calls {
                 validation,
                 in_flight,
-            } => rt.block_on(calls(validation, in_flight, operations / in_flight)),
-            Program::Events => rt.block_on(events(operations / IN_FLIGHT)),
+            } => rt.block_on(calls(validation, in_flight, each)),
+            Program::Events => rt.block_on(events(each)),
         }
     }
 
