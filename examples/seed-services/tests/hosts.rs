@@ -98,6 +98,13 @@ async fn a_service_and_its_client_on_hosts_of_their_own_over_a_quorum_cluster() 
     svc.restore_traffic();
     assert!(svc.can_connect(n0.addr, 5672), "healed");
 
+    // A node that stays deaf (its application down, as a node stuck in its pause after a
+    // partition was) is restarted by `heal`, as an operator would, and rejoins.
+    cluster.node(2).stop_app();
+    assert_eq!(cluster.heal(3), ["rabbit@n2"]);
+    assert_eq!(cluster.node(2).running_nodes(), 3, "n2 rejoined");
+    assert!(svc.can_connect(hosts.host("n2").addr, 5672));
+
     drop(service);
     drop(cluster);
     drop(hosts);
