@@ -540,7 +540,7 @@ impl Scenario {
             .collect()
     }
 
-    /// Stop the client, wait (30 s at most) for every confirmed event to be handled, and read
+    /// Stop the client, wait ([`PATIENCE`] at most) for every confirmed event to be handled, and read
     /// the ledgers.
     pub(crate) async fn finish(mut self) -> Outcome {
         let nameko_service_alive = running(&mut self.nameko_service).await;
@@ -569,7 +569,7 @@ impl Scenario {
             }
             counts
         };
-        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        let _ = tokio::time::timeout(PATIENCE, async {
             while !confirmed
                 .iter()
                 .all(|id| counted("handled", &entries("service")).contains_key(id))
