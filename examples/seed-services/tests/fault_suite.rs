@@ -28,6 +28,24 @@ use tokio::sync::{mpsc, watch};
 
 const RESTARTS: usize = 10;
 
+/// Connect to `uri` as every Rust process of the suite does: reconnecting at most a second
+/// apart (`RECONNECT_MAX_DELAY: 1`). With the default (5 s), a node killed and started again
+/// on a slow machine is down long enough for the wait between rounds to reach 5 s, and a
+/// recovery would measure how far into that wait the node came back (seen in CI: 5.0 s and
+/// 5.7 s) rather than the reconnection's own work, which the bounds hold.
+async fn connect(uri: &BrokerUri) -> Arc<AmqpTransport> {
+    let policy = contracts_amqp::ReconnectPolicy::new(
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+        None,
+    );
+    Arc::new(
+        AmqpTransport::connect_to(vec![uri.clone()], policy)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {uri}: {e}")),
+    )
+}
+
 /// One scenario at a time: each starts RabbitMQ nodes of its own, and restarts are timed, so
 /// they do not share the machine's two cores with each other.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -67,9 +85,7 @@ async fn a_service_fails_over_to_the_other_node() {
     let service = config.connect().await.unwrap();
     let mut running = lab::serve(&service).await;
     // The caller is on the node that stays.
-    let caller = AmqpTransport::shared(&cluster.node(1).uri("/"))
-        .await
-        .unwrap();
+    let caller = connect(&cluster.node(1).uri("/")).await;
     let client = LabClient::new(RpcClient::connect(caller, "tests").await.unwrap());
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
 
@@ -105,13 +121,9 @@ async fn a_closed_connection_recovers_on_either_side() {
     let (_alone, cluster) =
         scenario("a_closed_connection_recovers_on_either_side", "close", 1).await;
     let node = cluster.node(0);
-    let service = AmqpTransport::shared(&node.add_user("service"))
-        .await
-        .unwrap();
+    let service = connect(&node.add_user("service")).await;
     let mut running = lab::serve(&service).await;
-    let caller = AmqpTransport::shared(&node.add_user("client"))
-        .await
-        .unwrap();
+    let caller = connect(&node.add_user("client")).await;
     let client = LabClient::new(RpcClient::connect(caller.clone(), "tests").await.unwrap());
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
 
@@ -211,7 +223,7 @@ impl Serving {
     async fn start(server: Server, node: &FaultNode) -> Self {
         match server {
             Server::Rust => {
-                let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+                let service = connect(&node.uri("/")).await;
                 Self::Rust(lab::serve(&service).await)
             }
             Server::Nameko => Self::Nameko(
@@ -254,7 +266,7 @@ async fn rust_load(
     tx: mpsc::UnboundedSender<Outcome>,
     stop: watch::Receiver<bool>,
 ) {
-    let caller = AmqpTransport::shared(&broker).await.unwrap();
+    let caller = connect(&broker).await;
     let client = LabClient::new(
         RpcClient::connect(caller, "load")
             .await
@@ -592,7 +604,7 @@ struct EventReport {
 
 impl EventLoad {
     async fn start(uri: &BrokerUri) -> Self {
-        let handler_broker = AmqpTransport::shared(uri).await.unwrap();
+        let handler_broker = connect(uri).await;
         let handled: Arc<Mutex<BTreeMap<u64, usize>>> = Arc::default();
         let (store, duplicates) = duplicates::Watched::new(MemoryDedupe::new());
         let (progress_tx, progress) = watch::channel(0usize);
@@ -622,7 +634,7 @@ impl EventLoad {
             .start()
             .await
             .unwrap();
-        let publisher_broker = AmqpTransport::shared(uri).await.unwrap();
+        let publisher_broker = connect(uri).await;
         let publisher = UserServicePublisher::new(publisher_broker);
         let confirmed: Arc<Mutex<Vec<u64>>> = Arc::default();
         let failed: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -865,9 +877,9 @@ async fn a_killed_broker_under_rpc_load_and_publishing() {
 async fn a_memory_alarm_blocks_then_work_resumes() {
     let (_alone, cluster) = scenario("a_memory_alarm_blocks_then_work_resumes", "alarm", 1).await;
     let node = cluster.node(0);
-    let service = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let service = connect(&node.uri("/")).await;
     let mut running = lab::serve(&service).await;
-    let caller = AmqpTransport::shared(&node.uri("/")).await.unwrap();
+    let caller = connect(&node.uri("/")).await;
     let rpc = RpcClient::connect(caller.clone(), "tests").await.unwrap();
     let client = LabClient::new(rpc.with_timeout(Duration::from_secs(1)));
     assert_eq!(client.add(1, Some(1)).await.unwrap(), 2);
